@@ -1,0 +1,297 @@
+/*
+ * load.c - paced intercom media load generator + receiver for relay benchmarks.
+ *
+ * Simulates N calls.  Call i owns two UDP sockets on 127.0.0.1:
+ *   door  socket bound to DOOR_BASE+i  : sends door video (1277 B, 200 pkt/s) and
+ *                                        door audio (141 B, 125 pkt/s) to relay port A,
+ *                                        receives phone audio back from relay port A
+ *   phone socket bound to PHONE_BASE+i : sends phone audio (141 B, 125 pkt/s) to relay
+ *                                        port B, receives door video/audio from port B
+ * Each payload starts with the header below; latency is measured from the
+ * CLOCK_MONOTONIC send timestamp to the user-space receive time.
+ *
+ * Sends are spread evenly: each of the three stream groups (video, door audio,
+ * phone audio) is one periodic sequence with interval period/N that walks the
+ * calls in order, so the aggregate is smooth at any N.
+ *
+ * Usage:
+ *   load --a PORT --b PORT --door-base P --phone-base Q --calls N
+ *        [--warmup S] [--duration S] [--pid RELAY_PID] [--rate-scale X]
+ * Prints one JSON line on stdout.
+ *
+ * Build: cc -O2 -o load load.c -lpthread
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Payload header (little endian), 32 bytes, then zero padding:
+ *   0..5   "XXXCID" magic
+ *   6..7   call index (u16)
+ *   8      kind: 0 door video, 1 door audio, 2 phone audio
+ *   9      flags: bit0 = counted (sent inside the measurement window)
+ *   10..11 reserved
+ *   12..15 per-stream sequence number (u32)
+ *   16..23 send timestamp, CLOCK_MONOTONIC ns (u64)
+ *   24..31 reserved */
+#define HDR 32
+
+static int calls = 10, port_a = 47100, port_b = 47101, door_base = 47200, phone_base = 47600;
+static double warmup_s = 1.0, duration_s = 4.0, rate_scale = 1.0;
+static int relay_pid = 0;
+static int *door_fd, *phone_fd;
+
+static volatile int sending_done = 0;
+static volatile int stop_rx = 0;
+static uint64_t sent_counted = 0, sent_total = 0;
+static uint64_t recv_counted = 0, recv_total = 0, recv_bad = 0, reordered = 0;
+static uint32_t *last_seq; /* per (call, kind): highest seq + 1 seen */
+static uint64_t late_max_ns = 0;
+static uint32_t *lat; /* ns latency of counted packets */
+static size_t lat_n = 0, lat_cap = 0;
+
+static uint64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static long relay_cpu_ticks(void) {
+  if (!relay_pid) return -1;
+  char path[64], buf[2048];
+  snprintf(path, sizeof path, "/proc/%d/stat", relay_pid);
+  FILE *f = fopen(path, "r");
+  if (!f) return -1;
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = 0;
+  char *p = strrchr(buf, ')'); /* comm may contain spaces */
+  if (!p) return -1;
+  /* after ") " come fields 3..; utime is field 14, stime 15 */
+  long ut = 0, st = 0;
+  int field = 2;
+  for (char *tok = strtok(p + 1, " "); tok; tok = strtok(NULL, " ")) {
+    field++;
+    if (field == 14) ut = atol(tok);
+    if (field == 15) { st = atol(tok); break; }
+  }
+  return ut + st;
+}
+
+static int mk_sock(int port) {
+  int fd = socket(AF_INET, SOCK_DGRAM, 0);
+  if (fd < 0) { perror("socket"); exit(2); }
+  int big = 4 << 20;
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof big) < 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
+  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+    fprintf(stderr, "bind %d: %s\n", port, strerror(errno));
+    exit(2);
+  }
+  return fd;
+}
+
+static void *rx_thread(void *arg) {
+  (void)arg;
+  int ep = epoll_create1(0);
+  for (int i = 0; i < calls; i++) {
+    struct epoll_event ev = {.events = EPOLLIN};
+    ev.data.fd = door_fd[i];
+    epoll_ctl(ep, EPOLL_CTL_ADD, door_fd[i], &ev);
+    ev.data.fd = phone_fd[i];
+    epoll_ctl(ep, EPOLL_CTL_ADD, phone_fd[i], &ev);
+  }
+  enum { VLEN = 64 };
+  static unsigned char bufs[VLEN][2048];
+  struct mmsghdr msgs[VLEN];
+  struct iovec iov[VLEN];
+  struct epoll_event evs[256];
+  while (!stop_rx) {
+    int ne = epoll_wait(ep, evs, 256, 20);
+    for (int e = 0; e < ne; e++) {
+      int fd = evs[e].data.fd;
+      for (;;) {
+        for (int k = 0; k < VLEN; k++) {
+          iov[k].iov_base = bufs[k];
+          iov[k].iov_len = sizeof bufs[k];
+          memset(&msgs[k].msg_hdr, 0, sizeof msgs[k].msg_hdr);
+          msgs[k].msg_hdr.msg_iov = &iov[k];
+          msgs[k].msg_hdr.msg_iovlen = 1;
+        }
+        int n = recvmmsg(fd, msgs, VLEN, MSG_DONTWAIT, NULL);
+        if (n <= 0) break;
+        uint64_t t = now_ns();
+        for (int k = 0; k < n; k++) {
+          unsigned char *b = bufs[k];
+          if (msgs[k].msg_len < HDR || memcmp(b, "XXXCID", 6) != 0) { recv_bad++; continue; }
+          recv_total++;
+          if (b[9] & 1) {
+            uint64_t ts;
+            memcpy(&ts, b + 16, 8);
+            recv_counted++;
+            uint16_t ci;
+            uint32_t sq;
+            memcpy(&ci, b + 6, 2);
+            memcpy(&sq, b + 12, 4);
+            if (ci < calls && b[8] < 3) {
+              uint32_t *ls = &last_seq[(size_t)ci * 3 + b[8]];
+              if (sq + 1 < *ls) reordered++;
+              else *ls = sq + 1;
+            }
+            if (lat_n < lat_cap) lat[lat_n++] = (uint32_t)((t - ts) > 0xffffffffull ? 0xffffffffu : (t - ts));
+          }
+        }
+        if (n < VLEN) break;
+      }
+    }
+  }
+  return NULL;
+}
+
+static int cmp_u32(const void *a, const void *b) {
+  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+int main(int argc, char **argv) {
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const char *k = argv[i], *v = argv[i + 1];
+    if (!strcmp(k, "--a")) port_a = atoi(v);
+    else if (!strcmp(k, "--b")) port_b = atoi(v);
+    else if (!strcmp(k, "--door-base")) door_base = atoi(v);
+    else if (!strcmp(k, "--phone-base")) phone_base = atoi(v);
+    else if (!strcmp(k, "--calls")) calls = atoi(v);
+    else if (!strcmp(k, "--warmup")) warmup_s = atof(v);
+    else if (!strcmp(k, "--duration")) duration_s = atof(v);
+    else if (!strcmp(k, "--pid")) relay_pid = atoi(v);
+    else if (!strcmp(k, "--rate-scale")) rate_scale = atof(v);
+    else { fprintf(stderr, "unknown arg %s\n", k); return 2; }
+  }
+  prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
+  door_fd = calloc(calls, sizeof(int));
+  phone_fd = calloc(calls, sizeof(int));
+  for (int i = 0; i < calls; i++) {
+    door_fd[i] = mk_sock(door_base + i);
+    phone_fd[i] = mk_sock(phone_base + i);
+  }
+  double pps = calls * (200.0 + 125.0 + 125.0) * rate_scale;
+  lat_cap = (size_t)(pps * duration_s * 1.1) + 1024;
+  lat = malloc(lat_cap * sizeof(uint32_t));
+  last_seq = calloc((size_t)calls * 3, sizeof(uint32_t));
+
+  struct sockaddr_in dst_a = {.sin_family = AF_INET, .sin_port = htons(port_a)};
+  dst_a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  struct sockaddr_in dst_b = dst_a;
+  dst_b.sin_port = htons(port_b);
+
+  pthread_t rx;
+  pthread_create(&rx, NULL, rx_thread, NULL);
+
+  /* three stream groups: interval = period / calls */
+  const int sizes[3] = {1277, 141, 141};
+  const double period_ns[3] = {5e6 / rate_scale, 8e6 / rate_scale, 8e6 / rate_scale};
+  uint64_t step[3], next[3];
+  int idx[3] = {0, 0, 0};
+  uint32_t *seq = calloc((size_t)calls * 3, sizeof(uint32_t));
+  uint64_t t0 = now_ns() + 20000000ull; /* start in 20 ms */
+  for (int g = 0; g < 3; g++) {
+    step[g] = (uint64_t)(period_ns[g] / calls);
+    if (step[g] == 0) step[g] = 1;
+  }
+  next[0] = t0;
+  next[1] = t0 + step[1] / 3;
+  next[2] = t0 + 2 * step[2] / 3;
+  uint64_t meas_start = t0 + (uint64_t)(warmup_s * 1e9);
+  uint64_t meas_end = meas_start + (uint64_t)(duration_s * 1e9);
+  unsigned char pkt[2048];
+  memset(pkt, 0, sizeof pkt);
+  memcpy(pkt, "XXXCID", 6);
+  long cpu0 = -1, cpu1 = -1;
+  uint64_t cpu_t0 = 0, cpu_t1 = 0;
+  int in_meas = 0;
+
+  for (;;) {
+    int g = 0;
+    if (next[1] < next[g]) g = 1;
+    if (next[2] < next[g]) g = 2;
+    uint64_t due = next[g];
+    if (due >= meas_end) break;
+    uint64_t t = now_ns();
+    if (t < due) {
+      struct timespec ts = {.tv_sec = due / 1000000000ull, .tv_nsec = due % 1000000000ull};
+      clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+      t = now_ns();
+    } else if (t - due > late_max_ns && due >= meas_start) {
+      late_max_ns = t - due;
+    }
+    if (!in_meas && due >= meas_start) {
+      in_meas = 1;
+      cpu0 = relay_cpu_ticks();
+      cpu_t0 = now_ns();
+    }
+    int i = idx[g];
+    int counted = due >= meas_start;
+    uint16_t ci = (uint16_t)i;
+    memcpy(pkt + 6, &ci, 2);
+    pkt[8] = (unsigned char)g;
+    pkt[9] = (unsigned char)counted;
+    uint32_t s = seq[(size_t)i * 3 + g]++;
+    memcpy(pkt + 12, &s, 4);
+    uint64_t ts = now_ns();
+    memcpy(pkt + 16, &ts, 8);
+    int fd = g == 2 ? phone_fd[i] : door_fd[i];
+    struct sockaddr_in *dst = g == 2 ? &dst_b : &dst_a;
+    if (sendto(fd, pkt, sizes[g], 0, (struct sockaddr *)dst, sizeof *dst) == sizes[g]) {
+      sent_total++;
+      if (counted) sent_counted++;
+    }
+    next[g] += step[g];
+    if (++idx[g] == calls) idx[g] = 0;
+  }
+  usleep(100000); /* drain 100 ms */
+  cpu1 = relay_cpu_ticks();
+  cpu_t1 = now_ns();
+  usleep(150000);
+  stop_rx = 1;
+  pthread_join(rx, NULL);
+
+  qsort(lat, lat_n, sizeof(uint32_t), cmp_u32);
+  double p50 = 0, p99 = 0, p999 = 0, mx = 0;
+  if (lat_n) {
+    p50 = lat[(size_t)(lat_n * 0.50)] / 1000.0;
+    p99 = lat[(size_t)(lat_n * 0.99)] / 1000.0;
+    p999 = lat[(size_t)(lat_n * 0.999)] / 1000.0;
+    mx = lat[lat_n - 1] / 1000.0;
+  }
+  double loss = sent_counted ? 100.0 * (double)(sent_counted - (recv_counted > sent_counted ? sent_counted : recv_counted)) / (double)sent_counted : 0;
+  long hz = sysconf(_SC_CLK_TCK);
+  double cpu_ms = -1, cpu_pct = -1, cpu_us_pkt = -1;
+  if (cpu0 >= 0 && cpu1 >= 0) {
+    cpu_ms = (double)(cpu1 - cpu0) * 1000.0 / (double)hz;
+    double wall_ms = (double)(cpu_t1 - cpu_t0) / 1e6;
+    cpu_pct = 100.0 * cpu_ms / wall_ms;
+    cpu_us_pkt = sent_counted ? cpu_ms * 1000.0 / (double)sent_counted : -1;
+  }
+  printf("{\"calls\":%d,\"pps\":%.0f,\"sent\":%llu,\"recv\":%llu,\"loss_pct\":%.4f,"
+         "\"p50_us\":%.1f,\"p99_us\":%.1f,\"p999_us\":%.1f,\"max_us\":%.1f,"
+         "\"cpu_ms\":%.0f,\"cpu_pct\":%.1f,\"cpu_us_per_pkt\":%.2f,\"gen_late_max_us\":%.1f,"
+         "\"reordered\":%llu,\"recv_total\":%llu,\"recv_bad\":%llu}\n",
+         calls, pps, (unsigned long long)sent_counted, (unsigned long long)recv_counted, loss, p50, p99, p999, mx,
+         cpu_ms, cpu_pct, cpu_us_pkt, late_max_ns / 1000.0, (unsigned long long)reordered,
+         (unsigned long long)recv_total,
+         (unsigned long long)recv_bad);
+  return 0;
+}

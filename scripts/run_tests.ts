@@ -1,0 +1,64 @@
+/**
+ * Runs the whole test suite inside a private network namespace with multicast on loopback, so
+ * that no test datagram (and no IGMP report) can leave the machine, then prints the closing line
+ * `N passed, M failed` for CI.
+ *
+ * Usage: `deno task test [-- deno-test-args…]`
+ *
+ * Environment:
+ * - `INTERCOM_DENO`: the Deno command to test with, e.g.
+ *   `qemu-aarch64 -L /usr/aarch64-linux-gnu .cache/deno-arm64/deno` for the aarch64 run.
+ *   Tests that start the gateway or a simulator as a process use the same command.
+ * - `INTERCOM_IN_NETNS=1`: set inside the namespace (by this script).
+ *
+ * @module
+ */
+
+const NETNS_SETUP = "ip link set lo up multicast on && ip route add 224.0.0.0/4 dev lo";
+
+const denoCmd = (Deno.env.get("INTERCOM_DENO") ?? Deno.execPath()).split(" ").filter(Boolean);
+const extra = Deno.args;
+
+const testArgs = [
+  "test",
+  "--unstable-net",
+  "--unstable-kv",
+  "--allow-net",
+  "--allow-read",
+  "--allow-write",
+  "--allow-env",
+  "--allow-run",
+  "--allow-sys",
+  ...extra,
+];
+
+function shellQuote(s: string): string {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replaceAll("'", `'\\''`)}'`;
+}
+
+const inner = [...denoCmd, ...testArgs].map(shellQuote).join(" ");
+const cmd = Deno.env.get("INTERCOM_IN_NETNS") === "1"
+  ? ["sh", "-c", inner]
+  : ["unshare", "-rn", "sh", "-c", `${NETNS_SETUP} && ${inner}`];
+
+const child = new Deno.Command(cmd[0]!, {
+  args: cmd.slice(1),
+  env: { INTERCOM_IN_NETNS: "1", INTERCOM_DENO: denoCmd.join(" "), NO_COLOR: "1" },
+  stdout: "piped",
+  stderr: "inherit",
+}).spawn();
+
+let tail = "";
+const decoder = new TextDecoder();
+for await (const chunk of child.stdout) {
+  await Deno.stdout.write(chunk);
+  tail = (tail + decoder.decode(chunk, { stream: true })).slice(-4096);
+}
+const status = await child.status;
+
+// deno test closes with "ok | 39 passed (2 steps) | 0 failed (…)" or "FAILED | …".
+const m = /(\d+) passed(?: \(\d+ steps?\))? \| (\d+) failed/.exec(tail);
+const passed = m ? Number(m[1]) : 0;
+const failed = m ? Number(m[2]) : status.success ? 0 : 1;
+console.log(`${passed} passed, ${failed} failed`);
+Deno.exit(status.success && m ? 0 : 1);
