@@ -1,0 +1,77 @@
+/**
+ * The gateway's command line: `serve` (default), `sim door`, `sim phone`, `bind …`, `calls`.
+ *
+ * Parse, validate, start: each subcommand lives in its own module and gets its arguments.
+ *
+ * @module
+ */
+
+import denoJson from "./deno.json" with { type: "json" };
+
+/** The product version (from deno.json). */
+export const VERSION: string = denoJson.version;
+
+const USAGE = `intercom-gateway ${VERSION}: door stations ↔ residents' phones
+
+Usage:
+  intercom-gateway [serve] [flags]          run the gateway (flags: serve --help)
+  intercom-gateway sim door [flags]         door-station simulator (sim door --help)
+  intercom-gateway sim phone [flags]        phone simulator (sim phone --help)
+  intercom-gateway bind add|list|remove|import …   phone ↔ room bindings
+  intercom-gateway calls [--limit N]        recent call records
+  intercom-gateway --version | --help
+`;
+
+/** Writes a line to stdout (the CLI's only output besides the logger). */
+export function println(line: string): void {
+  // deno-lint-ignore no-console
+  console.log(line);
+}
+
+/** Writes a line to stderr. */
+export function eprintln(line: string): void {
+  // deno-lint-ignore no-console
+  console.error(line);
+}
+
+/** Runs the CLI; resolves to the exit code. */
+export async function run(args: string[]): Promise<number> {
+  const [first, ...rest] = args;
+  if (first === "--version" || first === "-V" || first === "version") {
+    println(VERSION);
+    return 0;
+  }
+  if (first === "--help" || first === "-h" || first === "help") {
+    println(USAGE);
+    return 0;
+  }
+  try {
+    switch (first) {
+      case undefined:
+        return await (await import("./src/serve.ts")).serveCommand([]);
+      case "serve":
+        return await (await import("./src/serve.ts")).serveCommand(rest);
+      case "sim": {
+        const [what, ...simArgs] = rest;
+        if (what === "door") return await (await import("./src/sim/door_cli.ts")).doorSimCommand(simArgs);
+        if (what === "phone") return await (await import("./src/sim/phone_cli.ts")).phoneSimCommand(simArgs);
+        eprintln(`Cannot run sim ${what ?? ""}: expected "sim door" or "sim phone"`);
+        return 2;
+      }
+      case "bind":
+      case "calls":
+        return await (await import("./src/store/cli.ts")).storeCommand(first, rest);
+      default:
+        if (first.startsWith("--")) return await (await import("./src/serve.ts")).serveCommand(args);
+        eprintln(`Cannot run "${first}": unknown command (try --help)`);
+        return 2;
+    }
+  } catch (e) {
+    eprintln(e instanceof Error ? e.message : String(e));
+    return e instanceof RangeError ? 2 : 1;
+  }
+}
+
+if (import.meta.main) {
+  Deno.exit(await run(Deno.args));
+}

@@ -1,0 +1,78 @@
+/**
+ * Duplicate detection for a peer's ASKs (door-protocol.md §4 "Retransmission"): a door resends
+ * every ASK until it hears the answer (a CALL up to 6 times, 600 ms apart). Each copy gets the
+ * same answer again and never produces a second event.
+ *
+ * A copy is a duplicate while it arrives within `gapMs` of the previous copy and within
+ * `windowMs` of the first; later, the same ASK starts anew (a rebooted door calling again).
+ *
+ * @module
+ */
+
+import type { Endpoint } from "../net/datagram.ts";
+
+interface Entry {
+  first: number;
+  last: number;
+  to: Endpoint;
+  answer: Uint8Array | undefined;
+}
+
+/** What {@linkcode AskCache.seen} found. */
+export type Seen =
+  | { readonly fresh: true }
+  | { readonly fresh: false; readonly answer: Uint8Array | undefined; readonly to: Endpoint };
+
+/** Remembers recent ASKs by key and the answer each got. */
+export class AskCache {
+  #entries = new Map<string, Entry>();
+  #gap: number;
+  #window: number;
+  #lastSweep = 0;
+
+  /** @param gapMs longest gap between copies @param windowMs longest span of one ASK's copies */
+  constructor(gapMs = 2000, windowMs = 6000) {
+    this.#gap = gapMs;
+    this.#window = windowMs;
+  }
+
+  /** Number of remembered ASKs. */
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  /** Records an arriving ASK; `fresh` the first time, else the answer to resend (if any). */
+  seen(key: string, from: Endpoint, now: number): Seen {
+    this.#sweep(now);
+    const e = this.#entries.get(key);
+    if (e && now - e.last < this.#gap && now - e.first < this.#window) {
+      e.last = now;
+      e.to = from;
+      return { fresh: false, answer: e.answer, to: from };
+    }
+    this.#entries.set(key, { first: now, last: now, to: from, answer: undefined });
+    return { fresh: true };
+  }
+
+  /** Stores the answer of an ASK (for its duplicates) and returns where to send it. */
+  answer(key: string, bytes: Uint8Array, now: number): Endpoint | undefined {
+    const e = this.#entries.get(key);
+    if (!e) return undefined;
+    e.answer = bytes;
+    e.last = Math.max(e.last, now);
+    return e.to;
+  }
+
+  /** Forgets an ASK. */
+  forget(key: string): void {
+    this.#entries.delete(key);
+  }
+
+  #sweep(now: number): void {
+    if (now - this.#lastSweep < 1000) return;
+    this.#lastSweep = now;
+    for (const [k, e] of this.#entries) {
+      if (now - e.last >= this.#gap || now - e.first >= this.#window) this.#entries.delete(k);
+    }
+  }
+}

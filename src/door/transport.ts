@@ -1,0 +1,353 @@
+/**
+ * The door transport: one UDP socket on the door port, joined to the name-resolution group,
+ * speaking the door protocol on the gateway's behalf (door-protocol.md §1–§4).
+ *
+ * - NS asks: answered (unicast, to the source) only for rooms the presence callback reports
+ *   online; silence otherwise.
+ * - Door ASKs (CALL, CALLEND): the first copy becomes an event; copies get the same answer again
+ *   and never a second event ({@linkcode AskCache}).
+ * - Door CALLCONFIRM ASKs: answered at once with a 61-byte REPLY.
+ * - Our ASKs: resent every 100 ms, 6 sends at most ({@linkcode AskEngine}), matched by command,
+ *   operation, parties and the door's IP.
+ * - Keep-alive per call ({@linkcode KeepAlive}).
+ * - Door media (CALLUP) is handed to `onMedia` before any decoding allocation.
+ *
+ * @module
+ */
+
+import type { Clock } from "../clock.ts";
+import type { Logger } from "../log.ts";
+import type { Metrics } from "../metrics.ts";
+import type { DatagramPort, Endpoint } from "../net/datagram.ts";
+import {
+  type CallPacket,
+  type CallParties,
+  canonicalAddress,
+  COMMAND,
+  decodePacket,
+  DEFAULT_MAGIC,
+  encodeCall,
+  hasMagic,
+  magicBytes,
+  MSG_TYPE,
+  type NsAsk,
+  nsReplyFor,
+  OP,
+  OP_NAME,
+  PacketDecodeError,
+  replyTo,
+  roomKey,
+  type SignalOp,
+} from "../protocol/mod.ts";
+import { AskCache } from "./ask_cache.ts";
+import { AskEngine } from "./ask_engine.ts";
+import { KeepAlive } from "./keepalive.ts";
+
+/** What the door side reports to the call layer. */
+export type DoorEvent =
+  /** A new CALL (not a retransmission). `key` identifies this ASK for {@linkcode DoorTransport.answer}. */
+  | {
+    readonly type: "call";
+    readonly packet: CallPacket;
+    readonly from: Endpoint;
+    readonly key: string;
+  }
+  /** A new CALLEND ASK from the door. */
+  | {
+    readonly type: "hangup";
+    readonly packet: CallPacket;
+    readonly from: Endpoint;
+    readonly key: string;
+  };
+
+/** Decides whether a door may speak to us (the door registry plugs in here). */
+export type DoorAdmission = (address: string, ip: string) => boolean;
+
+/** Options of {@linkcode DoorTransport}. */
+export interface DoorTransportOptions {
+  port: DatagramPort;
+  clock: Clock;
+  logger: Logger;
+  metrics: Metrics;
+  /** @default {"XXXCID"} */
+  magic?: string;
+  /** Is a phone of this room (11-digit key) online? */
+  isOnline: (roomKey: string) => boolean;
+  /** The IPv4 the door should use to reach us. */
+  localIpFor: (doorIp: string) => string;
+  /** New door events. */
+  onEvent: (event: DoorEvent) => void;
+  /** Door media datagrams (CALLUP), undecoded. The bytes are only valid during the call. */
+  onMedia?: (data: Uint8Array, from: Endpoint) => void;
+  /** Door admission; default admits everyone. */
+  admit?: DoorAdmission;
+  /** Silence window of the keep-alive. @default {6000} */
+  lostAfterMs?: number;
+}
+
+/** Key of one call between a door and a room: door IP, door address, room address. */
+export function partiesKey(ip: string, parties: Pick<CallParties, "caller" | "callee">): string {
+  return `${ip}|${canonicalAddress(parties.caller)}|${canonicalAddress(parties.callee)}`;
+}
+
+/** Key of an ASK or REPLY of one operation within a call. */
+export function askKey(
+  ip: string,
+  op: number,
+  parties: Pick<CallParties, "caller" | "callee">,
+): string {
+  return `${partiesKey(ip, parties)}|${op}`;
+}
+
+/** A door-facing UDP endpoint of the gateway. */
+export class DoorTransport {
+  #o: DoorTransportOptions;
+  #magic: string;
+  #magicBytes: Uint8Array;
+  #cache = new AskCache();
+  #asks: AskEngine;
+  #keepAlives = new Map<string, KeepAlive>();
+  #closed = false;
+  #loop: Promise<void> | undefined;
+  #c: Record<string, { value: number }>;
+
+  /** Wires the transport; call {@linkcode DoorTransport.start} to receive. */
+  constructor(options: DoorTransportOptions) {
+    this.#o = options;
+    this.#magic = options.magic ?? DEFAULT_MAGIC;
+    this.#magicBytes = magicBytes(this.#magic);
+    this.#asks = new AskEngine(options.clock, (bytes, to) => this.#o.port.send(bytes, to));
+    const m = options.metrics;
+    this.#c = {
+      received: m.counter(
+        "door_datagrams_received_total",
+        {},
+        "Datagrams received on the door port",
+      ),
+      media: m.counter("door_media_received_total", {}, "Door media datagrams received"),
+      nsAnswered: m.counter("door_ns_answered_total", {}, "NS asks answered"),
+      nsIgnored: m.counter("door_ns_ignored_total", {}, "NS asks for rooms with no online phone"),
+      duplicates: m.counter("door_ask_duplicates_total", {}, "Retransmitted door ASKs"),
+      confirmsAnswered: m.counter(
+        "door_confirms_answered_total",
+        {},
+        "Door CALLCONFIRM ASKs answered",
+      ),
+      unmatched: m.counter("door_unmatched_replies_total", {}, "REPLYs matching none of our ASKs"),
+    };
+  }
+
+  /** The bound port. */
+  get local(): Endpoint {
+    return this.#o.port.local;
+  }
+
+  /** Our ASKs in flight. */
+  get pendingAsks(): number {
+    return this.#asks.pending;
+  }
+
+  /** Active keep-alives. */
+  get keepAlives(): number {
+    return this.#keepAlives.size;
+  }
+
+  /** Starts the receive loop. */
+  start(): void {
+    this.#loop ??= this.#run();
+  }
+
+  async #run(): Promise<void> {
+    while (!this.#closed) {
+      let msg: [Uint8Array, Endpoint];
+      try {
+        msg = await this.#o.port.receive();
+      } catch (e) {
+        if (this.#closed) break;
+        this.#o.logger.warn("door receive failed", { error: e });
+        continue;
+      }
+      this.handle(msg[0], msg[1]);
+    }
+  }
+
+  /** Handles one datagram (public for tests that inject bytes). Never throws. */
+  handle(data: Uint8Array, from: Endpoint): void {
+    this.#c.received!.value++;
+    // Media fast path: door CALLUP, checked on four bytes and the magic, no decode.
+    if (
+      data.length >= 77 && data[8] === OP.CALLUP && data[6] === COMMAND.VIDEOTALK &&
+      hasMagic(data, this.#magicBytes)
+    ) {
+      this.#c.media!.value++;
+      this.#o.onMedia?.(data, from);
+      return;
+    }
+    try {
+      this.#dispatch(data, from);
+    } catch (e) {
+      this.#bad("handler_error", from, String(e));
+    }
+  }
+
+  #bad(reason: string, from: Endpoint, detail?: string): void {
+    this.#o.metrics.inc("door_dropped_total", { reason });
+    this.#o.logger.debug("door datagram dropped", {
+      reason,
+      from: from.hostname,
+      port: from.port,
+      detail,
+    });
+  }
+
+  #dispatch(data: Uint8Array, from: Endpoint): void {
+    const p = decodePacket(data, { magic: this.#magic });
+    if (p instanceof PacketDecodeError) {
+      this.#bad(p.code, from, `${p.message} (offset ${p.offset})`);
+      return;
+    }
+    switch (p.kind) {
+      case "ns_ask":
+        return this.#onNsAsk(p, data, from);
+      case "ns_reply":
+        return this.#bad("unexpected_ns_reply", from);
+      case "media":
+        return this.#bad("unexpected_media", from);
+      case "call":
+        return this.#onCall(p, data, from);
+    }
+  }
+
+  #admitted(address: string, ip: string, claimedIp: string, from: Endpoint): boolean {
+    if (claimedIp !== ip) {
+      this.#bad("ip_mismatch", from, `${address} claims ${claimedIp}`);
+      return false;
+    }
+    if (this.#o.admit && !this.#o.admit(address, ip)) {
+      this.#bad("door_rejected", from, address);
+      return false;
+    }
+    return true;
+  }
+
+  #onNsAsk(p: NsAsk, raw: Uint8Array, from: Endpoint): void {
+    if (!this.#admitted(p.asker, from.hostname, p.askerIp, from)) return;
+    const room = p.target.startsWith("S") ? roomKey(p.target) : undefined;
+    if (room === undefined || !this.#o.isOnline(room)) {
+      this.#c.nsIgnored!.value++;
+      return;
+    }
+    this.#c.nsAnswered!.value++;
+    const ip = this.#o.localIpFor(from.hostname);
+    this.#o.port.send(nsReplyFor(raw, { address: p.target, ip }), from);
+  }
+
+  #onCall(p: CallPacket, raw: Uint8Array, from: Endpoint): void {
+    if (p.command !== COMMAND.VIDEOTALK) return this.#bad("unsupported_command", from);
+    if (p.type === MSG_TYPE.REPLY) {
+      const key = askKey(from.hostname, p.op, p);
+      if (p.op === OP.CALLCONFIRM) {
+        const ka = this.#keepAlives.get(partiesKey(from.hostname, p));
+        if (ka) ka.onReply();
+        else this.#c.unmatched!.value++;
+        return;
+      }
+      if (!this.#asks.onReply(key)) this.#c.unmatched!.value++;
+      return;
+    }
+    // An ASK from the door.
+    if (!this.#admitted(p.caller, from.hostname, p.callerIp, from)) return;
+    if (p.op === OP.CALLCONFIRM) {
+      this.#c.confirmsAnswered!.value++;
+      this.#o.port.send(replyTo(raw, OP.CALLCONFIRM), from);
+      return;
+    }
+    if (p.op !== OP.CALL && p.op !== OP.CALLEND) {
+      return this.#bad(`unexpected_ask_${OP_NAME[p.op] ?? p.op}`, from);
+    }
+    const key = askKey(from.hostname, p.op, p);
+    const seen = this.#cache.seen(key, from, this.#o.clock.now());
+    if (!seen.fresh) {
+      this.#c.duplicates!.value++;
+      if (seen.answer) this.#o.port.send(seen.answer, seen.to);
+      return;
+    }
+    this.#o.onEvent({ type: p.op === OP.CALL ? "call" : "hangup", packet: p, from, key });
+  }
+
+  /**
+   * Answers a door ASK (by its event key): sends `bytes` to where the ASK came from and keeps
+   * them for its retransmissions.
+   */
+  answer(key: string, bytes: Uint8Array): void {
+    const to = this.#cache.answer(key, bytes, this.#o.clock.now());
+    if (to) this.#o.port.send(bytes, to);
+  }
+
+  /** Sends one packet without retransmission (CALLANSWER, LINEUSE, FORCEIFRAME). */
+  sendOnce(bytes: Uint8Array, to: Endpoint): void {
+    this.#o.port.send(bytes, to);
+  }
+
+  /**
+   * Sends our ASK of `op` for the call `parties` to the door at `to`, every 100 ms, 6 sends at
+   * most; resolves `true` on the door's REPLY.
+   */
+  ask(op: SignalOp, parties: CallParties, to: Endpoint, signal?: AbortSignal): Promise<boolean> {
+    const bytes = encodeCall({ type: MSG_TYPE.ASK, op, ...parties }, this.#magic);
+    return this.#asks.ask(bytes, to, {
+      key: askKey(to.hostname, op, parties),
+      intervalMs: 100,
+      maxSends: 6,
+      signal,
+    });
+  }
+
+  /** Starts the CALLCONFIRM keep-alive of a call; `onLost` fires once if the door falls silent. */
+  startKeepAlive(parties: CallParties, to: Endpoint, onLost: () => void): () => void {
+    const key = partiesKey(to.hostname, parties);
+    this.#keepAlives.get(key)?.stop();
+    const counter = new Uint8Array(4);
+    const ka = new KeepAlive({
+      clock: this.#o.clock,
+      lostAfterMs: this.#o.lostAfterMs ?? 6000,
+      send: (n) => {
+        new DataView(counter.buffer).setUint32(0, n, true);
+        this.#o.port.send(
+          encodeCall({
+            type: MSG_TYPE.ASK,
+            op: OP.CALLCONFIRM,
+            ...parties,
+            counter: counter.toHex(),
+          }, this.#magic),
+          to,
+        );
+      },
+      onLost: () => {
+        if (this.#keepAlives.get(key) === ka) this.#keepAlives.delete(key);
+        onLost();
+      },
+    });
+    this.#keepAlives.set(key, ka);
+    return () => {
+      ka.stop();
+      if (this.#keepAlives.get(key) === ka) this.#keepAlives.delete(key);
+    };
+  }
+
+  /** Sends raw bytes from the door socket (media towards a door). */
+  sendRaw(bytes: Uint8Array, to: Endpoint): void {
+    this.#o.port.send(bytes, to);
+  }
+
+  /** Stops everything and closes the socket. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#asks.cancel();
+    for (const ka of this.#keepAlives.values()) ka.stop();
+    this.#keepAlives.clear();
+    this.#o.port.close();
+    await this.#loop;
+  }
+}

@@ -1,0 +1,185 @@
+import { assert, assertEquals } from "../../tests/helpers/assert.ts";
+import { FakeClock } from "../clock.ts";
+import { nullLogger } from "../log.ts";
+import { Metrics } from "../metrics.ts";
+import { type Endpoint, MemoryNetwork } from "../net/datagram.ts";
+import { encodeCall, encodeNsAsk, MSG_TYPE, OP } from "../protocol/mod.ts";
+import { type DoorEvent, DoorTransport } from "./transport.ts";
+
+const DOOR: Endpoint = { hostname: "192.168.31.189", port: 8302 };
+const parties = {
+  caller: "M00010100",
+  callerIp: "192.168.31.189",
+  callee: "S00010108090",
+  calleeIp: "192.168.31.223",
+};
+
+function setup(online: string[] = ["00010108090"]) {
+  const net = new MemoryNetwork();
+  const port = net.bind("192.168.31.223", 8302);
+  const clock = new FakeClock(1000);
+  const events: DoorEvent[] = [];
+  const metrics = new Metrics();
+  const t = new DoorTransport({
+    port,
+    clock,
+    logger: nullLogger,
+    metrics,
+    isOnline: (room) => online.includes(room),
+    localIpFor: () => "192.168.31.223",
+    onEvent: (e) => events.push(e),
+  });
+  return { port, clock, events, metrics, t };
+}
+
+const nsAsk = (target: string) =>
+  encodeNsAsk({ asker: "M00010100", askerIp: "192.168.31.189", target, targetIp: "0.0.0.0" });
+
+Deno.test("door transport answers NS only for online rooms, with the spec's reply bytes", () => {
+  const { port, t, metrics } = setup();
+  t.handle(nsAsk("S00010108090"), DOOR);
+  assertEquals(port.sent.length, 1);
+  assertEquals(
+    port.sent[0]!.data.toHex(),
+    "5858584349449a024d30303031303130303030303030303030303030c0a81fbd015330303031303130383039303030303030303030c0a81fdf",
+  );
+  assertEquals(port.sent[0]!.to, DOOR);
+  t.handle(nsAsk("S00010108091"), DOOR); // offline room: silence
+  t.handle(nsAsk("M00010100"), DOOR); // not a room
+  assertEquals(port.sent.length, 1);
+  assertEquals(metrics.get("door_ns_ignored_total"), 2);
+});
+
+Deno.test("door transport: a CALL and its copies make one event; copies get the same answer", () => {
+  const { port, clock, t, events } = setup();
+  const call = encodeCall({ type: MSG_TYPE.ASK, op: OP.CALL, ...parties });
+  t.handle(call, DOOR);
+  clock.advance(600);
+  t.handle(call, DOOR); // copy before we answered: no answer yet, no event
+  assertEquals(events.length, 1);
+  assertEquals(port.sent.length, 0);
+  const answer = encodeCall({ type: MSG_TYPE.ASK, op: OP.CALLANSWER, ...parties });
+  t.answer(events[0]!.key, answer);
+  clock.advance(600);
+  t.handle(call, DOOR);
+  clock.advance(600);
+  t.handle(call, { ...DOOR, port: 40000 }); // a newer firmware's source port
+  assertEquals(events.length, 1);
+  assertEquals(port.sent.map((s) => s.data.toHex()), [
+    answer.toHex(),
+    answer.toHex(),
+    answer.toHex(),
+  ]);
+  assertEquals(port.sent[2]!.to.port, 40000);
+  // Long after, the same CALL is a new call (a rebooted door).
+  clock.advance(10_000);
+  t.handle(call, DOOR);
+  assertEquals(events.length, 2);
+});
+
+Deno.test("door transport answers door CALLCONFIRM asks with a 61-byte reply", () => {
+  const { port, t } = setup();
+  t.handle(
+    encodeCall({ type: MSG_TYPE.ASK, op: OP.CALLCONFIRM, ...parties, counter: "2a000000" }),
+    DOOR,
+  );
+  assertEquals(port.sent.length, 1);
+  assertEquals(port.sent[0]!.data.length, 61);
+  assertEquals(port.sent[0]!.data[7], MSG_TYPE.REPLY);
+  assertEquals(port.sent[0]!.data.subarray(57).toHex(), "2a000000");
+});
+
+Deno.test("door transport drops a CALL whose source IP differs from its caller IP", () => {
+  const { t, events, metrics } = setup();
+  t.handle(encodeCall({ type: MSG_TYPE.ASK, op: OP.CALL, ...parties }), {
+    hostname: "192.168.31.66",
+    port: 8302,
+  });
+  assertEquals(events.length, 0);
+  assertEquals(metrics.get("door_dropped_total", { reason: "ip_mismatch" }), 1);
+});
+
+Deno.test("our asks: resent every 100 ms, 6 sends, then false", async () => {
+  const { port, clock, t } = setup();
+  const result = t.ask(OP.CALLSTART, parties, DOOR);
+  for (let i = 0; i < 10; i++) clock.advance(100);
+  assertEquals(await result, false);
+  assertEquals(port.sent.length, 6);
+  assert(
+    port.sent.every((s) => s.data.length === 57 && s.data[8] === OP.CALLSTART && s.data[7] === 1),
+  );
+  assertEquals(t.pendingAsks, 0);
+});
+
+Deno.test("our asks: the door's reply from its IP ends the retries; from another IP it does not", async () => {
+  const { port, clock, t } = setup();
+  const result = t.ask(OP.REMOTEOPENLOCK, parties, DOOR);
+  clock.advance(100);
+  const reply = encodeCall({ type: MSG_TYPE.REPLY, op: OP.REMOTEOPENLOCK, ...parties });
+  t.handle(reply, { hostname: "192.168.31.66", port: 8302 });
+  clock.advance(100);
+  t.handle(reply, DOOR);
+  assertEquals(await result, true);
+  clock.advance(1000);
+  assertEquals(port.sent.length, 3);
+});
+
+Deno.test("keep-alive: CALLCONFIRM every 500 ms; door lost after 6 s of silence", () => {
+  const { port, clock, t } = setup();
+  let lost = 0;
+  t.startKeepAlive(parties, DOOR, () => lost++);
+  const reply = encodeCall({
+    type: MSG_TYPE.REPLY,
+    op: OP.CALLCONFIRM,
+    ...parties,
+    counter: "01000000",
+  });
+  for (let i = 0; i < 20; i++) {
+    clock.advance(500);
+    t.handle(reply, DOOR);
+  }
+  assertEquals(lost, 0);
+  assertEquals(port.sent.length, 20);
+  assert(port.sent.every((s) => s.data.length === 61 && s.data[8] === OP.CALLCONFIRM));
+  assertEquals(port.sent[2]!.data.subarray(57).toHex(), "03000000");
+  clock.advance(5500);
+  assertEquals(lost, 0);
+  clock.advance(500);
+  assertEquals(lost, 1);
+  assertEquals(t.keepAlives, 0);
+});
+
+Deno.test("keep-alive: stopping it sends nothing more", () => {
+  const { port, clock, t } = setup();
+  const stop = t.startKeepAlive(parties, DOOR, () => {});
+  clock.advance(1000);
+  stop();
+  clock.advance(10_000);
+  assertEquals(port.sent.length, 2);
+  assertEquals(clock.pending, 0);
+});
+
+Deno.test("door media goes to onMedia undecoded; junk is counted, never thrown", () => {
+  const net = new MemoryNetwork();
+  const port = net.bind("192.168.31.223", 8302);
+  const media: Uint8Array[] = [];
+  const metrics = new Metrics();
+  const t = new DoorTransport({
+    port,
+    clock: new FakeClock(),
+    logger: nullLogger,
+    metrics,
+    isOnline: () => true,
+    localIpFor: () => "192.168.31.223",
+    onEvent: () => {},
+    onMedia: (d) => media.push(d),
+  });
+  const audio = Uint8Array.fromHex(
+    "5858584349449601074d30303031303130303030303030303030303030c0a81fbd5330303031303130383039303030303030303030c0a81fdfe803000001002a0040000000010001004000b004" +
+      "ff".repeat(64),
+  );
+  t.handle(audio, DOOR);
+  assertEquals(media.length, 1);
+  for (let n = 0; n < 200; n++) t.handle(crypto.getRandomValues(new Uint8Array(n)), DOOR);
+  assert(metrics.get("door_datagrams_received_total") === 201);
+});
