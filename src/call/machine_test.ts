@@ -1,0 +1,283 @@
+import { assert, assertEquals } from "../../tests/helpers/assert.ts";
+import { LEGAL, startCall, transition } from "./machine.ts";
+import {
+  type CallContext,
+  type CallEvent,
+  type CallState,
+  type Effect,
+  EVENT_TYPES,
+  INITIAL,
+  PHASE,
+  type Phase,
+} from "./types.ts";
+
+const ctx: CallContext = { now: 0, ringTimeoutMs: 30_000, talkTimeoutMs: 180_000 };
+
+function run(
+  events: CallEvent[],
+  from: CallState = INITIAL,
+): { state: CallState; effects: Effect[] } {
+  let state = from;
+  const effects: Effect[] = [];
+  for (const e of events) {
+    const t = transition(state, e, ctx);
+    state = t.state;
+    effects.push(...t.effects);
+  }
+  return { state, effects };
+}
+
+const call: CallEvent = { type: "door_call", phones: ["a", "b"] };
+const ok = (uid = "a"): CallEvent => ({ type: "phone_call_ok", uid });
+const talk = (uid = "a"): CallEvent => ({ type: "phone_talk", uid });
+const started: CallEvent = { type: "callstart_result", ok: true };
+
+/** A representative state of every phase. */
+const STATES: Record<Phase, CallState> = {
+  new: INITIAL,
+  offered: run([call]).state,
+  ringing: run([call, ok()]).state,
+  connecting: run([call, ok(), talk()]).state,
+  talking: run([call, ok(), talk(), started]).state,
+  hanging_up: run([call, ok(), { type: "phone_over", uid: "a" }]).state,
+  door_hung_up: run([call, ok(), { type: "door_hangup" }]).state,
+  ended: run([call, { type: "timer", name: "answer_deadline" }]).state,
+};
+
+/** One event of each type (uid "a" is a participant, "z" is not). */
+function eventsOf(uid: string): CallEvent[] {
+  return [
+    call,
+    { type: "door_hangup" },
+    { type: "door_lost" },
+    { type: "door_recall" },
+    { type: "callstart_result", ok: true },
+    { type: "callstart_result", ok: false },
+    { type: "unlock_result", ok: true },
+    { type: "unlock_result", ok: false },
+    { type: "callend_result", ok: true },
+    { type: "callend_result", ok: false },
+    { type: "phone_call_ok", uid },
+    { type: "phone_talk", uid },
+    { type: "phone_unlock", uid },
+    { type: "phone_over", uid },
+    { type: "phone_over_success", uid },
+    { type: "phone_joined", uid },
+    { type: "phone_left", uid },
+    { type: "timer", name: "answer_deadline" },
+    { type: "timer", name: "ring" },
+    { type: "timer", name: "talk" },
+    { type: "timer", name: "door_end_grace" },
+    { type: "shutdown" },
+  ];
+}
+
+/**
+ * Expected next phase of every phase × event (participant "a"). `=` means unchanged.
+ * Columns follow eventsOf(): call, hangup, lost, recall, cs+, cs-, ul+, ul-, ce+, ce-, callok,
+ * talk, unlock, over, oversuccess, joined, left, t:answer, t:ring, t:talk, t:grace, shutdown.
+ */
+const TABLE: Record<Phase, string> = {
+  new: "offered = = = = = = = = = = = = = = = = = = = = =",
+  offered:
+    "= door_hung_up ended ended = = = = = = ringing connecting = ended = = = ended ended = = ended",
+  ringing:
+    "= door_hung_up ended ended = = = = = = = connecting = hanging_up = = = = hanging_up = = hanging_up",
+  connecting:
+    "= door_hung_up ended ended talking ringing = = = = = = = hanging_up = = hanging_up = hanging_up = = hanging_up",
+  talking:
+    "= door_hung_up ended ended = = = = = = = = = hanging_up = = hanging_up = = hanging_up = hanging_up",
+  hanging_up: "= ended ended = = = = = ended ended = = = = = = = = = = = ended",
+  door_hung_up: "= = ended ended = = = = = = = = = ended ended = = = = = ended ended",
+  ended: "= = = = = = = = = = = = = = = = = = = = = =",
+};
+
+Deno.test("transition table: every phase × every event, against the written table", () => {
+  for (const phase of Object.keys(PHASE) as Phase[]) {
+    const expected = TABLE[phase].split(" ");
+    const events = eventsOf("a");
+    assertEquals(expected.length, events.length, `${phase}: table width`);
+    events.forEach((e, i) => {
+      const t = transition(STATES[phase], e, ctx);
+      const want = expected[i] === "=" ? phase : expected[i];
+      assertEquals(t.state.phase, want, `${phase} × ${JSON.stringify(e)}`);
+    });
+  }
+});
+
+Deno.test("transition invariants hold for every phase × event × (participant, outsider)", () => {
+  for (const phase of Object.keys(PHASE) as Phase[]) {
+    for (const uid of ["a", "b", "z"]) {
+      for (const e of eventsOf(uid)) {
+        const label = `${phase} × ${JSON.stringify(e)}`;
+        const t = transition(STATES[phase], e, ctx);
+        const next = t.state.phase;
+        assert(next === phase || LEGAL[phase].includes(next), `${label}: illegal move to ${next}`);
+        const ends = t.effects.filter((x) => x.type === "end");
+        if (next === "ended" && phase !== "ended") {
+          assertEquals(ends.length, 1, `${label}: one end effect`);
+          assertEquals(t.effects.at(-1)!.type, "end", `${label}: end is last`);
+        } else {
+          assertEquals(ends.length, 0, label);
+        }
+        if (phase === "ended") {
+          assert(
+            t.effects.every((x) => x.type === "notify" && x.order === "error"),
+            `${label}: no effect after the end`,
+          );
+        }
+        for (const x of t.effects) {
+          if (x.type === "notify") assert(x.to.length > 0, `${label}: empty notify`);
+        }
+      }
+    }
+  }
+  assertEquals(EVENT_TYPES.length, 16);
+});
+
+function orders(effects: readonly Effect[]): string[] {
+  return effects.flatMap((e) => {
+    if (e.type === "notify") {
+      return [
+        `${e.order}${e.reason ? `(${e.reason})` : ""}${e.code ? `(${e.code})` : ""}>${
+          e.to.join(",")
+        }`,
+      ];
+    }
+    if (e.type === "answer_call" || e.type === "door_ask") return [`${e.type}:${e.op}`];
+    if (e.type === "reply_hangup" || e.type === "end") return [e.type];
+    return [];
+  });
+}
+
+Deno.test("seed flows 二 三 四 六: ring, call ok, talk, unlock, phone hangs up", () => {
+  const r = run([
+    call,
+    ok("a"),
+    ok("b"),
+    talk("a"),
+    started,
+    { type: "phone_unlock", uid: "a" },
+    { type: "unlock_result", ok: true },
+    { type: "phone_over", uid: "a" },
+    { type: "callend_result", ok: true },
+  ]);
+  assertEquals(orders(r.effects), [
+    "call>a,b",
+    "answer_call:CALLANSWER",
+    "door_ask:CALLSTART",
+    "talk begin>a",
+    "over(answered elsewhere)>b",
+    "door_ask:REMOTEOPENLOCK",
+    "unlock success>a",
+    "door_ask:CALLEND",
+    "over success>a",
+    "end",
+  ]);
+  assertEquals(r.state.endReason, "phone_hung_up");
+});
+
+Deno.test("seed flow 五: door hangs up; the door's CALLEND is answered on over success or after 1 s", () => {
+  const a = run([call, ok(), talk(), started, { type: "door_hangup" }, {
+    type: "phone_over_success",
+    uid: "a",
+  }]);
+  assertEquals(orders(a.effects).slice(-3), ["over(door hung up)>a", "reply_hangup", "end"]);
+  const b = run([call, ok(), { type: "door_hangup" }, { type: "timer", name: "door_end_grace" }]);
+  assertEquals(orders(b.effects).slice(-3), ["over(door hung up)>a,b", "reply_hangup", "end"]);
+  assert(
+    b.effects.some((e) => e.type === "timer_start" && e.name === "door_end_grace" && e.ms === 1000),
+  );
+});
+
+Deno.test("no call ok within 3 s: LINEUSE; no phone online: LINEUSE at once", () => {
+  const r = run([call, { type: "timer", name: "answer_deadline" }]);
+  assertEquals(orders(r.effects), [
+    "call>a,b",
+    "answer_call:LINEUSE",
+    "over(ring timeout)>a,b",
+    "end",
+  ]);
+  assert(
+    r.effects.some((e) =>
+      e.type === "timer_start" && e.name === "answer_deadline" && e.ms === 3000
+    ),
+  );
+  assertEquals(orders(startCall([], ctx).effects), ["answer_call:LINEUSE", "end"]);
+});
+
+Deno.test("ring and talk timeouts end the call on both sides", () => {
+  const ring = run([call, ok(), { type: "timer", name: "ring" }, {
+    type: "callend_result",
+    ok: true,
+  }]);
+  assertEquals(orders(ring.effects).slice(-3), [
+    "over(ring timeout)>a,b",
+    "door_ask:CALLEND",
+    "end",
+  ]);
+  assert(orders(ring.effects).includes("over(ring timeout)>a,b"));
+  assertEquals(ring.state.endReason, "ring_timeout");
+  const talkT = run([call, ok(), talk(), started, { type: "timer", name: "talk" }, {
+    type: "callend_result",
+    ok: false,
+  }]);
+  assert(orders(talkT.effects).includes("over(talk timeout)>a"));
+  assert(orders(talkT.effects).includes("door_ask:CALLEND"));
+  assertEquals(talkT.state.endReason, "talk_timeout");
+});
+
+Deno.test("first talk wins; a second talk gets busy; the loser gets over (answered elsewhere)", () => {
+  const r = run([call, ok("a"), ok("b"), talk("a"), talk("b"), started]);
+  assertEquals(orders(r.effects).slice(2), [
+    "door_ask:CALLSTART",
+    "error(busy)>b",
+    "talk begin>a",
+    "over(answered elsewhere)>b",
+  ]);
+});
+
+Deno.test("door lost ends the call with over (door lost) and a last CALLEND", () => {
+  const r = run([call, ok(), talk(), started, { type: "door_lost" }]);
+  assertEquals(orders(r.effects).slice(-3), ["over(door lost)>a", "door_ask:CALLEND", "end"]);
+  assert(r.effects.some((e) => e.type === "keepalive" && !e.on));
+});
+
+Deno.test("phone disconnect: a ringing phone leaves the group; the talker's leaving ends the call", () => {
+  const ringing = run([call, ok(), { type: "phone_left", uid: "b" }]);
+  assertEquals(ringing.state.phase, "ringing");
+  assertEquals(ringing.state.ringing, ["a"]);
+  const last = run([call, ok(), { type: "phone_left", uid: "b" }, {
+    type: "phone_left",
+    uid: "a",
+  }]);
+  assertEquals(last.state.phase, "hanging_up");
+  const talker = run([call, ok(), talk(), started, { type: "phone_left", uid: "a" }]);
+  assertEquals([talker.state.phase, talker.state.endReason], ["hanging_up", "talker_left"]);
+});
+
+Deno.test("after the end, phone requests get not_in_call and nothing reaches the door", () => {
+  const done = run([call, { type: "timer", name: "answer_deadline" }]).state;
+  for (const type of ["phone_talk", "phone_unlock", "phone_over"] as const) {
+    const t = transition(done, { type, uid: "a" }, ctx);
+    assertEquals(orders([...t.effects]), [`error(not_in_call)>a`]);
+  }
+});
+
+Deno.test("CALLSTART unanswered: door_timeout to the phone and the call keeps ringing", () => {
+  const r = run([call, ok(), talk(), { type: "callstart_result", ok: false }]);
+  assertEquals(r.state.phase, "ringing");
+  assert(orders(r.effects).includes("error(door_timeout)>a"));
+});
+
+Deno.test("unlock: two phones asking at once share one REMOTEOPENLOCK and both hear the result", () => {
+  const r = run([call, ok("a"), { type: "phone_unlock", uid: "a" }, {
+    type: "phone_unlock",
+    uid: "b",
+  }, {
+    type: "unlock_result",
+    ok: false,
+  }]);
+  assertEquals(orders(r.effects).filter((o) => o.includes("REMOTEOPENLOCK")).length, 1);
+  assert(orders(r.effects).includes("unlock fail(door_timeout)>a,b"));
+});
