@@ -43,22 +43,18 @@ import { AskCache } from "./ask_cache.ts";
 import { AskEngine } from "./ask_engine.ts";
 import { KeepAlive } from "./keepalive.ts";
 
-/** What the door side reports to the call layer. */
-export type DoorEvent =
-  /** A new CALL (not a retransmission). `key` identifies this ASK for {@linkcode DoorTransport.answer}. */
-  | {
-    readonly type: "call";
-    readonly packet: CallPacket;
-    readonly from: Endpoint;
-    readonly key: string;
-  }
-  /** A new CALLEND ASK from the door. */
-  | {
-    readonly type: "hangup";
-    readonly packet: CallPacket;
-    readonly from: Endpoint;
-    readonly key: string;
-  };
+/**
+ * What the door side reports to the call layer: a new CALL, or a new CALLEND ASK from the door
+ * (never a retransmission). `key` identifies the ASK for {@linkcode DoorTransport.answer};
+ * `raw` is a copy of its bytes (replies are byte copies of the request).
+ */
+export interface DoorEvent {
+  readonly type: "call" | "hangup";
+  readonly packet: CallPacket;
+  readonly from: Endpoint;
+  readonly key: string;
+  readonly raw: Uint8Array;
+}
 
 /** Decides whether a door may speak to us (the door registry plugs in here). */
 export type DoorAdmission = (address: string, ip: string) => boolean;
@@ -272,7 +268,13 @@ export class DoorTransport {
       if (seen.answer) this.#o.port.send(seen.answer, seen.to);
       return;
     }
-    this.#o.onEvent({ type: p.op === OP.CALL ? "call" : "hangup", packet: p, from, key });
+    this.#o.onEvent({
+      type: p.op === OP.CALL ? "call" : "hangup",
+      packet: p,
+      from,
+      key,
+      raw: raw.slice(),
+    });
   }
 
   /**

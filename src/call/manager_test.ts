@@ -1,0 +1,227 @@
+import { assert, assertEquals } from "../../tests/helpers/assert.ts";
+import { FakeClock } from "../clock.ts";
+import { nullLogger } from "../log.ts";
+import { Metrics } from "../metrics.ts";
+import type { Endpoint } from "../net/datagram.ts";
+import {
+  type CallParties,
+  decodePacket,
+  encodeCall,
+  MSG_TYPE,
+  OP,
+  OP_NAME,
+  PacketDecodeError,
+} from "../protocol/mod.ts";
+import type { DoorEvent } from "../door/transport.ts";
+import { CallManager, type CallMessage, type DoorPort } from "./manager.ts";
+
+const DOOR_A: Endpoint = { hostname: "10.0.0.5", port: 8302 };
+const DOOR_B: Endpoint = { hostname: "10.0.0.6", port: 8302 };
+const partiesA = {
+  caller: "M00010100",
+  callerIp: "10.0.0.5",
+  callee: "S00010108090",
+  calleeIp: "10.0.0.2",
+};
+const partiesB = { ...partiesA, caller: "M00010200", callerIp: "10.0.0.6" };
+
+class FakeDoor implements DoorPort {
+  log: string[] = [];
+  pending = new Map<string, (ok: boolean) => void>();
+  keepAlives = 0;
+  lost: (() => void)[] = [];
+  answer(key: string, bytes: Uint8Array): void {
+    const p = decodePacket(bytes);
+    assert(!(p instanceof PacketDecodeError) && p.kind === "call");
+    this.log.push(
+      `answer ${OP_NAME[p.op]}${p.type === MSG_TYPE.REPLY ? " reply" : ""} ${key.split("|")[0]}`,
+    );
+  }
+  ask(op: number, _parties: CallParties, to: Endpoint): Promise<boolean> {
+    this.log.push(`ask ${OP_NAME[op]} ${to.hostname}`);
+    return new Promise((resolve) => this.pending.set(OP_NAME[op]!, resolve));
+  }
+  reply(op: string, ok = true): void {
+    this.pending.get(op)!(ok);
+    this.pending.delete(op);
+  }
+  startKeepAlive(_p: CallParties, _to: Endpoint, onLost: () => void): () => void {
+    this.keepAlives++;
+    this.lost.push(onLost);
+    return () => this.keepAlives--;
+  }
+  sendOnce(): void {}
+}
+
+function setup(online: Record<string, string[]> = { "00010108090": ["a", "b"] }) {
+  const clock = new FakeClock();
+  const door = new FakeDoor();
+  const sent: { uid: string; msg: CallMessage }[] = [];
+  const m = new CallManager({
+    door,
+    phones: {
+      send: (uid, _room, msg) => (sent.push({ uid, msg }), true),
+      online: (room) => online[room] ?? [],
+    },
+    clock,
+    logger: nullLogger,
+    metrics: new Metrics(),
+    ringTimeoutMs: 30_000,
+    talkTimeoutMs: 180_000,
+    localIpFor: () => "10.0.0.2",
+  });
+  const said = () =>
+    sent.map((s) => `${s.uid}:${s.msg.order}${s.msg.reason ? `(${s.msg.reason})` : ""}`);
+  return { clock, door, sent, m, said };
+}
+
+function callEvent(
+  parties: typeof partiesA,
+  from: Endpoint,
+  type: "call" | "hangup" = "call",
+): DoorEvent {
+  const raw = encodeCall({
+    type: MSG_TYPE.ASK,
+    op: type === "call" ? OP.CALL : OP.CALLEND,
+    ...parties,
+  });
+  const packet = decodePacket(raw);
+  assert(!(packet instanceof PacketDecodeError) && packet.kind === "call");
+  return { type, packet, from, key: `${from.hostname}|${type}`, raw };
+}
+
+const flush = () => new Promise((r) => setTimeout(r, 0));
+
+Deno.test("manager: full call with both wires in order, then nothing left running", async () => {
+  const { clock, door, m, sent, said } = setup();
+  m.onDoorEvent(callEvent(partiesA, DOOR_A));
+  const call = sent[0]!.msg;
+  assertEquals([call.order, call.doorAddress, typeof call.mediaKey], [
+    "call",
+    "M00010100",
+    "string",
+  ]);
+  assertEquals(m.phoneRequest("a", "00010108090", "call ok", "M00010100", call.callId).ok, true);
+  assertEquals(m.phoneRequest("a", "00010108090", "talk", "M00010100").ok, true);
+  door.reply("CALLSTART");
+  await flush();
+  m.phoneRequest("a", "00010108090", "unlock", "M00010100");
+  door.reply("REMOTEOPENLOCK");
+  await flush();
+  m.phoneRequest("a", "00010108090", "over", "M00010100");
+  door.reply("CALLEND");
+  await flush();
+  assertEquals(door.log, [
+    "answer CALLANSWER 10.0.0.5",
+    "ask CALLSTART 10.0.0.5",
+    "ask REMOTEOPENLOCK 10.0.0.5",
+    "ask CALLEND 10.0.0.5",
+  ]);
+  assertEquals(said(), [
+    "a:call",
+    "b:call",
+    "a:talk begin",
+    "b:over(answered elsewhere)",
+    "a:unlock success",
+    "a:over success",
+  ]);
+  assert(sent.every((s) => s.msg.callId === call.callId));
+  assertEquals([m.size, door.keepAlives, clock.pending], [0, 0, 0]);
+});
+
+Deno.test("manager: a second door calling a ringing room gets LINEUSE; the phones are not disturbed", () => {
+  const { door, m, sent } = setup();
+  m.onDoorEvent(callEvent(partiesA, DOOR_A));
+  m.phoneRequest("a", "00010108090", "call ok");
+  const before = sent.length;
+  m.onDoorEvent(callEvent(partiesB, DOOR_B));
+  assertEquals(door.log.at(-1), "answer LINEUSE 10.0.0.6");
+  assertEquals(sent.length, before);
+  assertEquals(m.size, 1);
+});
+
+Deno.test("manager: calls for different rooms are independent", () => {
+  const { m, sent } = setup({ "00010108090": ["a"], "00010108091": ["c"] });
+  m.onDoorEvent(callEvent(partiesA, DOOR_A));
+  m.onDoorEvent(callEvent({ ...partiesB, callee: "S00010108091" }, DOOR_B));
+  assertEquals(m.size, 2);
+  assertEquals(sent.map((s) => s.uid), ["a", "c"]);
+});
+
+Deno.test("manager: the same door calling again (reboot) ends the old call and rings anew", () => {
+  const { m, sent, said } = setup();
+  m.onDoorEvent(callEvent(partiesA, DOOR_A));
+  const first = sent[0]!.msg.callId;
+  m.phoneRequest("a", "00010108090", "call ok");
+  m.onDoorEvent(callEvent(partiesA, DOOR_A));
+  assertEquals(m.size, 1);
+  assert(m.byRoom("00010108090")!.callId !== first);
+  assertEquals(said().slice(2), [
+    "a:over(door hung up)",
+    "b:over(door hung up)",
+    "a:call",
+    "b:call",
+  ]);
+});
+
+Deno.test("manager: unlock or over for another door or no call is not_in_call", () => {
+  const { m } = setup();
+  assertEquals(m.phoneRequest("a", "00010108090", "unlock").ok, false);
+  m.onDoorEvent(callEvent(partiesA, DOOR_A));
+  assertEquals(m.phoneRequest("a", "00010108090", "unlock", "M00010200"), {
+    ok: false,
+    code: "not_in_call",
+  });
+  assertEquals(m.phoneRequest("a", "00010108091", "over"), { ok: false, code: "not_in_call" });
+  assertEquals(m.phoneRequest("a", "00010108090", "over", undefined, "other-call-id").ok, false);
+});
+
+Deno.test("manager: door hang-up of a call we do not know is confirmed at once", () => {
+  const { door, m } = setup();
+  m.onDoorEvent(callEvent(partiesA, DOOR_A, "hangup"));
+  assertEquals(door.log, ["answer CALLEND reply 10.0.0.5"]);
+});
+
+Deno.test("manager: door hang-up waits for over success, at most 1 s", () => {
+  const { clock, door, m, said } = setup();
+  m.onDoorEvent(callEvent(partiesA, DOOR_A));
+  m.phoneRequest("a", "00010108090", "call ok");
+  m.onDoorEvent(callEvent(partiesA, DOOR_A, "hangup"));
+  assertEquals(said().slice(-2), ["a:over(door hung up)", "b:over(door hung up)"]);
+  clock.advance(999);
+  assertEquals(door.log.at(-1), "answer CALLANSWER 10.0.0.5");
+  clock.advance(1);
+  assertEquals(door.log.at(-1), "answer CALLEND reply 10.0.0.5");
+  assertEquals(m.size, 0);
+});
+
+Deno.test("manager: 3 s without call ok answers LINEUSE", () => {
+  const { clock, door, m } = setup();
+  m.onDoorEvent(callEvent(partiesA, DOOR_A));
+  clock.advance(2999);
+  assertEquals(door.log, []);
+  clock.advance(1);
+  assertEquals(door.log, ["answer LINEUSE 10.0.0.5"]);
+  assertEquals([m.size, clock.pending], [0, 0]);
+});
+
+Deno.test("manager: door lost ends the call with over (door lost)", () => {
+  const { door, m, said } = setup();
+  m.onDoorEvent(callEvent(partiesA, DOOR_A));
+  m.phoneRequest("a", "00010108090", "call ok");
+  door.lost[0]!();
+  assertEquals(said().slice(-2), ["a:over(door lost)", "b:over(door lost)"]);
+  assertEquals(m.size, 0);
+});
+
+Deno.test("manager: shutdown ends every call with CALLEND and waits for the doors", async () => {
+  const { door, m, said } = setup();
+  m.onDoorEvent(callEvent(partiesA, DOOR_A));
+  m.phoneRequest("a", "00010108090", "call ok");
+  const done = m.shutdown();
+  assertEquals(door.log.at(-1), "ask CALLEND 10.0.0.5");
+  door.reply("CALLEND");
+  await done;
+  assertEquals(m.size, 0);
+  assert(said().includes("a:over(door lost)"));
+});
