@@ -7,6 +7,7 @@
  */
 
 import denoJson from "./deno.json" with { type: "json" };
+import { eprintln, println } from "./src/print.ts";
 
 /** The product version (from deno.json). */
 export const VERSION: string = denoJson.version;
@@ -21,18 +22,6 @@ Usage:
   intercom-gateway calls [--limit N]        recent call records
   intercom-gateway --version | --help
 `;
-
-/** Writes a line to stdout (the CLI's only output besides the logger). */
-export function println(line: string): void {
-  // deno-lint-ignore no-console
-  console.log(line);
-}
-
-/** Writes a line to stderr. */
-export function eprintln(line: string): void {
-  // deno-lint-ignore no-console
-  console.error(line);
-}
 
 /** Runs the CLI; resolves to the exit code. */
 export async function run(args: string[]): Promise<number> {

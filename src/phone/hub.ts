@@ -1,0 +1,240 @@
+/**
+ * The phone hub: connected phones, their rooms and presence (phone-protocol.md #1–#2).
+ *
+ * A phone (uid) is online for a room while it is logged in to that room and was heard (any
+ * message) within the heartbeat timeout. A phone that falls silent is disconnected; a newer
+ * connection of the same uid replaces the older one.
+ *
+ * @module
+ */
+
+import type { Clock, TimerId } from "../clock.ts";
+import type { Logger } from "../log.ts";
+import type { Metrics } from "../metrics.ts";
+import type { CallMessage, PhoneNotifier } from "../call/manager.ts";
+
+/** The part of a WebSocket the hub uses (a fake in tests). */
+export interface PhoneSocket {
+  send(data: string | Uint8Array): void;
+  close(code?: number, reason?: string): void;
+  /** Bytes queued and not yet sent (back-pressure). */
+  readonly bufferedAmount?: number;
+}
+
+/** A room a session is logged in to. */
+export interface SessionRoom {
+  readonly roomAddress: string;
+  readonly community: string;
+}
+
+/** One connected phone. */
+export class PhoneSession {
+  /** Unique per connection. */
+  readonly id: number;
+  readonly socket: PhoneSocket;
+  /** Remote IP, for rate limits and logs. */
+  readonly ip: string;
+  uid: string | undefined;
+  readonly rooms = new Map<string, SessionRoom>();
+  lastHeard: number;
+  closed = false;
+  /** Serializes message handling so that replies keep the order of requests. */
+  chain: Promise<void> = Promise.resolve();
+
+  /** Use {@linkcode PhoneHub.attach}. */
+  constructor(id: number, socket: PhoneSocket, ip: string, now: number) {
+    this.id = id;
+    this.socket = socket;
+    this.ip = ip;
+    this.lastHeard = now;
+  }
+}
+
+/** Options of {@linkcode PhoneHub}. */
+export interface PhoneHubOptions {
+  clock: Clock;
+  logger: Logger;
+  metrics: Metrics;
+  /** Silence after which a phone is offline and disconnected. */
+  heartbeatTimeoutMs: number;
+  /** A phone left these rooms (closed, silent or replaced). */
+  onLeft?: (uid: string, rooms: string[]) => void;
+  /** A phone logged in to a room. */
+  onJoined?: (uid: string, roomKey: string) => void;
+}
+
+/** Close codes the hub uses. */
+export const CLOSE_CODE = {
+  unauthorized: 4001,
+  replaced: 4002,
+  heartbeat_timeout: 4003,
+  shutdown: 1001,
+} as const;
+
+/** Connected phones by uid and room. */
+export class PhoneHub implements PhoneNotifier {
+  #o: PhoneHubOptions;
+  #nextId = 1;
+  #byUid = new Map<string, PhoneSession>();
+  #sessions = new Set<PhoneSession>();
+  #sweeper: TimerId | undefined;
+  #stopped = false;
+
+  /** Starts the presence sweeper (every second). */
+  constructor(options: PhoneHubOptions) {
+    this.#o = options;
+    options.metrics.gauge("phones_connected", () => this.#sessions.size, "Open phone connections");
+    options.metrics.gauge("phones_logged_in", () => this.#byUid.size, "Phones logged in");
+    this.#scheduleSweep();
+  }
+
+  #scheduleSweep(): void {
+    if (this.#stopped) return;
+    this.#sweeper = this.#o.clock.setTimeout(() => {
+      this.sweep();
+      this.#scheduleSweep();
+    }, 1000);
+  }
+
+  /** Number of open connections. */
+  get size(): number {
+    return this.#sessions.size;
+  }
+
+  /** A new connection (not logged in yet). */
+  attach(socket: PhoneSocket, ip = "unknown"): PhoneSession {
+    const s = new PhoneSession(this.#nextId++, socket, ip, this.#o.clock.now());
+    this.#sessions.add(s);
+    return s;
+  }
+
+  /** Records that the phone was heard. */
+  heard(s: PhoneSession): void {
+    s.lastHeard = this.#o.clock.now();
+  }
+
+  /** Logs `s` in as `uid` for a room; replaces another connection of the same uid. */
+  login(s: PhoneSession, uid: string, roomKey: string, room: SessionRoom): void {
+    if (s.uid !== undefined && s.uid !== uid) {
+      // A connection speaks for one uid; logging in as another is a new identity.
+      this.#release(s, "relogin");
+    }
+    const old = this.#byUid.get(uid);
+    if (old && old !== s) {
+      for (const [k, r] of old.rooms) if (!s.rooms.has(k)) s.rooms.set(k, r);
+      old.rooms.clear();
+      old.uid = undefined;
+      this.#drop(old, CLOSE_CODE.replaced, "replaced by a newer connection");
+    }
+    s.uid = uid;
+    s.rooms.set(roomKey, room);
+    this.#byUid.set(uid, s);
+    this.heard(s);
+    this.#o.onJoined?.(uid, roomKey);
+  }
+
+  /** The connection closed. */
+  detach(s: PhoneSession): void {
+    if (!this.#sessions.has(s)) return;
+    s.closed = true;
+    this.#sessions.delete(s);
+    this.#release(s, "closed");
+  }
+
+  #release(s: PhoneSession, why: string): void {
+    const uid = s.uid;
+    if (uid === undefined) return;
+    if (this.#byUid.get(uid) === s) this.#byUid.delete(uid);
+    const rooms = [...s.rooms.keys()];
+    s.rooms.clear();
+    s.uid = undefined;
+    if (rooms.length) {
+      this.#o.logger.debug("phone left", { uid, rooms, why });
+      this.#o.onLeft?.(uid, rooms);
+    }
+  }
+
+  #drop(s: PhoneSession, code: number, reason: string): void {
+    try {
+      s.socket.close(code, reason);
+    } catch {
+      // already closing
+    }
+    this.detach(s);
+  }
+
+  /** Disconnects phones not heard within the timeout. */
+  sweep(): void {
+    const now = this.#o.clock.now();
+    for (const s of [...this.#sessions]) {
+      if (now - s.lastHeard >= this.#o.heartbeatTimeoutMs) {
+        this.#o.metrics.inc("phones_timed_out_total");
+        this.#drop(s, CLOSE_CODE.heartbeat_timeout, "heartbeat timeout");
+      }
+    }
+  }
+
+  /** Is `uid` online for `roomKey` right now? */
+  isOnline(uid: string, roomKey: string): boolean {
+    const s = this.#byUid.get(uid);
+    return !!s && s.rooms.has(roomKey) &&
+      this.#o.clock.now() - s.lastHeard < this.#o.heartbeatTimeoutMs;
+  }
+
+  /** Uids online for a room. */
+  online(roomKey: string): string[] {
+    const now = this.#o.clock.now();
+    const out: string[] = [];
+    for (const [uid, s] of this.#byUid) {
+      if (s.rooms.has(roomKey) && now - s.lastHeard < this.#o.heartbeatTimeoutMs) out.push(uid);
+    }
+    return out;
+  }
+
+  /** True when a phone of the room is online (feeds the door's NS answers). */
+  roomOnline(roomKey: string): boolean {
+    return this.online(roomKey).length > 0;
+  }
+
+  /** The session of a uid. */
+  sessionOf(uid: string): PhoneSession | undefined {
+    return this.#byUid.get(uid);
+  }
+
+  /** Sends a call message to a phone, in the seed's field order. */
+  send(uid: string, roomKey: string, message: CallMessage): boolean {
+    const s = this.#byUid.get(uid);
+    if (!s) return false;
+    const room = s.rooms.get(roomKey);
+    const { order, doorAddress, ...rest } = message;
+    return this.sendTo(s, {
+      order,
+      doorAddress,
+      roomAddress: room?.roomAddress ?? `Y${roomKey}`,
+      uid,
+      community: room?.community ?? "",
+      ...rest,
+    });
+  }
+
+  /** Sends one JSON message to a session. */
+  sendTo(s: PhoneSession, message: Record<string, unknown>): boolean {
+    if (s.closed) return false;
+    try {
+      s.socket.send(JSON.stringify(message));
+      return true;
+    } catch (e) {
+      this.#o.logger.debug("phone send failed", { session: s.id, error: e });
+      return false;
+    }
+  }
+
+  /** Closes every connection and stops the sweeper. */
+  close(): void {
+    this.#stopped = true;
+    if (this.#sweeper !== undefined) this.#o.clock.clearTimeout(this.#sweeper);
+    for (const s of [...this.#sessions]) {
+      this.#drop(s, CLOSE_CODE.shutdown, "gateway shutting down");
+    }
+  }
+}

@@ -1,0 +1,245 @@
+/**
+ * The phone service: what the gateway does with each message of a phone connection
+ * (phone-protocol.md, seed flows 二–六). Transport-free: the handler feeds it text frames.
+ *
+ * Checks, in order: size and shape (`bad_request`), login first (`login_required`), the token
+ * (`unauthorized`), the rate limits (`rate_limited`), the uid's binding to the message's room
+ * (`not_bound`), the room's call with that door (`not_in_call`). Every failure is answered with an
+ * `error` and never disturbs another phone or call.
+ *
+ * @module
+ */
+
+import type { Logger } from "../log.ts";
+import type { Metrics } from "../metrics.ts";
+import type { CallManager } from "../call/manager.ts";
+import { roomKey as roomKeyOf } from "../protocol/address.ts";
+import {
+  type ErrorCode,
+  parsePhoneMessage,
+  type PhoneCallMessage,
+  type PhoneMessage,
+} from "./messages.ts";
+import { CLOSE_CODE, type PhoneHub, type PhoneSession } from "./hub.ts";
+
+/** Binding checks (implemented by `BindingStore`). */
+export interface BindingCheck {
+  verify(uid: string, roomAddress: string, token: string): Promise<unknown | undefined>;
+  isBound(uid: string, roomKey: string): Promise<boolean>;
+}
+
+/** Where every unlock attempt is written (implemented by `RecordStore.auditUnlock`). */
+export interface UnlockAuditor {
+  auditUnlock(entry: {
+    uid: string;
+    roomAddress: string;
+    doorAddress: string;
+    result: "not_bound" | "not_in_call" | "rate_limited";
+    callId?: string;
+  }): Promise<unknown>;
+}
+
+/** Media attachment of a phone on its signalling socket (WebSocket transport). */
+export interface PhoneMedia {
+  /** Starts sending the call's door media to this phone over `send`; false if not allowed. */
+  enableWs(callId: string, uid: string, send: (bytes: Uint8Array) => void): boolean;
+  /** Phone audio arriving as a binary frame. */
+  wsAudio(uid: string, bytes: Uint8Array): void;
+  /** The phone asked for UDP media: the relay may force an I-frame once it latches. */
+  enableUdp?(callId: string, uid: string): void;
+}
+
+/** A rate limiter keyed by strings (per uid, per IP). */
+export interface Limiter {
+  /** True when one more attempt of `kind` by `key` is allowed now (and counts it). */
+  take(kind: "login" | "unlock", key: string): boolean;
+}
+
+/** Options of {@linkcode PhoneService}. */
+export interface PhoneServiceOptions {
+  hub: PhoneHub;
+  manager: Pick<CallManager, "phoneRequest" | "byRoom" | "get">;
+  bindings: BindingCheck;
+  logger: Logger;
+  metrics: Metrics;
+  mediaPort: number;
+  /** Seconds between heartbeats the phones should keep. @default {2} */
+  heartbeatInterval?: number;
+  audit?: UnlockAuditor;
+  media?: PhoneMedia;
+  limiter?: Limiter;
+}
+
+const ERROR_TEXT: Record<ErrorCode, string> = {
+  bad_request: "Cannot read the message",
+  unauthorized: "Cannot log in: unknown uid, room or token",
+  login_required: "Cannot do that before login",
+  not_bound: "Cannot do that: this phone is not bound to that room",
+  not_in_call: "Cannot do that: the room is not in a call with that door",
+  busy: "Cannot talk: another phone answered first",
+  rate_limited: "Cannot do that now: too many attempts, wait a little",
+  door_timeout: "Cannot reach the door: it did not answer",
+};
+
+/** Handles phone messages. */
+export class PhoneService {
+  #o: PhoneServiceOptions;
+
+  /** Wires the service. */
+  constructor(options: PhoneServiceOptions) {
+    this.#o = options;
+  }
+
+  /** Sends an `error` to a session. */
+  error(s: PhoneSession, code: ErrorCode, ref?: string, message?: string): void {
+    this.#o.metrics.inc("phone_errors_total", { code });
+    this.#o.hub.sendTo(s, {
+      order: "error",
+      code,
+      message: message ?? ERROR_TEXT[code],
+      ...(ref ? { ref } : {}),
+    });
+  }
+
+  /** Handles one text frame; replies keep the order of requests. */
+  onText(s: PhoneSession, text: string): Promise<void> {
+    s.chain = s.chain.then(() => this.#handle(s, text)).catch((e) => {
+      this.#o.logger.error("phone message handler failed", { session: s.id, error: e });
+    });
+    return s.chain;
+  }
+
+  /** Handles one binary frame (media over the WebSocket). */
+  onBinary(s: PhoneSession, bytes: Uint8Array): void {
+    if (s.uid === undefined) {
+      this.#o.metrics.inc("phone_media_dropped_total", { reason: "login_required" });
+      return;
+    }
+    this.#o.hub.heard(s);
+    this.#o.media?.wsAudio(s.uid, bytes);
+  }
+
+  async #handle(s: PhoneSession, text: string): Promise<void> {
+    if (s.closed) return;
+    const m = parsePhoneMessage(text);
+    if ("error" in m) {
+      this.#o.logger.debug("bad phone message", { session: s.id, message: m.error.message });
+      return this.error(
+        s,
+        "bad_request",
+        m.error.ref,
+        `Cannot read the message: ${m.error.message}`,
+      );
+    }
+    if (m.order === "login") return await this.#login(s, m);
+    if (s.uid === undefined) return this.error(s, "login_required", m.order);
+    this.#o.hub.heard(s);
+    if (m.order === "heartbeat") {
+      this.#o.hub.sendTo(s, { order: "heartbeat ok", uid: s.uid });
+      return;
+    }
+    if (m.uid !== s.uid) {
+      return this.error(s, "unauthorized", m.order, "Cannot act for another uid");
+    }
+    return await this.#callOrder(s, m);
+  }
+
+  async #login(s: PhoneSession, m: PhoneMessage & { order: "login" }): Promise<void> {
+    const o = this.#o;
+    if (
+      o.limiter &&
+      (!o.limiter.take("login", `uid:${m.uid}`) || !o.limiter.take("login", `ip:${s.ip}`))
+    ) {
+      return this.error(s, "rate_limited", "login");
+    }
+    const room = roomKeyOf(m.roomAddress);
+    const binding = room === undefined
+      ? undefined
+      : await o.bindings.verify(m.uid, m.roomAddress, m.token);
+    if (!binding || room === undefined) {
+      o.metrics.inc("phone_logins_total", { result: "unauthorized" });
+      o.logger.info("phone login refused", { uid: m.uid, roomAddress: m.roomAddress, ip: s.ip });
+      this.error(s, "unauthorized", "login");
+      s.socket.close(CLOSE_CODE.unauthorized, "unauthorized");
+      return;
+    }
+    o.metrics.inc("phone_logins_total", { result: "ok" });
+    o.hub.login(s, m.uid, room, { roomAddress: m.roomAddress, community: m.community });
+    o.logger.info("phone logged in", { uid: m.uid, room, ip: s.ip });
+    o.hub.sendTo(s, {
+      order: "login ok",
+      uid: m.uid,
+      roomAddress: m.roomAddress,
+      community: m.community,
+      heartbeatInterval: o.heartbeatInterval ?? 2,
+      mediaPort: o.mediaPort,
+    });
+  }
+
+  async #callOrder(s: PhoneSession, m: PhoneCallMessage): Promise<void> {
+    const o = this.#o;
+    const uid = s.uid!;
+    const room = roomKeyOf(m.roomAddress)!;
+    const audit = (result: "not_bound" | "not_in_call" | "rate_limited", callId?: string) => {
+      if (m.order !== "unlock") return;
+      o.audit?.auditUnlock({
+        uid,
+        roomAddress: m.roomAddress,
+        doorAddress: m.doorAddress,
+        result,
+        ...(callId ? { callId } : {}),
+      })
+        .catch((e) => o.logger.error("unlock audit write failed", { error: e }));
+    };
+    if (
+      m.order === "unlock" && o.limiter &&
+      (!o.limiter.take("unlock", `uid:${uid}`) || !o.limiter.take("unlock", `ip:${s.ip}`))
+    ) {
+      audit("rate_limited");
+      return this.error(s, "rate_limited", m.order);
+    }
+    if (!(await o.bindings.isBound(uid, room))) {
+      audit("not_bound");
+      return this.error(s, "not_bound", m.order);
+    }
+    if (m.order === "enable_video") return this.#enableVideo(s, uid, room, m);
+    const r = o.manager.phoneRequest(uid, room, m.order, m.doorAddress, m.callId);
+    if (!r.ok) {
+      audit("not_in_call");
+      return this.error(s, r.code, m.order);
+    }
+  }
+
+  #enableVideo(
+    s: PhoneSession,
+    uid: string,
+    room: string,
+    m: PhoneCallMessage & { order: "enable_video" },
+  ): void {
+    const o = this.#o;
+    const call = o.manager.byRoom(room);
+    const info = call && o.manager.get(call.callId);
+    const inCall = info && (info.ringing.includes(uid) || info.talker === uid);
+    if (!call || !info || !inCall || (m.callId !== undefined && m.callId !== call.callId)) {
+      return this.error(s, "not_in_call", m.order);
+    }
+    if (m.transport === "ws") {
+      const ok = o.media?.enableWs(call.callId, uid, (bytes) => {
+        if (!s.closed) s.socket.send(bytes);
+      }) ?? false;
+      if (!ok) return this.error(s, "not_in_call", m.order);
+    } else {
+      o.media?.enableUdp?.(call.callId, uid);
+    }
+    o.hub.sendTo(s, {
+      order: "enable_video ok",
+      doorAddress: call.doorAddress,
+      roomAddress: m.roomAddress,
+      uid,
+      community: m.community,
+      callId: call.callId,
+      transport: m.transport,
+      mediaPort: o.mediaPort,
+    });
+  }
+}

@@ -1,0 +1,384 @@
+/**
+ * Phone ↔ room bindings ("uid 与 roomAddress 是绑定关系", seed 四).
+ *
+ * A binding ties a phone's uid to a room; it holds the SHA-256 of the token the phone logs in
+ * with (never the token). A room may have several phones and a uid several rooms; there is one
+ * binding, and one token, per (uid, room). Rooms are keyed by their {@linkcode roomKey} (the 11
+ * digits after the letter), so `Y00010108090` and `S00010108090` are the same room.
+ *
+ * KV layout (both written in one atomic operation):
+ * - `["binding", roomKey, uid]` → the binding and its `tokenHash`
+ * - `["binding_by_uid", uid, roomKey]` → `true` (index of a uid's rooms)
+ *
+ * Nothing is cached: every call reads the KV, so bindings changed by the CLI while the gateway
+ * runs take effect at once.
+ *
+ * @module
+ */
+
+import { roomKey as roomKeyOf } from "../protocol/address.ts";
+import { hashToken, newToken, tokenMatches } from "./token.ts";
+
+/** A phone ↔ room binding as shown to callers (no secret in it). */
+export interface Binding {
+  /** The phone's uid. */
+  readonly uid: string;
+  /** The room address as given when bound, e.g. `Y00010108090`. */
+  readonly roomAddress: string;
+  /** The 11 digits identifying the room. */
+  readonly roomKey: string;
+  /** The community name, e.g. `花苑` (may be empty). */
+  readonly community: string;
+  /** When the (uid, room) binding was first created (ISO 8601). */
+  readonly createdAt: string;
+}
+
+/** What {@linkcode BindingStore.add} needs. */
+export interface BindingInput {
+  /** The phone's uid: 1–64 characters, no whitespace or control characters. */
+  readonly uid: string;
+  /** A letter followed by 11 digits, e.g. `Y00010108090`. */
+  readonly roomAddress: string;
+  /** Up to 64 characters; default empty. */
+  readonly community?: string;
+}
+
+/** One entry of {@linkcode BindingStore.import}: the room as `roomAddress` or `room`. */
+export interface ImportEntry {
+  /** The phone's uid. */
+  readonly uid: string;
+  /** The room address. */
+  readonly roomAddress?: string;
+  /** Alias of `roomAddress`. */
+  readonly room?: string;
+  /** The community name. */
+  readonly community?: string;
+}
+
+/** The result of binding a uid to a room. */
+export interface BindResult {
+  /** The stored binding. */
+  readonly binding: Binding;
+  /** The new token: shown once, never stored. */
+  readonly token: string;
+  /** True when the (uid, room) was already bound and only its token (and details) changed. */
+  readonly rotated: boolean;
+}
+
+/** Filter of {@linkcode BindingStore.list}; `room` is a room address or a bare room key. */
+export interface BindingFilter {
+  /** Only this room. */
+  readonly room?: string;
+  /** Only this uid. */
+  readonly uid?: string;
+}
+
+interface StoredBinding extends Binding {
+  readonly tokenHash: string;
+}
+
+/** Longest uid accepted. */
+export const MAX_UID_LENGTH = 64;
+/** Longest community name accepted (in characters). */
+export const MAX_COMMUNITY_LENGTH = 64;
+
+const ROOM_ADDRESS = /^[A-Za-z]\d{11}$/;
+const ROOM_KEY = /^\d{11}$/;
+// deno-lint-ignore no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+const WHITESPACE = /\s/;
+const MAX_CAS_ATTEMPTS = 20;
+/** Compared against when no binding exists, so that an unknown uid or room still costs a hash. */
+const NO_HASH = "0".repeat(64);
+
+const BINDING = "binding";
+const BY_UID = "binding_by_uid";
+
+function show(value: unknown): string {
+  const s = typeof value === "string" ? JSON.stringify(value) : String(value);
+  return s.length > 80 ? s.slice(0, 77) + "..." : s;
+}
+
+/** Why `uid` is not a valid uid, or `undefined` when it is. */
+export function uidProblem(uid: unknown): string | undefined {
+  if (typeof uid !== "string") return "uid must be a string";
+  if (uid === "") return "uid is empty";
+  if ([...uid].length > MAX_UID_LENGTH) return `uid is longer than ${MAX_UID_LENGTH} characters`;
+  if (CONTROL.test(uid) || WHITESPACE.test(uid)) {
+    return "uid must be printable, without spaces or control characters";
+  }
+  return undefined;
+}
+
+/** Why `community` is not a valid community name, or `undefined` when it is. */
+export function communityProblem(community: unknown): string | undefined {
+  if (typeof community !== "string") return "community must be a string";
+  if ([...community].length > MAX_COMMUNITY_LENGTH) {
+    return `community is longer than ${MAX_COMMUNITY_LENGTH} characters`;
+  }
+  if (CONTROL.test(community)) return "community contains control characters";
+  return undefined;
+}
+
+/** True for a room address: a letter followed by exactly 11 digits. */
+export function isRoomAddress(address: unknown): address is string {
+  return typeof address === "string" && ROOM_ADDRESS.test(address);
+}
+
+/**
+ * The room key named by `room`: a room address (`Y00010108090`) or a bare 11-digit key;
+ * `undefined` for anything else.
+ */
+export function toRoomKey(room: unknown): string | undefined {
+  if (typeof room !== "string") return undefined;
+  if (ROOM_KEY.test(room)) return room;
+  return ROOM_ADDRESS.test(room) ? roomKeyOf(room) : undefined;
+}
+
+/** Why `input` is not a valid binding, or `undefined` when it is. */
+export function bindingProblem(input: BindingInput): string | undefined {
+  const uidError = uidProblem(input.uid);
+  if (uidError) return uidError;
+  if (!isRoomAddress(input.roomAddress)) {
+    return "roomAddress must be a letter followed by 11 digits, e.g. Y00010108090";
+  }
+  return communityProblem(input.community ?? "");
+}
+
+/**
+ * Checks a binding's fields and derives its room key.
+ *
+ * @throws {TypeError} "Cannot bind <uid> to <room>: detail".
+ */
+export function checkBindingInput(
+  input: BindingInput,
+): { uid: string; roomAddress: string; roomKey: string; community: string } {
+  const problem = bindingProblem(input);
+  if (problem) {
+    throw new TypeError(`Cannot bind ${show(input.uid)} to ${show(input.roomAddress)}: ${problem}`);
+  }
+  const { uid, roomAddress } = input;
+  return { uid, roomAddress, roomKey: roomKeyOf(roomAddress)!, community: input.community ?? "" };
+}
+
+function publicBinding(stored: StoredBinding): Binding {
+  return {
+    uid: stored.uid,
+    roomAddress: stored.roomAddress,
+    roomKey: stored.roomKey,
+    community: stored.community,
+    createdAt: stored.createdAt,
+  };
+}
+
+/** Phone ↔ room bindings over a Deno KV store (which the caller opens and closes). */
+export class BindingStore {
+  readonly #kv: Deno.Kv;
+  readonly #now: () => Date;
+
+  /** Uses `kv`; `now` supplies `createdAt` (tests pass a fixed clock). */
+  constructor(kv: Deno.Kv, now: () => Date = () => new Date()) {
+    this.#kv = kv;
+    this.#now = now;
+  }
+
+  /**
+   * Binds `uid` to a room and issues a new token. Binding an already bound (uid, room) keeps its
+   * `createdAt`, takes the given address and community, replaces the token (the old one stops
+   * working) and answers `rotated: true`.
+   *
+   * @throws {TypeError} "Cannot bind …: detail" for a bad uid, room address or community.
+   */
+  async add(input: BindingInput): Promise<BindResult> {
+    const { uid, roomAddress, roomKey, community } = checkBindingInput(input);
+    const token = newToken();
+    const tokenHash = await hashToken(token);
+    const key = [BINDING, roomKey, uid];
+    for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
+      const existing = await this.#kv.get<StoredBinding>(key);
+      const stored: StoredBinding = {
+        uid,
+        roomAddress,
+        roomKey,
+        community,
+        createdAt: existing.value?.createdAt ?? this.#now().toISOString(),
+        tokenHash,
+      };
+      const result = await this.#kv.atomic()
+        .check(existing)
+        .set(key, stored)
+        .set([BY_UID, uid, roomKey], true)
+        .commit();
+      if (result.ok) {
+        return { binding: publicBinding(stored), token, rotated: existing.value !== null };
+      }
+    }
+    throw new Error(`Cannot bind ${show(uid)} to ${show(roomAddress)}: store busy, try again`);
+  }
+
+  /**
+   * Removes `uid`'s binding to `room` (an address or room key), or all of `uid`'s bindings when
+   * `room` is omitted. Resolves to the number removed.
+   *
+   * @throws {TypeError} "Cannot unbind …: detail" for a malformed room.
+   */
+  async remove(uid: string, room?: string): Promise<number> {
+    let keys: string[];
+    if (room !== undefined) {
+      const key = toRoomKey(room);
+      if (key === undefined) {
+        throw new TypeError(
+          `Cannot unbind ${show(uid)} from ${
+            show(room)
+          }: room must be a letter followed by 11 digits`,
+        );
+      }
+      keys = [key];
+    } else {
+      keys = await this.roomsOf(uid);
+    }
+    if (uidProblem(uid)) return 0;
+    let removed = 0;
+    for (const roomKey of keys) {
+      const key = [BINDING, roomKey, uid];
+      for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
+        const existing = await this.#kv.get<StoredBinding>(key);
+        if (existing.value === null) break;
+        const result = await this.#kv.atomic()
+          .check(existing)
+          .delete(key)
+          .delete([BY_UID, uid, roomKey])
+          .commit();
+        if (result.ok) {
+          removed++;
+          break;
+        }
+      }
+    }
+    return removed;
+  }
+
+  /** Bindings, all or filtered by room and/or uid, ordered by room key then uid. */
+  async list(filter: BindingFilter = {}): Promise<Binding[]> {
+    const { room, uid } = filter;
+    if (room !== undefined && uid !== undefined) {
+      const found = await this.get(uid, room);
+      return found ? [found] : [];
+    }
+    if (uid !== undefined) {
+      const out: Binding[] = [];
+      for (const roomKey of await this.roomsOf(uid)) {
+        const found = await this.get(uid, roomKey);
+        if (found) out.push(found);
+      }
+      return out;
+    }
+    let prefix: Deno.KvKey = [BINDING];
+    if (room !== undefined) {
+      const key = toRoomKey(room);
+      if (key === undefined) return [];
+      prefix = [BINDING, key];
+    }
+    const out: Binding[] = [];
+    for await (const entry of this.#kv.list<StoredBinding>({ prefix })) {
+      out.push(publicBinding(entry.value));
+    }
+    return out;
+  }
+
+  /** The binding of `uid` to `room` (an address or room key), if any. */
+  async get(uid: string, room: string): Promise<Binding | undefined> {
+    const key = toRoomKey(room);
+    if (key === undefined || uidProblem(uid)) return undefined;
+    const entry = await this.#kv.get<StoredBinding>([BINDING, key, uid]);
+    return entry.value === null ? undefined : publicBinding(entry.value);
+  }
+
+  /** True when `uid` is bound to `room` (an address or room key). */
+  async isBound(uid: string, room: string): Promise<boolean> {
+    return (await this.get(uid, room)) !== undefined;
+  }
+
+  /**
+   * The binding when `token` is the current token of `uid`'s binding to `roomAddress` (an
+   * address or room key), else `undefined`. Never throws on bad input. The token is hashed and
+   * compared in constant time even when no such binding exists, so the answer time does not tell
+   * bound from unbound.
+   */
+  async verify(uid: string, roomAddress: string, token: string): Promise<Binding | undefined> {
+    const key = toRoomKey(roomAddress);
+    let stored: StoredBinding | null = null;
+    if (key !== undefined && !uidProblem(uid)) {
+      stored = (await this.#kv.get<StoredBinding>([BINDING, key, uid])).value;
+    }
+    const ok = await tokenMatches(
+      typeof token === "string" ? token : "",
+      stored?.tokenHash ?? NO_HASH,
+    );
+    return ok && stored !== null ? publicBinding(stored) : undefined;
+  }
+
+  /** Room keys `uid` is bound to, ascending. */
+  async roomsOf(uid: string): Promise<string[]> {
+    if (uidProblem(uid)) return [];
+    const out: string[] = [];
+    for await (const entry of this.#kv.list({ prefix: [BY_UID, uid] })) {
+      out.push(String(entry.key[2]));
+    }
+    return out;
+  }
+
+  /** Uids bound to `room` (an address or room key), ascending. */
+  async uidsOf(room: string): Promise<string[]> {
+    const key = toRoomKey(room);
+    if (key === undefined) return [];
+    const out: string[] = [];
+    for await (const entry of this.#kv.list({ prefix: [BINDING, key] })) {
+      out.push(String(entry.key[2]));
+    }
+    return out;
+  }
+
+  /**
+   * Binds every entry and resolves to their results (with tokens), in order. All entries are
+   * checked before anything is written, so a bad file changes nothing.
+   *
+   * @throws {TypeError} "Cannot bind entry N (…): detail" for a malformed entry, or a (uid, room)
+   *   listed twice (the second would revoke the first's token).
+   */
+  async import(entries: readonly ImportEntry[]): Promise<BindResult[]> {
+    if (!Array.isArray(entries)) throw new TypeError("Cannot import bindings: expected an array");
+    const inputs: BindingInput[] = [];
+    const seen = new Map<string, number>();
+    entries.forEach((entry: unknown, i) => {
+      const at = `Cannot bind entry ${i + 1}`;
+      if (typeof entry !== "object" || entry === null || Array.isArray(entry)) {
+        throw new TypeError(`${at}: expected an object with uid, roomAddress (or room), community`);
+      }
+      const e = entry as Record<string, unknown>;
+      if (e.roomAddress !== undefined && e.room !== undefined && e.roomAddress !== e.room) {
+        throw new TypeError(`${at}: room and roomAddress differ`);
+      }
+      const input = {
+        uid: e.uid,
+        roomAddress: e.roomAddress ?? e.room,
+        community: e.community ?? "",
+      } as BindingInput;
+      const problem = bindingProblem(input);
+      if (problem) throw new TypeError(`${at}: ${problem}`);
+      const roomKey = roomKeyOf(input.roomAddress)!;
+      const pair = JSON.stringify([input.uid, roomKey]);
+      const first = seen.get(pair);
+      if (first !== undefined) {
+        throw new TypeError(
+          `${at}: ${show(input.uid)} is bound to room ${roomKey} by entry ${first} already`,
+        );
+      }
+      seen.set(pair, i + 1);
+      inputs.push(input);
+    });
+    const results: BindResult[] = [];
+    for (const input of inputs) results.push(await this.add(input));
+    return results;
+  }
+}

@@ -1,0 +1,263 @@
+import { assert, assertEquals } from "../../tests/helpers/assert.ts";
+import { storeCommand } from "./cli.ts";
+import { isKvUrl, kvLocation, openStore } from "./kv.ts";
+import { RecordStore } from "./records.ts";
+import { BindingStore } from "./bindings.ts";
+
+interface Run {
+  code: number;
+  out: string[];
+  err: string[];
+}
+
+async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir();
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+async function run(
+  cmd: "bind" | "calls",
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<Run> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await storeCommand(cmd, args, {
+    out: (l) => out.push(l),
+    err: (l) => err.push(l),
+    env,
+  });
+  return { code, out, err };
+}
+
+Deno.test("cli: bind add prints one JSON line with the token; list never shows tokens", async () => {
+  await withDir(async (dir) => {
+    const data = `${dir}/data`;
+    const r = await run("bind", [
+      "add",
+      "--uid",
+      "359608060142756",
+      "--room",
+      "Y00010108090",
+      "--community",
+      "花苑",
+      "--data",
+      data,
+    ]);
+    assertEquals([r.code, r.err, r.out.length], [0, [], 1]);
+    const line = JSON.parse(r.out[0]!);
+    assertEquals(Object.keys(line), [
+      "uid",
+      "roomAddress",
+      "roomKey",
+      "community",
+      "token",
+      "createdAt",
+      "rotated",
+    ]);
+    assertEquals([line.uid, line.roomKey, line.community, line.rotated], [
+      "359608060142756",
+      "00010108090",
+      "花苑",
+      false,
+    ]);
+    const again = await run("bind", ["add", "--uid=359608060142756", "--room=S00010108090"], {
+      INTERCOM_DATA: data,
+    });
+    assertEquals(again.code, 0);
+    const second = JSON.parse(again.out[0]!);
+    assertEquals(second.rotated, true);
+    assert(second.token !== line.token);
+
+    await run("bind", ["add", "--uid", "other", "--room", "Y00010108091", "--data", data]);
+    const list = await run("bind", ["list", "--data", data]);
+    assertEquals(list.code, 0);
+    assertEquals(list.out.length, 2);
+    for (const l of list.out) assert(!l.includes("token") && !l.includes(second.token), l);
+    const byRoom = await run("bind", ["list", "--room", "00010108091", "--data", data]);
+    assertEquals(byRoom.out.map((l) => JSON.parse(l).uid), ["other"]);
+    const byUid = await run("bind", ["list", "--uid", "359608060142756", "--data", data]);
+    assertEquals(byUid.out.map((l) => JSON.parse(l).roomAddress), ["S00010108090"]);
+
+    // The token the CLI printed opens the binding in the store the gateway uses.
+    const kv = await openStore(data);
+    try {
+      assert(await new BindingStore(kv).verify("359608060142756", "Y00010108090", second.token));
+    } finally {
+      kv.close();
+    }
+  });
+});
+
+Deno.test("cli: bind remove prints the count; exit 1 when nothing was bound", async () => {
+  await withDir(async (dir) => {
+    const data = ["--data", dir];
+    await run("bind", ["add", "--uid", "a", "--room", "Y00010108090", ...data]);
+    await run("bind", ["add", "--uid", "a", "--room", "Y00010108091", ...data]);
+    await run("bind", ["add", "--uid", "b", "--room", "Y00010108091", ...data]);
+    let r = await run("bind", ["remove", "--uid", "a", "--room", "S00010108090", ...data]);
+    assertEquals([r.code, r.out], [0, ['{"removed":1}']]);
+    r = await run("bind", ["remove", "--uid", "a", ...data]);
+    assertEquals([r.code, r.out], [0, ['{"removed":1}']]);
+    r = await run("bind", ["remove", "--uid", "a", ...data]);
+    assertEquals([r.code, r.out], [1, ['{"removed":0}']]);
+    assertEquals((await run("bind", ["list", ...data])).out.length, 1);
+  });
+});
+
+Deno.test("cli: bind import prints one line per binding, or changes nothing", async () => {
+  await withDir(async (dir) => {
+    const good = `${dir}/good.json`;
+    await Deno.writeTextFile(
+      good,
+      JSON.stringify([
+        { uid: "a", room: "Y00010108090", community: "花苑" },
+        { uid: "b", roomAddress: "Y00010108090", community: "花苑" },
+      ]),
+    );
+    const bad = `${dir}/bad.json`;
+    await Deno.writeTextFile(
+      bad,
+      JSON.stringify([{ uid: "c", room: "Y00010108090" }, { uid: "" }]),
+    );
+    const data = `${dir}/data`;
+
+    let r = await run("bind", ["import", bad, "--data", data]);
+    assertEquals(r.code, 2);
+    assert(/bad\.json: Cannot bind entry 2: uid is empty/.test(r.err[0]!), r.err[0]);
+    assertEquals((await run("bind", ["list", "--data", data])).out, []);
+
+    r = await run("bind", ["import", good, "--data", data]);
+    assertEquals([r.code, r.err, r.out.length], [0, [], 2]);
+    const lines = r.out.map((l) => JSON.parse(l));
+    assertEquals(lines.map((l) => [l.uid, typeof l.token, l.rotated]), [
+      ["a", "string", false],
+      ["b", "string", false],
+    ]);
+
+    await Deno.writeTextFile(`${dir}/obj.json`, "{}");
+    r = await run("bind", ["import", `${dir}/obj.json`, "--data", data]);
+    assertEquals(r.code, 2);
+    assert(/expected a JSON array/.test(r.err[0]!));
+    await Deno.writeTextFile(`${dir}/broken.json`, "[");
+    r = await run("bind", ["import", `${dir}/broken.json`, "--data", data]);
+    assertEquals(r.code, 2);
+    r = await run("bind", ["import", `${dir}/missing.json`, "--data", data]);
+    assertEquals(r.code, 2);
+    assert(r.err[0]!.includes("missing.json"));
+    r = await run("bind", ["import", "--data", data]);
+    assertEquals(r.code, 2);
+  });
+});
+
+Deno.test("cli: bad flags and values name the flag, exit 2, one line", async () => {
+  await withDir(async (dir) => {
+    const data = ["--data", dir];
+    const cases: [("bind" | "calls"), string[], RegExp][] = [
+      ["bind", ["add", "--uid", "a", "--room", "Y123", ...data], /--room/],
+      ["bind", ["add", "--uid", "a", "--room", "00010108090", ...data], /--room/],
+      ["bind", ["add", "--uid", "a b", "--room", "Y00010108090", ...data], /--uid/],
+      ["bind", ["add", "--room", "Y00010108090", ...data], /--uid/],
+      ["bind", ["add", "--uid", "a", ...data], /--room/],
+      [
+        "bind",
+        ["add", "--uid", "a", "--room", "Y00010108090", "--community", "x".repeat(65)],
+        /--community/,
+      ],
+      ["bind", ["add", "--uid", "a", "--room", "Y00010108090", "--bogus", ...data], /--bogus/],
+      ["bind", ["add", "--uid"], /--uid/],
+      ["bind", ["add", "--uid", "a", "--room", "Y00010108090", "--data", ""], /--data/],
+      ["bind", ["list", "--room", "nope", ...data], /--room/],
+      ["bind", ["list", "extra", ...data], /extra/],
+      ["bind", ["remove", ...data], /--uid/],
+      ["bind", ["frobnicate"], /frobnicate/],
+      ["bind", [], /add, list, remove or import/],
+      ["calls", ["--limit", "0", ...data], /--limit/],
+      ["calls", ["--limit", "abc", ...data], /--limit/],
+      ["calls", ["--limit", "-5", ...data], /limit/],
+      ["calls", ["--nope", ...data], /--nope/],
+    ];
+    for (const [cmd, args, re] of cases) {
+      const r = await run(cmd, args);
+      assertEquals(r.code, 2, `${cmd} ${args.join(" ")}: ${r.err}`);
+      assertEquals(r.err.length, 1);
+      assert(!r.err[0]!.includes("\n"), r.err[0]);
+      assert(re.test(r.err[0]!), `${cmd} ${args.join(" ")}: ${r.err[0]}`);
+      assertEquals(r.out, []);
+    }
+    assertEquals((await run("bind", ["list", ...data])).out, []);
+  });
+});
+
+Deno.test("cli: --help prints usage", async () => {
+  for (const args of [["--help"], ["help"], ["add", "--help"], ["list", "-h"]]) {
+    const r = await run("bind", args);
+    assertEquals(r.code, 0);
+    assert(r.out.join("\n").includes("bind add --uid UID --room ROOM"));
+  }
+  const r = await run("calls", ["--help"]);
+  assertEquals(r.code, 0);
+  assert(r.out.join("\n").includes("--unlocks"));
+});
+
+Deno.test("cli: calls prints recent records and the unlock audit", async () => {
+  await withDir(async (dir) => {
+    const kv = await openStore(dir);
+    try {
+      const store = new RecordStore(kv);
+      for (let i = 0; i < 3; i++) {
+        await store.start({
+          callId: `c${i}`,
+          door: "M00010100",
+          doorIp: "192.168.31.189",
+          roomAddress: "S00010108090",
+          ringAt: new Date(Date.UTC(2025, 0, 1, 0, 0, i)).toISOString(),
+        });
+      }
+      await store.auditUnlock({
+        uid: "u1",
+        roomAddress: "Y00010108090",
+        doorAddress: "M00010100",
+        result: "not_in_call",
+      });
+    } finally {
+      kv.close();
+    }
+    let r = await run("calls", ["--data", dir]);
+    assertEquals(r.code, 0);
+    assertEquals(r.out.map((l) => JSON.parse(l).callId), ["c2", "c1", "c0"]);
+    r = await run("calls", ["--limit", "1"], { INTERCOM_DATA: dir });
+    assertEquals(r.out.map((l) => JSON.parse(l).callId), ["c2"]);
+    r = await run("calls", ["--unlocks", "--data", dir]);
+    assertEquals(r.out.map((l) => JSON.parse(l).result), ["not_in_call"]);
+  });
+});
+
+Deno.test("kv: openStore creates the directory; URLs and :memory: pass through", async () => {
+  await withDir(async (dir) => {
+    const data = `${dir}/a/b`;
+    assertEquals(await kvLocation(data), `${data}/gateway.kv`);
+    const kv = await openStore(data);
+    kv.close();
+    assert((await Deno.stat(`${data}/gateway.kv`)).isFile);
+    // An existing database file is opened as is.
+    assertEquals(await kvLocation(`${data}/gateway.kv`), `${data}/gateway.kv`);
+    assertEquals(await kvLocation(":memory:"), ":memory:");
+    const url = "https://api.deno.com/databases/x/connect";
+    assert(isKvUrl(url));
+    assertEquals(await kvLocation(url), url);
+    const mem = await openStore(":memory:");
+    mem.close();
+    await Deno.writeTextFile(`${dir}/file`, "");
+    try {
+      await openStore(`${dir}/file/sub`);
+      assert(false, "must fail");
+    } catch (e) {
+      assert(e instanceof Error && e.message.startsWith(`Cannot open store at ${dir}/file/sub`));
+    }
+  });
+});
