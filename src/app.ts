@@ -20,6 +20,8 @@ import { createHandler } from "./phone/handler.ts";
 import { openStore } from "./store/kv.ts";
 import { BindingStore } from "./store/bindings.ts";
 import { RecordStore } from "./store/records.ts";
+import { MediaRelay } from "./media/relay.ts";
+import { receiveLoop } from "./net/receive_loop.ts";
 
 /** A running gateway. */
 export interface App {
@@ -34,6 +36,7 @@ export interface App {
   readonly hub: PhoneHub;
   readonly bindings: BindingStore;
   readonly records: RecordStore;
+  readonly relay: MediaRelay;
   /** Liveness: sockets bound, KV open. */
   health(): { ok: boolean; [k: string]: unknown };
   /** Ends calls (≤ 1.5 s for the doors' replies), closes sockets, server and KV. */
@@ -91,6 +94,13 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     throw e;
   }
 
+  const relay = new MediaRelay({
+    logger: logger.child({ part: "media" }),
+    metrics,
+    magic: config.magic,
+    sendToPhone: (bytes, to) => mediaPort.send(bytes, to),
+    sendToDoor: (bytes, to) => doorPort.send(bytes, to),
+  });
   // deno-lint-ignore prefer-const
   let manager: CallManager;
   const hub = new PhoneHub({
@@ -110,6 +120,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     isOnline: (room) => hub.roomOnline(room),
     localIpFor,
     onEvent: (e) => manager.onDoorEvent(e),
+    onMedia: (bytes, from) => relay.onDoorMedia(bytes, from),
   });
   manager = new CallManager({
     door: transport,
@@ -121,6 +132,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     talkTimeoutMs: config.talkTimeout * 1000,
     localIpFor,
     lanIp: config.lanIp,
+    media: relay,
     records: {
       start: async (r) => void (await records.start(r)),
       update: async (id, patch) => void (await records.update(id, patch)),
@@ -135,6 +147,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     metrics,
     mediaPort: mediaPort.local.port,
     audit: records,
+    media: relay,
   });
 
   const health = () => ({
@@ -162,6 +175,11 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   }, createHandler({ hub, service, metrics, health, version: options.version ?? "dev" }));
   const http = await listening;
   transport.start();
+  const mediaLoop = receiveLoop(
+    mediaPort,
+    (bytes, from) => relay.onPhoneDatagram(bytes, from),
+    logger,
+  );
 
   logger.info("gateway started", {
     http: `${config.tlsCert ? "https" : "http"}://${http.hostname}:${http.port}`,
@@ -182,6 +200,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     hub.close();
     await transport.close();
     mediaPort.close();
+    await mediaLoop;
     abort.abort();
     await server.finished.catch(() => {});
     kv.close();
@@ -197,6 +216,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     hub,
     bindings,
     records,
+    relay,
     health,
     shutdown,
     finished,

@@ -14,6 +14,7 @@ export class Metrics {
   #counters = new Map<string, { name: string; labels: Record<string, string>; c: Counter }>();
   #help = new Map<string, string>();
   #gauges = new Map<string, () => number>();
+  #collectors: (() => string)[] = [];
 
   /** The counter `name{labels}`, created at 0 on first use. Keep the returned object on hot paths. */
   counter(name: string, labels: Record<string, string> = {}, help?: string): Counter {
@@ -43,6 +44,11 @@ export class Metrics {
     if (help) this.#help.set(name, help);
   }
 
+  /** Adds text rendered by `render` (complete `# TYPE` blocks) to every exposition. */
+  collector(render: () => string): void {
+    this.#collectors.push(render);
+  }
+
   /** Prometheus text exposition format. */
   render(): string {
     const lines: string[] = [];
@@ -62,6 +68,7 @@ export class Metrics {
       if (this.#help.has(name)) lines.push(`# HELP ${name} ${this.#help.get(name)}`);
       lines.push(`# TYPE ${name} gauge`, `${name} ${read()}`);
     }
+    for (const c of this.#collectors) lines.push(c().trimEnd());
     return lines.join("\n") + "\n";
   }
 }

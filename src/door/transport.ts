@@ -160,7 +160,7 @@ export class DoorTransport {
         msg = await this.#o.port.receive();
       } catch (e) {
         if (this.#closed) break;
-        this.#o.logger.warn("door receive failed", { error: e });
+        this.#o.logger.debug("door receive failed", { error: e });
         continue;
       }
       this.handle(msg[0], msg[1]);

@@ -26,6 +26,8 @@ export interface DatagramPort {
   close(): void;
   /** Sends that failed (unreachable, closed, …). */
   readonly sendErrors: number;
+  /** True once closed. */
+  readonly closed: boolean;
 }
 
 /** Options of {@linkcode openUdpPort}. */
@@ -61,6 +63,10 @@ class DenoDatagramPort implements DatagramPort {
 
   get sendErrors(): number {
     return this.#sendErrors;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
   }
 
   send(data: Uint8Array, to: Endpoint): void {
@@ -165,6 +171,11 @@ export class MemoryPort implements DatagramPort {
   constructor(net: MemoryNetwork, local: Endpoint) {
     this.#net = net;
     this.local = local;
+  }
+
+  /** True once closed. */
+  get closed(): boolean {
+    return this.#closed;
   }
 
   /** Always 0: memory sends cannot fail. */

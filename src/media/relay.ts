@@ -1,0 +1,396 @@
+/**
+ * The media relay (phone-protocol.md "Media", door-protocol.md §5): door media to the phones that
+ * enabled video, phone audio to the door during talk. In process, on the hot path: no per-packet
+ * allocation, logging or JSON; counters instead.
+ *
+ * - Latching: a phone's control datagram `{"order":"enable_video","uid","callId","mediaKey"}`
+ *   latches the datagram's source address for that phone in that call (works behind NAT). The
+ *   same phone may re-latch from a new address with the key (network change); a wrong key is
+ *   dropped and counted.
+ * - Door media (CALLUP) goes unchanged to every latched phone in the call's video set: all
+ *   ringing phones, then only the talker after `talk begin`.
+ * - Phone audio (CALLDOWN) goes to the door only from the talker during talk: addresses and IPs
+ *   rewritten to the call's, timestamps +8 ms and frame numbers +1 strictly increasing, in the
+ *   header form (77/86) the door uses. Sent from the door socket.
+ * - Forwarding stops the moment a call is closed.
+ *
+ * @module
+ */
+
+import type { Logger } from "../log.ts";
+import type { Metrics } from "../metrics.ts";
+import { type Endpoint, endpointKey } from "../net/datagram.ts";
+import {
+  AUDIO_FRAME_MS,
+  COMMAND,
+  encodeCall,
+  hasMagic,
+  LENGTH,
+  magicBytes,
+  mediaPayloadOffset,
+  MSG_TYPE,
+  OFFSET,
+  OP,
+  patchMediaHeader,
+  type PayloadOffset,
+  writeAddress,
+  writeIp,
+} from "../protocol/mod.ts";
+import { parseMediaControl } from "../phone/messages.ts";
+import type { LiveCallInfo, MediaHooks } from "../call/manager.ts";
+import type { PhoneMedia } from "../phone/service.ts";
+
+/** Why media was dropped (counter label). */
+export const DROP = {
+  unknown_source: "unknown_source",
+  bad_key: "bad_key",
+  bad_control: "bad_control",
+  not_media: "not_media",
+  before_talk: "before_talk",
+  not_talker: "not_talker",
+  no_call: "no_call",
+} as const;
+
+/** A drop reason. */
+export type DropReason = keyof typeof DROP;
+
+/** Packet and byte counters of one call (and of the whole relay). */
+export interface MediaCounters {
+  doorIn: number;
+  doorInBytes: number;
+  toPhones: number;
+  toPhonesBytes: number;
+  phoneIn: number;
+  phoneInBytes: number;
+  toDoor: number;
+  toDoorBytes: number;
+  dropped: Record<DropReason, number>;
+}
+
+function newCounters(): MediaCounters {
+  return {
+    doorIn: 0,
+    doorInBytes: 0,
+    toPhones: 0,
+    toPhonesBytes: 0,
+    phoneIn: 0,
+    phoneInBytes: 0,
+    toDoor: 0,
+    toDoorBytes: 0,
+    dropped: Object.fromEntries(Object.keys(DROP).map((k) => [k, 0])) as Record<DropReason, number>,
+  };
+}
+
+/** Where a phone receives media: a UDP address or its WebSocket. */
+type Sink = { kind: "udp"; to: Endpoint; key: string } | {
+  kind: "ws";
+  send: (bytes: Uint8Array) => void;
+};
+
+interface RelayCall {
+  info: LiveCallInfo;
+  /** Bytes 9–56 (caller/callee block) of what we send to the door. */
+  parties48: Uint8Array;
+  /** Header form of the door, learned from its first media packet. */
+  form: PayloadOffset;
+  sinks: Map<string, Sink>;
+  /** Phones in the video set, in order (an array: iterated per packet without allocation). */
+  video: string[];
+  /** Latched sinks of the video set, rebuilt on change: the per-packet fan-out list. */
+  fanout: Sink[];
+  audioFrom: string | undefined;
+  outTs: number;
+  outFrame: number;
+  forcedFor: Set<string>;
+  c: MediaCounters;
+}
+
+/** Options of {@linkcode MediaRelay}. */
+export interface MediaRelayOptions {
+  logger: Logger;
+  metrics: Metrics;
+  magic?: string;
+  /** Sends a datagram from the phone media socket (8303). */
+  sendToPhone: (bytes: Uint8Array, to: Endpoint) => void;
+  /** Sends a datagram from the door socket (8302). */
+  sendToDoor: (bytes: Uint8Array, to: Endpoint) => void;
+}
+
+const CONTROL_OK = new TextEncoder().encode(JSON.stringify({ order: "enable_video ok" }));
+const SCRATCH = 32;
+
+/** The in-process media forwarder. */
+export class MediaRelay implements MediaHooks, PhoneMedia {
+  #o: MediaRelayOptions;
+  #magic: Uint8Array;
+  #magicText: string;
+  #calls = new Map<string, RelayCall>();
+  #byDoorIp = new Map<string, RelayCall>();
+  #byPhoneAddr = new Map<string, { call: RelayCall; uid: string }>();
+  #byWsUid = new Map<string, RelayCall>();
+  #total = newCounters();
+  /** Ring of buffers for the one case that needs a copy: re-framing 77 ↔ 86 for the door. */
+  #scratch = Array.from({ length: SCRATCH }, () => new Uint8Array(2048));
+  #scratchAt = 0;
+
+  /** Creates the relay; register its totals in the metrics. */
+  constructor(options: MediaRelayOptions) {
+    this.#o = options;
+    this.#magicText = options.magic ?? "XXXCID";
+    this.#magic = magicBytes(this.#magicText);
+    options.metrics.collector(() => this.#render());
+    options.metrics.gauge("media_calls", () => this.#calls.size, "Calls with media state");
+  }
+
+  /** Totals since start. */
+  get totals(): Readonly<MediaCounters> {
+    return this.#total;
+  }
+
+  /** Counters of a live call. */
+  countersOf(callId: string): Readonly<MediaCounters> | undefined {
+    return this.#calls.get(callId)?.c;
+  }
+
+  /** Prometheus text of the totals and of every live call. */
+  #render(): string {
+    const lines: string[] = [];
+    const block = (name: string, help: string, value: (c: MediaCounters) => number) => {
+      lines.push(
+        `# HELP ${name} ${help}`,
+        `# TYPE ${name} counter`,
+        `${name} ${value(this.#total)}`,
+      );
+      for (const call of this.#calls.values()) {
+        lines.push(`${name}{callId="${call.info.callId}"} ${value(call.c)}`);
+      }
+    };
+    block("media_door_packets_in_total", "Door media packets received", (c) => c.doorIn);
+    block("media_door_bytes_in_total", "Door media bytes received", (c) => c.doorInBytes);
+    block("media_phone_packets_out_total", "Media packets sent to phones", (c) => c.toPhones);
+    block("media_phone_bytes_out_total", "Media bytes sent to phones", (c) => c.toPhonesBytes);
+    block("media_phone_packets_in_total", "Media datagrams received from phones", (c) => c.phoneIn);
+    block("media_phone_bytes_in_total", "Media bytes received from phones", (c) => c.phoneInBytes);
+    block("media_door_packets_out_total", "Phone audio packets sent to doors", (c) => c.toDoor);
+    block("media_door_bytes_out_total", "Phone audio bytes sent to doors", (c) => c.toDoorBytes);
+    lines.push(
+      "# HELP media_dropped_total Media dropped, by reason",
+      "# TYPE media_dropped_total counter",
+    );
+    for (const reason of Object.keys(DROP) as DropReason[]) {
+      lines.push(`media_dropped_total{reason="${reason}"} ${this.#total.dropped[reason]}`);
+    }
+    return lines.join("\n");
+  }
+
+  // ---- MediaHooks (from the call manager) ----
+
+  /** A call started. */
+  open(info: LiveCallInfo): void {
+    const parties48 = new Uint8Array(48);
+    writeAddress(parties48, 0, info.parties.caller);
+    writeIp(parties48, 20, info.parties.callerIp);
+    writeAddress(parties48, 24, info.parties.callee);
+    writeIp(parties48, 44, info.parties.calleeIp);
+    const call: RelayCall = {
+      info,
+      parties48,
+      form: LENGTH.MEDIA_SHORT,
+      sinks: new Map(),
+      video: [],
+      fanout: [],
+      audioFrom: undefined,
+      outTs: 0,
+      outFrame: 0,
+      forcedFor: new Set(),
+      c: newCounters(),
+    };
+    this.#calls.set(info.callId, call);
+    this.#byDoorIp.set(info.door.hostname, call);
+  }
+
+  /** Who gets door media; whose audio goes to the door. */
+  route(callId: string, video: readonly string[], audioFrom: string | undefined): void {
+    const call = this.#calls.get(callId);
+    if (!call) return;
+    call.video = [...video];
+    call.audioFrom = audioFrom;
+    this.#refan(call);
+  }
+
+  /** The call ended: forget it at once. */
+  close(callId: string): void {
+    const call = this.#calls.get(callId);
+    if (!call) return;
+    this.#calls.delete(callId);
+    if (this.#byDoorIp.get(call.info.door.hostname) === call) {
+      this.#byDoorIp.delete(call.info.door.hostname);
+    }
+    for (const [uid, sink] of call.sinks) {
+      if (sink.kind === "udp" && this.#byPhoneAddr.get(sink.key)?.call === call) {
+        this.#byPhoneAddr.delete(sink.key);
+      }
+      if (sink.kind === "ws" && this.#byWsUid.get(uid) === call) this.#byWsUid.delete(uid);
+    }
+    const c = call.c;
+    this.#o.logger.info("call media", {
+      callId,
+      doorIn: c.doorIn,
+      toPhones: c.toPhones,
+      phoneIn: c.phoneIn,
+      toDoor: c.toDoor,
+      bytesIn: c.doorInBytes + c.phoneInBytes,
+      bytesOut: c.toPhonesBytes + c.toDoorBytes,
+      dropped: Object.fromEntries(Object.entries(c.dropped).filter(([, n]) => n > 0)),
+    });
+  }
+
+  #refan(call: RelayCall): void {
+    const out: Sink[] = [];
+    for (const uid of call.video) {
+      const s = call.sinks.get(uid);
+      if (s) out.push(s);
+    }
+    call.fanout = out;
+  }
+
+  #drop(call: RelayCall | undefined, reason: DropReason): void {
+    this.#total.dropped[reason]++;
+    if (call) call.c.dropped[reason]++;
+  }
+
+  #latch(call: RelayCall, uid: string, sink: Sink): void {
+    const old = call.sinks.get(uid);
+    if (old?.kind === "udp" && (sink.kind !== "udp" || old.key !== sink.key)) {
+      this.#byPhoneAddr.delete(old.key);
+    }
+    call.sinks.set(uid, sink);
+    if (sink.kind === "udp") this.#byPhoneAddr.set(sink.key, { call, uid });
+    else this.#byWsUid.set(uid, call);
+    this.#refan(call);
+    if (!call.forcedFor.has(uid)) {
+      // A phone starts watching: ask the door for an I-frame so that the picture appears at once.
+      call.forcedFor.add(uid);
+      this.#o.sendToDoor(
+        encodeCall(
+          { type: MSG_TYPE.ASK, op: OP.FORCEIFRAME, ...call.info.parties },
+          this.#magicText,
+        ),
+        call.info.door,
+      );
+    }
+  }
+
+  // ---- PhoneMedia (from the phone service) ----
+
+  /** WebSocket transport: door media to `send`. */
+  enableWs(callId: string, uid: string, send: (bytes: Uint8Array) => void): boolean {
+    const call = this.#calls.get(callId);
+    if (!call) return false;
+    this.#latch(call, uid, { kind: "ws", send });
+    return true;
+  }
+
+  /** Audio from a phone's WebSocket. */
+  wsAudio(uid: string, bytes: Uint8Array): void {
+    const call = this.#byWsUid.get(uid);
+    this.#total.phoneIn++;
+    this.#total.phoneInBytes += bytes.length;
+    if (!call) return this.#drop(undefined, "unknown_source");
+    this.#phoneAudio(call, uid, bytes);
+  }
+
+  // ---- datagrams ----
+
+  /** A datagram from the door socket that is door media (CALLUP). */
+  onDoorMedia(bytes: Uint8Array, from: Endpoint): void {
+    const call = this.#byDoorIp.get(from.hostname);
+    if (!call) return this.#drop(undefined, "no_call");
+    const n = bytes.length;
+    call.c.doorIn++;
+    call.c.doorInBytes += n;
+    this.#total.doorIn++;
+    this.#total.doorInBytes += n;
+    const at = mediaPayloadOffset(bytes, n);
+    if (at !== 0) call.form = at;
+    const fan = call.fanout;
+    for (let i = 0; i < fan.length; i++) {
+      const s = fan[i]!;
+      if (s.kind === "udp") this.#o.sendToPhone(bytes, s.to);
+      else s.send(bytes);
+    }
+    call.c.toPhones += fan.length;
+    call.c.toPhonesBytes += n * fan.length;
+    this.#total.toPhones += fan.length;
+    this.#total.toPhonesBytes += n * fan.length;
+  }
+
+  /** A datagram on the phone media port: a control JSON or phone audio. */
+  onPhoneDatagram(bytes: Uint8Array, from: Endpoint): void {
+    this.#total.phoneIn++;
+    this.#total.phoneInBytes += bytes.length;
+    if (bytes[0] === 0x7b /* '{' */) return this.#control(bytes, from);
+    const key = endpointKey(from);
+    const latched = this.#byPhoneAddr.get(key);
+    if (!latched) return this.#drop(undefined, "unknown_source");
+    this.#phoneAudio(latched.call, latched.uid, bytes);
+  }
+
+  #control(bytes: Uint8Array, from: Endpoint): void {
+    const m = parseMediaControl(bytes);
+    if ("error" in m) return this.#drop(undefined, "bad_control");
+    const call = this.#calls.get(m.callId);
+    if (!call) return this.#drop(undefined, "no_call");
+    if (!constantTimeEqual(m.mediaKey, call.info.mediaKey)) return this.#drop(call, "bad_key");
+    if (!call.video.includes(m.uid) && call.audioFrom !== m.uid) {
+      return this.#drop(call, "not_talker");
+    }
+    const key = endpointKey(from);
+    const current = call.sinks.get(m.uid);
+    if (!(current?.kind === "udp" && current.key === key)) {
+      this.#latch(call, m.uid, { kind: "udp", to: from, key });
+    }
+    this.#o.sendToPhone(CONTROL_OK, from);
+  }
+
+  #phoneAudio(call: RelayCall, uid: string, bytes: Uint8Array): void {
+    const n = bytes.length;
+    call.c.phoneIn++;
+    call.c.phoneInBytes += n;
+    if (
+      n < LENGTH.MEDIA_SHORT || bytes[OFFSET.OP] !== OP.CALLDOWN ||
+      bytes[OFFSET.COMMAND] !== COMMAND.VIDEOTALK ||
+      !hasMagic(bytes, this.#magic)
+    ) return this.#drop(call, "not_media");
+    const at = mediaPayloadOffset(bytes, n);
+    if (at === 0) return this.#drop(call, "not_media");
+    if (call.audioFrom === undefined) return this.#drop(call, "before_talk");
+    if (call.audioFrom !== uid) return this.#drop(call, "not_talker");
+    call.outTs = (call.outTs + AUDIO_FRAME_MS) >>> 0;
+    call.outFrame = call.outFrame >= 65535 ? 1 : call.outFrame + 1;
+    let out = bytes;
+    if (at !== call.form) {
+      // Re-frame into the door's header form (the only copy on this path).
+      const dataLen = n - at;
+      out = this.#scratch[this.#scratchAt]!.subarray(0, call.form + dataLen);
+      this.#scratchAt = (this.#scratchAt + 1) % SCRATCH;
+      out.set(bytes.subarray(0, LENGTH.MEDIA_SHORT), 0);
+      out.fill(0, LENGTH.MEDIA_SHORT, call.form);
+      out.set(bytes.subarray(at), call.form);
+    }
+    patchMediaHeader(out, call.parties48, call.outTs, call.outFrame);
+    this.#o.sendToDoor(out, call.info.door);
+    call.c.toDoor++;
+    call.c.toDoorBytes += out.length;
+    this.#total.toDoor++;
+    this.#total.toDoorBytes += out.length;
+  }
+}
+
+/** Compares two strings without an early exit. */
+function constantTimeEqual(a: string, b: string): boolean {
+  let diff = a.length ^ b.length;
+  const n = Math.max(a.length, b.length);
+  for (let i = 0; i < n; i++) diff |= (a.charCodeAt(i) | 0) ^ (b.charCodeAt(i) | 0);
+  return diff === 0;
+}

@@ -1,0 +1,195 @@
+import { assert, assertEquals } from "../../tests/helpers/assert.ts";
+import { nullLogger } from "../log.ts";
+import { Metrics } from "../metrics.ts";
+import type { Endpoint } from "../net/datagram.ts";
+import { decodePacket, encodeMedia, OP, PacketDecodeError } from "../protocol/mod.ts";
+import type { LiveCallInfo } from "../call/manager.ts";
+import { MediaRelay } from "./relay.ts";
+
+const DOOR: Endpoint = { hostname: "10.0.0.5", port: 8302 };
+const info: LiveCallInfo = {
+  callId: "c1",
+  mediaKey: "k".repeat(32),
+  roomKey: "00010108090",
+  door: DOOR,
+  doorAddress: "M00010100",
+  parties: {
+    caller: "M00010100",
+    callerIp: "10.0.0.5",
+    callee: "S00010108090",
+    calleeIp: "10.0.0.2",
+  },
+};
+const PHONE_A: Endpoint = { hostname: "10.0.1.1", port: 40000 };
+const PHONE_B: Endpoint = { hostname: "10.0.1.2", port: 40001 };
+
+function setup() {
+  const toPhones: { to: Endpoint; bytes: Uint8Array }[] = [];
+  const toDoor: { to: Endpoint; bytes: Uint8Array }[] = [];
+  const metrics = new Metrics();
+  const relay = new MediaRelay({
+    logger: nullLogger,
+    metrics,
+    sendToPhone: (bytes, to) => toPhones.push({ to, bytes: bytes.slice() }),
+    sendToDoor: (bytes, to) => toDoor.push({ to, bytes: bytes.slice() }),
+  });
+  relay.open(info);
+  return { relay, toPhones, toDoor, metrics };
+}
+
+const control = (uid: string, key = info.mediaKey, callId = "c1") =>
+  new TextEncoder().encode(JSON.stringify({ order: "enable_video", uid, callId, mediaKey: key }));
+
+const doorVideo = (frameNo: number, payloadOffset: 77 | 86 = 77) =>
+  encodeMedia({
+    op: OP.CALLUP,
+    ...info.parties,
+    timestamp: frameNo * 40,
+    dataType: 3,
+    frameNo,
+    payloadOffset,
+    payload: new Uint8Array(1200),
+  });
+
+const phoneAudio = (ts: number, frameNo: number, payloadOffset: 77 | 86 = 77) =>
+  encodeMedia({
+    op: OP.CALLDOWN,
+    caller: "X1",
+    callerIp: "1.2.3.4",
+    callee: "Y00010108090",
+    calleeIp: "5.6.7.8",
+    timestamp: ts,
+    dataType: 1,
+    frameNo,
+    payloadOffset,
+    payload: new Uint8Array(64).fill(0x55),
+  });
+
+Deno.test("relay: door video reaches both ringing phones, then only the talker", () => {
+  const { relay, toPhones, toDoor } = setup();
+  relay.route("c1", ["a", "b"], undefined);
+  relay.onPhoneDatagram(control("a"), PHONE_A);
+  relay.onPhoneDatagram(control("b"), PHONE_B);
+  assertEquals(toDoor.filter((p) => p.bytes[8] === OP.FORCEIFRAME).length, 2);
+  toPhones.length = 0;
+  relay.onDoorMedia(doorVideo(1), DOOR);
+  assertEquals(toPhones.map((p) => p.to.port).sort(), [40000, 40001]);
+  assertEquals(toPhones[0]!.bytes.length, 1277);
+  relay.route("c1", ["a"], "a");
+  toPhones.length = 0;
+  relay.onDoorMedia(doorVideo(2), DOOR);
+  assertEquals(toPhones.map((p) => p.to.port), [40000]);
+});
+
+Deno.test("relay: enable_video is acknowledged; a wrong key or unknown call is dropped and counted", () => {
+  const { relay, toPhones } = setup();
+  relay.route("c1", ["a"], undefined);
+  relay.onPhoneDatagram(control("a", "wrong"), PHONE_A);
+  relay.onPhoneDatagram(control("a", info.mediaKey, "nope"), PHONE_A);
+  relay.onPhoneDatagram(new TextEncoder().encode("{not json"), PHONE_A);
+  assertEquals(toPhones.length, 0);
+  assertEquals([
+    relay.totals.dropped.bad_key,
+    relay.totals.dropped.no_call,
+    relay.totals.dropped.bad_control,
+  ], [1, 1, 1]);
+  relay.onPhoneDatagram(control("a"), PHONE_A);
+  assertEquals(new TextDecoder().decode(toPhones[0]!.bytes), '{"order":"enable_video ok"}');
+});
+
+Deno.test("relay: phone audio is dropped before talk, forwarded after with the call's header, +8 ms / +1", () => {
+  const { relay, toDoor } = setup();
+  relay.route("c1", ["a"], undefined);
+  relay.onPhoneDatagram(control("a"), PHONE_A);
+  toDoor.length = 0;
+  relay.onPhoneDatagram(phoneAudio(5000, 7), PHONE_A);
+  assertEquals([toDoor.length, relay.totals.dropped.before_talk], [0, 1]);
+  relay.route("c1", ["a"], "a");
+  relay.onPhoneDatagram(phoneAudio(5000, 7), PHONE_A);
+  relay.onPhoneDatagram(phoneAudio(4000, 3), PHONE_A); // phone's own clock goes back: door must not see it
+  assertEquals(toDoor.length, 2);
+  const p1 = decodePacket(toDoor[0]!.bytes);
+  const p2 = decodePacket(toDoor[1]!.bytes);
+  assert(!(p1 instanceof PacketDecodeError) && p1.kind === "media");
+  assert(!(p2 instanceof PacketDecodeError) && p2.kind === "media");
+  assertEquals([p1.caller, p1.callerIp, p1.callee, p1.calleeIp], [
+    "M0001010",
+    "10.0.0.5",
+    "S00010108090",
+    "10.0.0.2",
+  ]);
+  assertEquals([p1.op, p1.dataType, p1.payload.length, p1.payloadOffset], [OP.CALLDOWN, 1, 64, 77]);
+  assertEquals([p2.timestamp - p1.timestamp, p2.frameNo - p1.frameNo], [8, 1]);
+  assertEquals(toDoor[0]!.to, DOOR);
+});
+
+Deno.test("relay: audio to a door that uses payload at 86 is re-framed to 86", () => {
+  const { relay, toDoor } = setup();
+  relay.route("c1", ["a"], "a");
+  relay.onDoorMedia(doorVideo(1, 86), DOOR);
+  relay.onPhoneDatagram(control("a"), PHONE_A);
+  toDoor.length = 0;
+  relay.onPhoneDatagram(phoneAudio(100, 1, 77), PHONE_A);
+  const p = decodePacket(toDoor[0]!.bytes);
+  assert(!(p instanceof PacketDecodeError) && p.kind === "media");
+  assertEquals([toDoor[0]!.bytes.length, p.payloadOffset, p.payload[0]], [150, 86, 0x55]);
+});
+
+Deno.test("relay: a phone that moves to a new address with its key keeps receiving; the old one is dropped", () => {
+  const { relay, toPhones } = setup();
+  relay.route("c1", ["a"], "a");
+  relay.onPhoneDatagram(control("a"), PHONE_A);
+  const moved = { hostname: "172.16.0.9", port: 50000 };
+  relay.onPhoneDatagram(control("a"), moved);
+  toPhones.length = 0;
+  relay.onDoorMedia(doorVideo(3), DOOR);
+  assertEquals(toPhones.map((p) => p.to), [moved]);
+  relay.onPhoneDatagram(phoneAudio(1, 1), PHONE_A);
+  assertEquals(relay.totals.dropped.unknown_source, 1);
+});
+
+Deno.test("relay: a key replayed from another source for a phone outside the call does not latch", () => {
+  const { relay, toPhones } = setup();
+  relay.route("c1", ["a"], undefined);
+  relay.onPhoneDatagram(control("mallory"), { hostname: "6.6.6.6", port: 1 });
+  relay.onDoorMedia(doorVideo(1), DOOR);
+  assertEquals(toPhones.length, 0);
+});
+
+Deno.test("relay: nothing flows after the call is closed", () => {
+  const { relay, toPhones, toDoor } = setup();
+  relay.route("c1", ["a"], "a");
+  relay.onPhoneDatagram(control("a"), PHONE_A);
+  relay.close("c1");
+  toPhones.length = 0;
+  toDoor.length = 0;
+  relay.onDoorMedia(doorVideo(9), DOOR);
+  relay.onPhoneDatagram(phoneAudio(1, 1), PHONE_A);
+  relay.onPhoneDatagram(control("a"), PHONE_A);
+  assertEquals([toPhones.length, toDoor.length], [0, 0]);
+});
+
+Deno.test("relay: WebSocket transport carries the same datagrams both ways", () => {
+  const { relay, toDoor } = setup();
+  const frames: Uint8Array[] = [];
+  relay.route("c1", ["a"], "a");
+  assert(relay.enableWs("c1", "a", (b) => frames.push(b.slice())));
+  const video = doorVideo(4);
+  relay.onDoorMedia(video, DOOR);
+  assertEquals(frames.map((f) => f.toHex()), [video.toHex()]);
+  toDoor.length = 0;
+  relay.wsAudio("a", phoneAudio(1, 1));
+  assertEquals(toDoor.length, 1);
+  assertEquals(toDoor[0]!.bytes[8], OP.CALLDOWN);
+});
+
+Deno.test("relay: /metrics shows totals and per-call counters", () => {
+  const { relay, metrics } = setup();
+  relay.route("c1", ["a"], undefined);
+  relay.onPhoneDatagram(control("a"), PHONE_A);
+  relay.onDoorMedia(doorVideo(1), DOOR);
+  const text = metrics.render();
+  assert(text.includes("media_door_packets_in_total 1"), text);
+  assert(text.includes('media_phone_packets_out_total{callId="c1"} 1'), text);
+  assert(text.includes("# TYPE media_dropped_total counter"), text);
+});
