@@ -22,6 +22,8 @@ import { BindingStore } from "./store/bindings.ts";
 import { RecordStore } from "./store/records.ts";
 import { MediaRelay } from "./media/relay.ts";
 import { receiveLoop } from "./net/receive_loop.ts";
+import { DoorRegistry } from "./door/registry.ts";
+import { TokenBucketLimiter } from "./phone/limiter.ts";
 
 /** A running gateway. */
 export interface App {
@@ -62,6 +64,20 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   let kvOpen = true;
   const bindings = new BindingStore(kv);
   const records = new RecordStore(kv);
+
+  const registry = new DoorRegistry({
+    clock,
+    allowlist: config.doorAllowlist,
+    onLearn: (address, ip) => {
+      logger.info("door learned", { door: address, ip });
+      kv.set(["door", address], ip).catch((e) =>
+        logger.error("door registry write failed", { error: e })
+      );
+    },
+  });
+  for await (const e of kv.list<string>({ prefix: ["door"] })) {
+    registry.restore(String(e.key[1]), e.value);
+  }
 
   const ipCache = new Map<string, string>();
   const localIpFor = (doorIp: string): string => {
@@ -121,6 +137,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     localIpFor,
     onEvent: (e) => manager.onDoorEvent(e),
     onMedia: (bytes, from) => relay.onDoorMedia(bytes, from),
+    admit: (address, ip) => registry.admit(address, ip),
   });
   manager = new CallManager({
     door: transport,
@@ -148,6 +165,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     mediaPort: mediaPort.local.port,
     audit: records,
     media: relay,
+    limiter: new TokenBucketLimiter(clock),
   });
 
   const health = () => ({

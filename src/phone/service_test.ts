@@ -1,0 +1,190 @@
+import { assert, assertEquals } from "../../tests/helpers/assert.ts";
+import { FakeClock } from "../clock.ts";
+import { nullLogger } from "../log.ts";
+import { Metrics } from "../metrics.ts";
+import { BindingStore } from "../store/bindings.ts";
+import { PhoneHub, type PhoneSocket } from "./hub.ts";
+import { PhoneService } from "./service.ts";
+import { TokenBucketLimiter } from "./limiter.ts";
+import type { CallManager } from "../call/manager.ts";
+
+class FakeSocket implements PhoneSocket {
+  out: Record<string, unknown>[] = [];
+  closedWith: number | undefined;
+  send(data: string | Uint8Array): void {
+    if (typeof data === "string") this.out.push(JSON.parse(data));
+  }
+  close(code?: number): void {
+    this.closedWith = code;
+  }
+  last(): Record<string, unknown> {
+    return this.out.at(-1)!;
+  }
+}
+
+const ID = { uid: "359608060142756", roomAddress: "Y00010108090", community: "花苑" };
+
+async function setup(requests: string[] = []) {
+  const kv = await Deno.openKv(":memory:");
+  const bindings = new BindingStore(kv);
+  const { token } = await bindings.add(ID);
+  const clock = new FakeClock();
+  const left: string[] = [];
+  const metrics = new Metrics();
+  const hub = new PhoneHub({
+    clock,
+    logger: nullLogger,
+    metrics,
+    heartbeatTimeoutMs: 6000,
+    onLeft: (uid, rooms) => left.push(`${uid}:${rooms.join(",")}`),
+  });
+  const manager = {
+    phoneRequest: (uid: string, room: string, order: string) => {
+      requests.push(`${uid}:${room}:${order}`);
+      return order === "talk"
+        ? { ok: true as const, callId: "c1" }
+        : { ok: false as const, code: "not_in_call" as const };
+    },
+    byRoom: () => undefined,
+    get: () => undefined,
+  } as unknown as Pick<CallManager, "phoneRequest" | "byRoom" | "get">;
+  const service = new PhoneService({
+    hub,
+    manager,
+    bindings,
+    logger: nullLogger,
+    metrics,
+    mediaPort: 8303,
+    limiter: new TokenBucketLimiter(clock, {
+      login: { burst: 3, perMinute: 1 },
+      unlock: { burst: 2, perMinute: 1 },
+    }),
+  });
+  const connect = () => {
+    const socket = new FakeSocket();
+    return { socket, session: hub.attach(socket, "10.0.1.1") };
+  };
+  const close = () => {
+    hub.close();
+    kv.close();
+  };
+  return { token, clock, hub, service, connect, left, close, requests };
+}
+
+Deno.test("phone service: login first, bad JSON, wrong token, then login ok with its fields", async () => {
+  const t = await setup();
+  try {
+    const { socket, session } = t.connect();
+    await t.service.onText(session, JSON.stringify({ order: "heartbeat", ...ID }));
+    assertEquals([socket.last().order, socket.last().code], ["error", "login_required"]);
+    await t.service.onText(session, "{not json");
+    assertEquals([socket.last().code], ["bad_request"]);
+    await t.service.onText(
+      session,
+      JSON.stringify({ order: "login", ...ID, token: "x".repeat(43) }),
+    );
+    assertEquals([socket.last().code, socket.closedWith], ["unauthorized", 4001]);
+
+    const b = t.connect();
+    await t.service.onText(b.session, JSON.stringify({ order: "login", ...ID, token: t.token }));
+    assertEquals(b.socket.last(), {
+      order: "login ok",
+      ...ID,
+      heartbeatInterval: 2,
+      mediaPort: 8303,
+    });
+    assert(t.hub.isOnline(ID.uid, "00010108090"));
+    await t.service.onText(b.session, JSON.stringify({ order: "heartbeat", ...ID }));
+    assertEquals(b.socket.last().order, "heartbeat ok");
+  } finally {
+    t.close();
+  }
+});
+
+Deno.test("phone service: presence ends 6 s after the last message; the phone is disconnected", async () => {
+  const t = await setup();
+  try {
+    const { socket, session } = t.connect();
+    await t.service.onText(session, JSON.stringify({ order: "login", ...ID, token: t.token }));
+    t.clock.advance(5000);
+    await t.service.onText(session, JSON.stringify({ order: "heartbeat", ...ID }));
+    t.clock.advance(5000);
+    assert(t.hub.roomOnline("00010108090"));
+    t.clock.advance(1000);
+    assert(!t.hub.roomOnline("00010108090"));
+    assertEquals([socket.closedWith, t.left], [4003, [`${ID.uid}:00010108090`]]);
+  } finally {
+    t.close();
+  }
+});
+
+Deno.test("phone service: a newer connection of the same uid takes over without leaving the room", async () => {
+  const t = await setup();
+  try {
+    const a = t.connect();
+    await t.service.onText(a.session, JSON.stringify({ order: "login", ...ID, token: t.token }));
+    const b = t.connect();
+    await t.service.onText(b.session, JSON.stringify({ order: "login", ...ID, token: t.token }));
+    assertEquals([a.socket.closedWith, t.left], [4002, []]);
+    assertEquals(t.hub.sessionOf(ID.uid), b.session);
+  } finally {
+    t.close();
+  }
+});
+
+Deno.test("phone service: not_bound for another room, unauthorized for another uid, not_in_call from the manager", async () => {
+  const t = await setup();
+  try {
+    const { socket, session } = t.connect();
+    await t.service.onText(session, JSON.stringify({ order: "login", ...ID, token: t.token }));
+    const call = { doorAddress: "M00010100" };
+    await t.service.onText(
+      session,
+      JSON.stringify({ order: "unlock", ...ID, ...call, roomAddress: "Y00010108091" }),
+    );
+    assertEquals([socket.last().code, socket.last().ref], ["not_bound", "unlock"]);
+    await t.service.onText(
+      session,
+      JSON.stringify({ order: "unlock", ...ID, ...call, uid: "someone-else" }),
+    );
+    assertEquals(socket.last().code, "unauthorized");
+    await t.service.onText(session, JSON.stringify({ order: "over", ...ID, ...call }));
+    assertEquals([socket.last().code, socket.last().ref], ["not_in_call", "over"]);
+    const before = socket.out.length;
+    await t.service.onText(session, JSON.stringify({ order: "talk", ...ID, ...call }));
+    assertEquals(
+      socket.out.length,
+      before,
+      "an accepted request gets its answer from the call, not an error",
+    );
+    assertEquals(t.requests, [`${ID.uid}:00010108090:over`, `${ID.uid}:00010108090:talk`]);
+  } finally {
+    t.close();
+  }
+});
+
+Deno.test("phone service: logins and unlocks are rate limited", async () => {
+  const t = await setup();
+  try {
+    const codes: unknown[] = [];
+    for (let i = 0; i < 4; i++) {
+      const { socket, session } = t.connect();
+      await t.service.onText(session, JSON.stringify({ order: "login", ...ID, token: "bad" }));
+      codes.push(socket.last().code);
+    }
+    assertEquals(codes, ["unauthorized", "unauthorized", "unauthorized", "rate_limited"]);
+    t.clock.advance(60_000);
+    const { socket, session } = t.connect();
+    await t.service.onText(session, JSON.stringify({ order: "login", ...ID, token: t.token }));
+    assertEquals(socket.last().order, "login ok");
+    const unlock = JSON.stringify({ order: "unlock", ...ID, doorAddress: "M00010100" });
+    for (let i = 0; i < 3; i++) await t.service.onText(session, unlock);
+    assertEquals(socket.out.slice(-3).map((m) => m.code), [
+      "not_in_call",
+      "not_in_call",
+      "rate_limited",
+    ]);
+  } finally {
+    t.close();
+  }
+});
