@@ -1,0 +1,57 @@
+/**
+ * Starts the whole gateway in-process for end-to-end tests: door port 8302 (inside the test's
+ * private network namespace), HTTP and media on ephemeral ports, a temporary data directory.
+ *
+ * @module
+ */
+
+import { type App, startApp } from "../../src/app.ts";
+import { type Config, parseConfig } from "../../src/config.ts";
+import { createLogger, nullLogger } from "../../src/log.ts";
+
+/** A running test gateway. */
+export interface TestGateway {
+  readonly app: App;
+  /** `ws://127.0.0.1:PORT/phone` */
+  readonly url: string;
+  readonly httpBase: string;
+  readonly data: string;
+  /** Binds a phone to a room and returns its token. */
+  bind(uid: string, roomAddress: string, community?: string): Promise<string>;
+  /** Shuts the gateway down and removes its data (unless `keepData`). */
+  close(options?: { keepData?: boolean }): Promise<void>;
+}
+
+/** Starts a gateway; `overrides` replace config fields (ports 0 = ephemeral). */
+export async function startTestGateway(overrides: Partial<Config> = {}): Promise<TestGateway> {
+  const data = overrides.data ?? await Deno.makeTempDir({ prefix: "gw-test-" });
+  const base = parseConfig([], {});
+  const config: Config = Object.freeze({
+    ...base,
+    httpHost: "127.0.0.1",
+    httpPort: 0,
+    mediaPort: 0,
+    data,
+    ...overrides,
+  });
+  const logger = Deno.env.get("INTERCOM_TEST_LOG") ? createLogger({ level: "debug", format: "text" }) : nullLogger;
+  const app = await startApp(config, { logger, version: "test" });
+  const httpBase = `http://127.0.0.1:${app.addresses.http.port}`;
+  return {
+    app,
+    url: `ws://127.0.0.1:${app.addresses.http.port}/phone`,
+    httpBase,
+    data,
+    bind: async (uid, roomAddress, community = "花苑") => (await app.bindings.add({ uid, roomAddress, community })).token,
+    close: async (options = {}) => {
+      await app.shutdown();
+      if (!options.keepData) await Deno.remove(data, { recursive: true }).catch(() => {});
+    },
+  };
+}
+
+/** Multiplier for real-time waits (the aarch64 run under emulation sets 4). */
+export const TIME_SCALE = Number(Deno.env.get("INTERCOM_TEST_SCALE") ?? "1") || 1;
+
+/** True inside the private network namespace of `deno task test` (multicast allowed). */
+export const IN_NETNS = Deno.env.get("INTERCOM_IN_NETNS") === "1";
