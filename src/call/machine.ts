@@ -240,6 +240,8 @@ export function transition(s: CallState, e: CallEvent, ctx: CallContext): Transi
         state: { ...s, phase: "offered", ringing: [...e.phones] },
         effects: [
           ...notify(e.phones, "call"),
+          // Phones may latch their media socket as soon as they know the call.
+          { type: "media", video: [...e.phones], audioFrom: undefined },
           {
             type: "timer_start",
             name: "answer_deadline",
@@ -264,16 +266,25 @@ export function transition(s: CallState, e: CallEvent, ctx: CallContext): Transi
             ...notify([e.uid], "over success"),
             ...over(without(s.ringing, e.uid), "answered elsewhere"),
           ]);
-        case "phone_joined":
-          return s.ringing.includes(e.uid) ? same(s) : {
-            state: { ...s, ringing: [...s.ringing, e.uid] },
-            effects: notify([e.uid], "call"),
+        case "phone_joined": {
+          if (s.ringing.includes(e.uid)) return same(s);
+          const ringing = [...s.ringing, e.uid];
+          return {
+            state: { ...s, ringing },
+            effects: [...notify([e.uid], "call"), {
+              type: "media",
+              video: ringing,
+              audioFrom: undefined,
+            }],
           };
+        }
         case "phone_left": {
           const ringing = without(s.ringing, e.uid);
           if (ringing.length === s.ringing.length) return same(s);
           const next = { ...s, ringing };
-          return ringing.length ? { state: next, effects: [] } : refuse(next, "phones_left", []);
+          return ringing.length
+            ? { state: next, effects: [{ type: "media", video: ringing, audioFrom: undefined }] }
+            : refuse(next, "phones_left", []);
         }
         case "timer":
           if (e.name === "answer_deadline") {

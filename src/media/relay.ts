@@ -268,8 +268,9 @@ export class MediaRelay implements MediaHooks, PhoneMedia {
     if (sink.kind === "udp") this.#byPhoneAddr.set(sink.key, { call, uid });
     else this.#byWsUid.set(uid, call);
     this.#refan(call);
-    if (!call.forcedFor.has(uid)) {
-      // A phone starts watching: ask the door for an I-frame so that the picture appears at once.
+    if (!call.forcedFor.has(uid) && call.c.doorIn > 0) {
+      // A phone starts watching a stream already running: ask the door for an I-frame so that
+      // the picture appears at once. (A stream that has not started yet begins with one.)
       call.forcedFor.add(uid);
       this.#o.sendToDoor(
         encodeCall(

@@ -69,8 +69,15 @@ Deno.test("relay: door video reaches both ringing phones, then only the talker",
   const { relay, toPhones, toDoor } = setup();
   relay.route("c1", ["a", "b"], undefined);
   relay.onPhoneDatagram(control("a"), PHONE_A);
+  assertEquals(toDoor.length, 0, "no I-frame request before the door streams");
+  relay.onDoorMedia(doorVideo(0), DOOR);
   relay.onPhoneDatagram(control("b"), PHONE_B);
-  assertEquals(toDoor.filter((p) => p.bytes[8] === OP.FORCEIFRAME).length, 2);
+  relay.onPhoneDatagram(control("b"), PHONE_B);
+  assertEquals(
+    toDoor.filter((p) => p.bytes[8] === OP.FORCEIFRAME).length,
+    1,
+    "one I-frame request per new watcher",
+  );
   toPhones.length = 0;
   relay.onDoorMedia(doorVideo(1), DOOR);
   assertEquals(toPhones.map((p) => p.to.port).sort(), [40000, 40001]);

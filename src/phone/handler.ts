@@ -55,9 +55,10 @@ function upgrade(req: Request, deps: HandlerDeps, info?: Deno.ServeHandlerInfo):
   if (req.headers.get("upgrade")?.toLowerCase() !== "websocket") {
     return new Response("expected a WebSocket upgrade\n", { status: 426 });
   }
+  // Read the peer before upgrading: the request is gone afterwards.
+  const addr = info?.remoteAddr as Deno.NetAddr | undefined;
   const { socket, response } = Deno.upgradeWebSocket(req, { idleTimeout: 0 });
   socket.binaryType = "arraybuffer";
-  const addr = info?.remoteAddr as Deno.NetAddr | undefined;
   const session = deps.hub.attach(socket, addr?.hostname ?? "unknown");
   deps.metrics.inc("phone_connections_total");
   socket.onmessage = (ev) => {

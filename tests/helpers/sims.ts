@@ -1,0 +1,46 @@
+/**
+ * Simulated doors and phones for end-to-end tests against a {@linkcode TestGateway}.
+ *
+ * @module
+ */
+
+import { openUdpPort } from "../../src/net/datagram.ts";
+import { DoorSim, type DoorSimOptions } from "../../src/sim/door_sim.ts";
+import { type PhoneScript, PhoneSim } from "../../src/sim/phone_sim.ts";
+import type { TestGateway } from "./gateway.ts";
+
+/** Opens a door simulator on `ip:8302` (a loopback address inside the test namespace). */
+export async function openDoor(
+  options: Omit<DoorSimOptions, "socket"> & { ip?: string } = {},
+): Promise<DoorSim> {
+  const ip = options.ip ?? "127.0.0.2";
+  const socket = await openUdpPort({ hostname: ip, port: options.port ?? 8302 });
+  return new DoorSim({ ...options, socket, ip });
+}
+
+/** Binds `uid` to `room`, connects a phone simulator and waits for `login ok`. */
+export async function openPhone(
+  gw: TestGateway,
+  uid: string,
+  script: PhoneScript = {},
+  roomAddress = "Y00010108090",
+): Promise<PhoneSim> {
+  const token = await gw.bind(uid, roomAddress);
+  const phone = new PhoneSim({
+    url: gw.url,
+    uid,
+    token,
+    roomAddress,
+    community: "花苑",
+    heartbeatMs: 1000,
+    script,
+  });
+  await phone.start();
+  await phone.waitFor("login ok", 5000);
+  return phone;
+}
+
+/** Resolves after `ms` of real time. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
