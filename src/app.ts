@@ -78,6 +78,15 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   for await (const e of kv.list<string>({ prefix: ["door"] })) {
     registry.restore(String(e.key[1]), e.value);
   }
+  // Calls a crash or power loss left open cannot be live any more: close their records.
+  for (const r of await records.recent(200)) {
+    if (!r.endedAt) {
+      await records.update(r.callId, {
+        endedAt: new Date().toISOString(),
+        endReason: "gateway_restarted",
+      });
+    }
+  }
 
   const ipCache = new Map<string, string>();
   const localIpFor = (doorIp: string): string => {
@@ -207,6 +216,12 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     lanIp: config.lanIp ?? "auto",
   });
 
+  // Months unattended: keep the KV bounded (call records and unlock audit older than 90 days).
+  const prune = () =>
+    records.pruneOlderThan(90).catch((e) => logger.error("record pruning failed", { error: e }));
+  void prune();
+  const pruneTimer = setInterval(prune, 24 * 3600 * 1000);
+
   let closing = false;
   let resolveFinished!: () => void;
   const finished = new Promise<void>((r) => (resolveFinished = r));
@@ -214,6 +229,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     if (closing) return finished;
     closing = true;
     logger.info("gateway stopping", { calls: manager.size });
+    clearInterval(pruneTimer);
     await manager.shutdown(1500);
     hub.close();
     await transport.close();

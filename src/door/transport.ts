@@ -106,12 +106,15 @@ export class DoorTransport {
   #closed = false;
   #loop: Promise<void> | undefined;
   #c: Record<string, { value: number }>;
+  #dropped = new Map<string, { value: number }>();
+  #debug: boolean;
 
   /** Wires the transport; call {@linkcode DoorTransport.start} to receive. */
   constructor(options: DoorTransportOptions) {
     this.#o = options;
     this.#magic = options.magic ?? DEFAULT_MAGIC;
     this.#magicBytes = magicBytes(this.#magic);
+    this.#debug = options.logger.enabled("debug");
     this.#asks = new AskEngine(options.clock, (bytes, to) => this.#o.port.send(bytes, to));
     const m = options.metrics;
     this.#c = {
@@ -187,13 +190,24 @@ export class DoorTransport {
   }
 
   #bad(reason: string, from: Endpoint, detail?: string): void {
-    this.#o.metrics.inc("door_dropped_total", { reason });
-    this.#o.logger.debug("door datagram dropped", {
-      reason,
-      from: from.hostname,
-      port: from.port,
-      detail,
-    });
+    let c = this.#dropped.get(reason);
+    if (!c) {
+      c = this.#o.metrics.counter(
+        "door_dropped_total",
+        { reason },
+        "Door datagrams dropped, by reason",
+      );
+      this.#dropped.set(reason, c);
+    }
+    c.value++;
+    if (this.#debug) {
+      this.#o.logger.debug("door datagram dropped", {
+        reason,
+        from: from.hostname,
+        port: from.port,
+        detail,
+      });
+    }
   }
 
   #dispatch(data: Uint8Array, from: Endpoint): void {

@@ -44,6 +44,7 @@ import type { PhoneMedia } from "../phone/service.ts";
 export const DROP = {
   unknown_source: "unknown_source",
   bad_key: "bad_key",
+  relatch_refused: "relatch_refused",
   bad_control: "bad_control",
   not_media: "not_media",
   before_talk: "before_talk",
@@ -82,10 +83,9 @@ function newCounters(): MediaCounters {
 }
 
 /** Where a phone receives media: a UDP address or its WebSocket. */
-type Sink = { kind: "udp"; to: Endpoint; key: string } | {
-  kind: "ws";
-  send: (bytes: Uint8Array) => void;
-};
+type Sink =
+  | { kind: "udp"; to: Endpoint; key: string; lastHeard: number }
+  | { kind: "ws"; send: (bytes: Uint8Array) => void };
 
 interface RelayCall {
   info: LiveCallInfo;
@@ -102,6 +102,8 @@ interface RelayCall {
   outTs: number;
   outFrame: number;
   forcedFor: Set<string>;
+  /** Phones that re-asked for UDP media on their authenticated socket: may re-latch at once. */
+  relatchArmed: Set<string>;
   c: MediaCounters;
 }
 
@@ -114,6 +116,14 @@ export interface MediaRelayOptions {
   sendToPhone: (bytes: Uint8Array, to: Endpoint) => void;
   /** Sends a datagram from the door socket (8302). */
   sendToDoor: (bytes: Uint8Array, to: Endpoint) => void;
+  /** Monotonic ms. @default performance.now */
+  now?: () => number;
+  /**
+   * A latched phone address must be silent this long before the same phone may latch from
+   * another address with its key alone (a replayed control datagram cannot steal a live
+   * stream). `enable_video` on the phone's signalling socket allows it at once. @default 3000
+   */
+  relatchAfterMs?: number;
 }
 
 const CONTROL_OK = new TextEncoder().encode(JSON.stringify({ order: "enable_video ok" }));
@@ -132,10 +142,14 @@ export class MediaRelay implements MediaHooks, PhoneMedia {
   /** Ring of buffers for the one case that needs a copy: re-framing 77 ↔ 86 for the door. */
   #scratch = Array.from({ length: SCRATCH }, () => new Uint8Array(2048));
   #scratchAt = 0;
+  #now: () => number;
+  #relatchAfter: number;
 
   /** Creates the relay; register its totals in the metrics. */
   constructor(options: MediaRelayOptions) {
     this.#o = options;
+    this.#now = options.now ?? (() => performance.now());
+    this.#relatchAfter = options.relatchAfterMs ?? 3000;
     this.#magicText = options.magic ?? "XXXCID";
     this.#magic = magicBytes(this.#magicText);
     options.metrics.collector(() => this.#render());
@@ -203,6 +217,7 @@ export class MediaRelay implements MediaHooks, PhoneMedia {
       outTs: 0,
       outFrame: 0,
       forcedFor: new Set(),
+      relatchArmed: new Set(),
       c: newCounters(),
     };
     this.#calls.set(info.callId, call);
@@ -292,6 +307,11 @@ export class MediaRelay implements MediaHooks, PhoneMedia {
     return true;
   }
 
+  /** The phone asked for UDP media on its signalling socket: its next control may re-latch at once. */
+  enableUdp(callId: string, uid: string): void {
+    this.#calls.get(callId)?.relatchArmed.add(uid);
+  }
+
   /** Audio from a phone's WebSocket. */
   wsAudio(uid: string, bytes: Uint8Array): void {
     const call = this.#byWsUid.get(uid);
@@ -334,6 +354,8 @@ export class MediaRelay implements MediaHooks, PhoneMedia {
     const key = endpointKey(from);
     const latched = this.#byPhoneAddr.get(key);
     if (!latched) return this.#drop(undefined, "unknown_source");
+    const sink = latched.call.sinks.get(latched.uid);
+    if (sink?.kind === "udp") sink.lastHeard = this.#now();
     this.#phoneAudio(latched.call, latched.uid, bytes);
   }
 
@@ -347,9 +369,16 @@ export class MediaRelay implements MediaHooks, PhoneMedia {
       return this.#drop(call, "not_talker");
     }
     const key = endpointKey(from);
+    const now = this.#now();
     const current = call.sinks.get(m.uid);
-    if (!(current?.kind === "udp" && current.key === key)) {
-      this.#latch(call, m.uid, { kind: "udp", to: from, key });
+    if (current?.kind === "udp" && current.key === key) {
+      current.lastHeard = now;
+    } else {
+      const armed = call.relatchArmed.delete(m.uid);
+      if (current?.kind === "udp" && !armed && now - current.lastHeard < this.#relatchAfter) {
+        return this.#drop(call, "relatch_refused");
+      }
+      this.#latch(call, m.uid, { kind: "udp", to: from, key, lastHeard: now });
     }
     this.#o.sendToPhone(CONTROL_OK, from);
   }

@@ -23,7 +23,7 @@ const info: LiveCallInfo = {
 const PHONE_A: Endpoint = { hostname: "10.0.1.1", port: 40000 };
 const PHONE_B: Endpoint = { hostname: "10.0.1.2", port: 40001 };
 
-function setup() {
+function setup(now = () => 0) {
   const toPhones: { to: Endpoint; bytes: Uint8Array }[] = [];
   const toDoor: { to: Endpoint; bytes: Uint8Array }[] = [];
   const metrics = new Metrics();
@@ -32,6 +32,7 @@ function setup() {
     metrics,
     sendToPhone: (bytes, to) => toPhones.push({ to, bytes: bytes.slice() }),
     sendToDoor: (bytes, to) => toDoor.push({ to, bytes: bytes.slice() }),
+    now,
   });
   relay.open(info);
   return { relay, toPhones, toDoor, metrics };
@@ -143,16 +144,40 @@ Deno.test("relay: audio to a door that uses payload at 86 is re-framed to 86", (
 });
 
 Deno.test("relay: a phone that moves to a new address with its key keeps receiving; the old one is dropped", () => {
-  const { relay, toPhones } = setup();
+  let t = 0;
+  const { relay, toPhones } = setup(() => t);
   relay.route("c1", ["a"], "a");
   relay.onPhoneDatagram(control("a"), PHONE_A);
   const moved = { hostname: "172.16.0.9", port: 50000 };
+  t = 3000; // the old address has been silent for 3 s: the phone changed network
   relay.onPhoneDatagram(control("a"), moved);
   toPhones.length = 0;
   relay.onDoorMedia(doorVideo(3), DOOR);
   assertEquals(toPhones.map((p) => p.to), [moved]);
   relay.onPhoneDatagram(phoneAudio(1, 1), PHONE_A);
   assertEquals(relay.totals.dropped.unknown_source, 1);
+});
+
+Deno.test("relay: a control datagram replayed from another source cannot steal a live stream", () => {
+  let t = 0;
+  const { relay, toPhones } = setup(() => t);
+  relay.route("c1", ["a"], "a");
+  relay.onPhoneDatagram(control("a"), PHONE_A);
+  t = 1000;
+  relay.onPhoneDatagram(phoneAudio(1, 1), PHONE_A); // the phone is alive
+  t = 2500;
+  relay.onPhoneDatagram(control("a"), { hostname: "10.9.9.9", port: 1234 });
+  assertEquals(relay.totals.dropped.relatch_refused, 1);
+  toPhones.length = 0;
+  relay.onDoorMedia(doorVideo(3), DOOR);
+  assertEquals(toPhones.map((p) => p.to), [PHONE_A]);
+  // The phone itself re-asks on its authenticated socket: its next new address latches at once.
+  relay.enableUdp("c1", "a");
+  const moved = { hostname: "172.16.0.9", port: 50000 };
+  relay.onPhoneDatagram(control("a"), moved);
+  toPhones.length = 0;
+  relay.onDoorMedia(doorVideo(4), DOOR);
+  assertEquals(toPhones.map((p) => p.to), [moved]);
 });
 
 Deno.test("relay: a key replayed from another source for a phone outside the call does not latch", () => {

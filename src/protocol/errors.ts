@@ -25,7 +25,12 @@ export class PacketDecodeError extends SyntaxError {
 
   /** Creates the error; `message` should read "Cannot decode X: detail". */
   constructor(code: DecodeErrorCode, offset: number, message: string, packetType?: string) {
+    // A decode error is data about a datagram, not a bug: skip the stack capture, which is
+    // most of its cost when junk arrives at thousands a second.
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super(message);
+    Error.stackTraceLimit = limit;
     this.name = "PacketDecodeError";
     this.code = code;
     this.offset = offset;
