@@ -7,7 +7,7 @@
 import { assert, assertEquals } from "./helpers/assert.ts";
 import { IN_NETNS, startTestGateway, TIME_SCALE } from "./helpers/gateway.ts";
 import { openDoor, openPhone, sleep } from "./helpers/sims.ts";
-import { PhoneSim } from "../src/sim/phone_sim.ts";
+import type { PhoneSim } from "../src/sim/phone_sim.ts";
 import type { DoorSim } from "../src/sim/door_sim.ts";
 
 const opts = { ignore: !IN_NETNS, sanitizeOps: false, sanitizeResources: false };
@@ -54,7 +54,10 @@ Deno.test(
         summary.counters.confirmsReceived >= 2,
         `confirms ${summary.counters.confirmsReceived}`,
       );
-      assert(summary.counters.audioPlayed > 20, `door ${JSON.stringify(summary.counters)} phone ${JSON.stringify(phone.counters)}`);
+      assert(
+        summary.counters.audioPlayed > 20,
+        `door ${JSON.stringify(summary.counters)} phone ${JSON.stringify(phone.counters)}`,
+      );
       assertEquals(summary.counters.audioOutOfOrder, 0);
       // Phone wire, in order.
       assertEquals(orders(phone).filter((o) => o !== "heartbeat ok" && o !== "enable_video ok"), [

@@ -329,6 +329,7 @@ export function transition(s: CallState, e: CallEvent, ctx: CallContext): Transi
         default:
           return same(s);
       }
+      break;
 
     case "connecting":
       switch (e.type) {
@@ -424,6 +425,7 @@ export function transition(s: CallState, e: CallEvent, ctx: CallContext): Transi
         default:
           return notInCall(s, e);
       }
+      break;
 
     case "door_hung_up":
       switch (e.type) {
