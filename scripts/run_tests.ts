@@ -60,5 +60,6 @@ const status = await child.status;
 const m = /(\d+) passed(?: \(\d+ steps?\))? \| (\d+) failed/.exec(tail);
 const passed = m ? Number(m[1]) : 0;
 const failed = m ? Number(m[2]) : status.success ? 0 : 1;
+// deno-lint-ignore no-console
 console.log(`${passed} passed, ${failed} failed`);
 Deno.exit(status.success && m ? 0 : 1);
