@@ -74,6 +74,14 @@ function closing(s: CallState): Effect[] {
 }
 
 function ended(s: CallState, reason: EndReason, effects: Effect[]): Transition {
+  // An unlock still waiting for the door is answered and audited, never dropped.
+  const unlocks: Effect[] = s.unlockWaiters.length
+    ? [
+      ...notify(s.unlockWaiters, "unlock fail", { reason: "call ended" }),
+      { type: "record_unlock", uids: s.unlockWaiters, ok: false },
+    ]
+    : [];
+  effects = [...effects, ...unlocks];
   return {
     state: {
       ...s,
@@ -385,12 +393,11 @@ export function transition(s: CallState, e: CallEvent, ctx: CallContext): Transi
     case "talking":
       switch (e.type) {
         case "phone_over":
-          return hangUp(
-            s,
-            "phone_hung_up",
-            e.uid,
-            over(without(participants(s), e.uid), "answered elsewhere"),
-          );
+          // Only the talker is still in the call (seed 六: the uid must be in the flow); the
+          // others were told "answered elsewhere" and cannot hang up someone else's talk.
+          return e.uid === s.talker
+            ? hangUp(s, "phone_hung_up", e.uid, [])
+            : { state: s, effects: error(e.uid, "not_in_call", "over") };
         case "phone_left":
           return e.uid === s.talker ? hangUp(s, "talker_left", undefined, []) : same(s);
         case "phone_talk":
@@ -417,6 +424,8 @@ export function transition(s: CallState, e: CallEvent, ctx: CallContext): Transi
           return unlockResult(s, e.ok);
         case "shutdown":
         case "door_lost":
+        case "door_recall":
+          // Nobody will answer our CALLEND any more (or the door started over): finish now.
           return ended(
             s,
             s.endReason ?? "shutdown",

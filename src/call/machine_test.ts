@@ -87,7 +87,7 @@ const TABLE: Record<Phase, string> = {
     "= door_hung_up ended ended talking ringing = = = = = = = hanging_up = = hanging_up = hanging_up = = hanging_up",
   talking:
     "= door_hung_up ended ended = = = = = = = = = hanging_up = = hanging_up = = hanging_up = hanging_up",
-  hanging_up: "= ended ended = = = = = ended ended = = = = = = = = = = = ended",
+  hanging_up: "= ended ended ended = = = = ended ended = = = = = = = = = = = ended",
   door_hung_up: "= = ended ended = = = = = = = = = ended ended = = = = = ended ended",
   ended: "= = = = = = = = = = = = = = = = = = = = = =",
 };

@@ -231,6 +231,11 @@ export class CallManager {
           callId: existing.callId,
         });
         this.#dispatch(existing, { type: "door_recall" });
+        if (this.#byRoom.get(room) === existing) {
+          // Defensive: the old call did not end, so the room stays busy rather than doubled.
+          this.#o.door.answer(key, encodeCall({ type: MSG_TYPE.ASK, op: OP.LINEUSE, ...parties }));
+          return;
+        }
       } else {
         this.#o.metrics.inc("calls_refused_total", { reason: "busy" });
         this.#o.logger.info("room busy: LINEUSE", {

@@ -13,7 +13,11 @@ export function assert(value: unknown, message?: string): asserts value {
 }
 
 /** Deep strict equality. */
-export function assertEquals<T>(actual: unknown, expected: T, message?: string): asserts actual is T {
+export function assertEquals<T>(
+  actual: unknown,
+  expected: T,
+  message?: string,
+): asserts actual is T {
   assertModule.deepStrictEqual(actual, expected, message);
 }
 

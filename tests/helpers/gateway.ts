@@ -34,7 +34,9 @@ export async function startTestGateway(overrides: Partial<Config> = {}): Promise
     data,
     ...overrides,
   });
-  const logger = Deno.env.get("INTERCOM_TEST_LOG") ? createLogger({ level: "debug", format: "text" }) : nullLogger;
+  const logger = Deno.env.get("INTERCOM_TEST_LOG")
+    ? createLogger({ level: "debug", format: "text" })
+    : nullLogger;
   const app = await startApp(config, { logger, version: "test" });
   const httpBase = `http://127.0.0.1:${app.addresses.http.port}`;
   return {
@@ -42,7 +44,8 @@ export async function startTestGateway(overrides: Partial<Config> = {}): Promise
     url: `ws://127.0.0.1:${app.addresses.http.port}/phone`,
     httpBase,
     data,
-    bind: async (uid, roomAddress, community = "花苑") => (await app.bindings.add({ uid, roomAddress, community })).token,
+    bind: async (uid, roomAddress, community = "花苑") =>
+      (await app.bindings.add({ uid, roomAddress, community })).token,
     close: async (options = {}) => {
       await app.shutdown();
       if (!options.keepData) await Deno.remove(data, { recursive: true }).catch(() => {});
