@@ -105,13 +105,14 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   try {
     doorPort = await openUdpPort({
       port: config.doorPort,
+      pooled: true,
       multicast: {
         group: config.multicastGroup,
         interface: config.multicastInterface ?? config.lanIp ?? "0.0.0.0",
       },
     });
     opened.push(doorPort);
-    mediaPort = await openUdpPort({ port: config.mediaPort });
+    mediaPort = await openUdpPort({ port: config.mediaPort, pooled: true });
     opened.push(mediaPort);
   } catch (e) {
     for (const p of opened) p.close();

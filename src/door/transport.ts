@@ -167,6 +167,7 @@ export class DoorTransport {
         continue;
       }
       this.handle(msg[0], msg[1]);
+      this.#o.port.release(msg[0]);
     }
   }
 

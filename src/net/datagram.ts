@@ -22,6 +22,11 @@ export interface DatagramPort {
   send(data: Uint8Array, to: Endpoint): void;
   /** The next datagram; rejects once the port is closed. */
   receive(): Promise<[Uint8Array, Endpoint]>;
+  /**
+   * Hands a received datagram's buffer back (pooled ports reuse it once every send of those
+   * bytes has settled). Call it when done with the bytes; a no-op for unpooled ports.
+   */
+  release(data: Uint8Array): void;
   /** Closes the port; pending receives reject. Idempotent. */
   close(): void;
   /** Sends that failed (unreachable, closed, …). */
@@ -37,7 +42,57 @@ export interface UdpPortOptions {
   port: number;
   /** Multicast group to join, with the interface address to join on. */
   multicast?: { group: string; interface: string };
+  /**
+   * Receive into pooled buffers (no allocation per datagram); the consumer must
+   * {@linkcode DatagramPort.release} every datagram. @default false
+   */
+  pooled?: boolean;
 }
+
+/** Largest datagram a port receives whole; longer ones are truncated (and fail to decode). */
+export const RECEIVE_BUFFER_SIZE = 2048;
+
+/**
+ * Receive buffers shared by every pooled port, reference-counted: one for the receiver, one per
+ * send in flight (the runtime reads the bytes after `send` returns). A buffer goes back to the
+ * pool when its count reaches zero. This is what keeps the media path free of per-packet
+ * allocation (`receive()` without a buffer allocates 64 KiB per datagram).
+ */
+class BufferPool {
+  #free: Uint8Array[] = [];
+  #refs = new Map<ArrayBufferLike, { buf: Uint8Array; n: number }>();
+
+  /** A buffer with one reference (the receiver's). */
+  lease(): Uint8Array {
+    const buf = this.#free.pop() ?? new Uint8Array(RECEIVE_BUFFER_SIZE);
+    this.#refs.set(buf.buffer, { buf, n: 1 });
+    return buf;
+  }
+
+  /** Adds a reference if `data` lies in a pooled buffer; true when it does. */
+  retain(data: Uint8Array): boolean {
+    const r = this.#refs.get(data.buffer);
+    if (!r) return false;
+    r.n++;
+    return true;
+  }
+
+  /** Drops a reference; the buffer is free again at zero. */
+  release(data: Uint8Array): void {
+    const r = this.#refs.get(data.buffer);
+    if (!r || --r.n > 0) return;
+    this.#refs.delete(data.buffer);
+    if (this.#free.length < 1024) this.#free.push(r.buf);
+  }
+
+  /** Buffers leased and not yet free (leak checks). */
+  get leased(): number {
+    return this.#refs.size;
+  }
+}
+
+/** The process-wide pool of receive buffers. */
+export const receivePool: BufferPool = new BufferPool();
 
 /** `"host:port"`: the key used for endpoints in maps. */
 export function endpointKey(e: Endpoint): string {
@@ -51,8 +106,11 @@ class DenoDatagramPort implements DatagramPort {
   #sendErrors = 0;
   #membership: Deno.MulticastV4Membership | undefined;
 
-  constructor(conn: Deno.DatagramConn) {
+  #pooled: boolean;
+
+  constructor(conn: Deno.DatagramConn, pooled: boolean) {
     this.#conn = conn;
+    this.#pooled = pooled;
     const addr = conn.addr as Deno.NetAddr;
     this.local = { hostname: addr.hostname, port: addr.port };
   }
@@ -74,15 +132,33 @@ class DenoDatagramPort implements DatagramPort {
       this.#sendErrors++;
       return;
     }
-    this.#conn.send(data, { transport: "udp", hostname: to.hostname, port: to.port }).catch(() => {
-      this.#sendErrors++;
-    });
+    const pooled = receivePool.retain(data);
+    const sent = this.#conn.send(data, { transport: "udp", hostname: to.hostname, port: to.port });
+    sent.then(
+      () => pooled && receivePool.release(data),
+      () => {
+        this.#sendErrors++;
+        if (pooled) receivePool.release(data);
+      },
+    );
   }
 
   async receive(): Promise<[Uint8Array, Endpoint]> {
-    const [data, addr] = await this.#conn.receive();
+    const buf = this.#pooled ? receivePool.lease() : new Uint8Array(RECEIVE_BUFFER_SIZE);
+    let data: Uint8Array;
+    let addr: Deno.Addr;
+    try {
+      [data, addr] = await this.#conn.receive(buf);
+    } catch (e) {
+      if (this.#pooled) receivePool.release(buf);
+      throw e;
+    }
     const a = addr as Deno.NetAddr;
     return [data, { hostname: a.hostname, port: a.port }];
+  }
+
+  release(data: Uint8Array): void {
+    if (this.#pooled) receivePool.release(data);
   }
 
   close(): void {
@@ -106,7 +182,7 @@ export async function openUdpPort(options: UdpPortOptions): Promise<DatagramPort
     reuseAddress: true,
     loopback: true,
   });
-  const port = new DenoDatagramPort(conn);
+  const port = new DenoDatagramPort(conn, options.pooled ?? false);
   if (options.multicast) {
     try {
       const m = await conn.joinMulticastV4(options.multicast.group, options.multicast.interface);
@@ -197,6 +273,9 @@ export class MemoryPort implements DatagramPort {
     if (w) w.resolve([data, from]);
     else this.#queue.push([data, from]);
   }
+
+  /** Nothing to give back: memory datagrams are copies. */
+  release(_data: Uint8Array): void {}
 
   /** Next datagram. */
   receive(): Promise<[Uint8Array, Endpoint]> {

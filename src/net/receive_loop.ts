@@ -28,6 +28,8 @@ export async function receiveLoop(
       handle(msg[0], msg[1]);
     } catch (e) {
       logger.debug("datagram handler failed", { error: e });
+    } finally {
+      port.release(msg[0]);
     }
   }
 }

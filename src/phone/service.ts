@@ -225,7 +225,8 @@ export class PhoneService {
     }
     if (m.transport === "ws") {
       const ok = o.media?.enableWs(call.callId, uid, (bytes) => {
-        if (!s.closed) s.socket.send(bytes);
+        // A copy: the bytes live in a pooled receive buffer reused after this turn.
+        if (!s.closed) s.socket.send(bytes.slice());
       }) ?? false;
       if (!ok) return this.error(s, "not_in_call", m.order);
     } else {
