@@ -89,6 +89,26 @@ static long relay_cpu_ticks(void) {
   return ut + st;
 }
 
+/* busy ticks (everything but idle/iowait) of one CPU from /proc/stat */
+static int relay_core = 1;
+static long core_busy_ticks(void) {
+  FILE *f = fopen("/proc/stat", "r");
+  if (!f) return -1;
+  char line[512], want[16];
+  snprintf(want, sizeof want, "cpu%d ", relay_core);
+  long r = -1;
+  while (fgets(line, sizeof line, f)) {
+    if (strncmp(line, want, strlen(want))) continue;
+    long v[10] = {0};
+    sscanf(line + strlen(want), "%ld %ld %ld %ld %ld %ld %ld %ld", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
+           &v[6], &v[7]);
+    r = v[0] + v[1] + v[2] + v[5] + v[6] + v[7]; /* user nice system irq softirq steal */
+    break;
+  }
+  fclose(f);
+  return r;
+}
+
 static int mk_sock(int port) {
   int fd = socket(AF_INET, SOCK_DGRAM, 0);
   if (fd < 0) { perror("socket"); exit(2); }
@@ -178,6 +198,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(k, "--duration")) duration_s = atof(v);
     else if (!strcmp(k, "--pid")) relay_pid = atoi(v);
     else if (!strcmp(k, "--rate-scale")) rate_scale = atof(v);
+    else if (!strcmp(k, "--core")) relay_core = atoi(v);
     else { fprintf(stderr, "unknown arg %s\n", k); return 2; }
   }
   prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
@@ -219,7 +240,7 @@ int main(int argc, char **argv) {
   unsigned char pkt[2048];
   memset(pkt, 0, sizeof pkt);
   memcpy(pkt, "XXXCID", 6);
-  long cpu0 = -1, cpu1 = -1;
+  long cpu0 = -1, cpu1 = -1, core0 = -1, core1 = -1;
   uint64_t cpu_t0 = 0, cpu_t1 = 0;
   int in_meas = 0;
 
@@ -240,6 +261,7 @@ int main(int argc, char **argv) {
     if (!in_meas && due >= meas_start) {
       in_meas = 1;
       cpu0 = relay_cpu_ticks();
+      core0 = core_busy_ticks();
       cpu_t0 = now_ns();
     }
     int i = idx[g];
@@ -263,6 +285,7 @@ int main(int argc, char **argv) {
   }
   usleep(100000); /* drain 100 ms */
   cpu1 = relay_cpu_ticks();
+  core1 = core_busy_ticks();
   cpu_t1 = now_ns();
   usleep(150000);
   stop_rx = 1;
@@ -285,12 +308,19 @@ int main(int argc, char **argv) {
     cpu_pct = 100.0 * cpu_ms / wall_ms;
     cpu_us_pkt = sent_counted ? cpu_ms * 1000.0 / (double)sent_counted : -1;
   }
+  /* share of the relay's core used by anything other than the relay (noise) */
+  double other_pct = -1;
+  if (core0 >= 0 && core1 >= 0 && cpu0 >= 0 && cpu1 >= 0) {
+    double wall_ms = (double)(cpu_t1 - cpu_t0) / 1e6;
+    double other_ms = (double)((core1 - core0) - (cpu1 - cpu0)) * 1000.0 / (double)hz;
+    other_pct = 100.0 * (other_ms < 0 ? 0 : other_ms) / wall_ms;
+  }
   printf("{\"calls\":%d,\"pps\":%.0f,\"sent\":%llu,\"recv\":%llu,\"loss_pct\":%.4f,"
          "\"p50_us\":%.1f,\"p99_us\":%.1f,\"p999_us\":%.1f,\"max_us\":%.1f,"
-         "\"cpu_ms\":%.0f,\"cpu_pct\":%.1f,\"cpu_us_per_pkt\":%.2f,\"gen_late_max_us\":%.1f,"
+         "\"cpu_ms\":%.0f,\"cpu_pct\":%.1f,\"other_pct\":%.1f,\"cpu_us_per_pkt\":%.2f,\"gen_late_max_us\":%.1f,"
          "\"reordered\":%llu,\"recv_total\":%llu,\"recv_bad\":%llu}\n",
          calls, pps, (unsigned long long)sent_counted, (unsigned long long)recv_counted, loss, p50, p99, p999, mx,
-         cpu_ms, cpu_pct, cpu_us_pkt, late_max_ns / 1000.0, (unsigned long long)reordered,
+         cpu_ms, cpu_pct, other_pct, cpu_us_pkt, late_max_ns / 1000.0, (unsigned long long)reordered,
          (unsigned long long)recv_total,
          (unsigned long long)recv_bad);
   return 0;

@@ -9,7 +9,8 @@
  * Datagram on B from 127.0.0.1:(PHONE_BASE+i)
  *     -> sent from A to 127.0.0.1:(DOOR_BASE+i)
  * Anything else is dropped.  Prints "READY" on stdout once both sockets are bound.
- * poll() + recvfrom(MSG_DONTWAIT)/sendto, one packet per syscall, default buffers.
+ * poll() + recvfrom(MSG_DONTWAIT)/sendto, one packet per syscall, default socket
+ * buffers unless RELAY_RCVBUF=<bytes> is set (experiment only).
  *
  * Build: cc -O2 -o relay relay.c
  */
@@ -43,6 +44,12 @@ int main(int argc, char **argv) {
   int pa = atoi(argv[1]), pb = atoi(argv[2]);
   int door_base = atoi(argv[3]), phone_base = atoi(argv[4]), calls = atoi(argv[5]);
   int fa = bind_udp(pa), fb = bind_udp(pb);
+  const char *rb = getenv("RELAY_RCVBUF"); /* optional SO_RCVBUF experiment */
+  if (rb && atoi(rb) > 0) {
+    int v = atoi(rb);
+    setsockopt(fa, SOL_SOCKET, SO_RCVBUFFORCE, &v, sizeof v);
+    setsockopt(fb, SOL_SOCKET, SO_RCVBUFFORCE, &v, sizeof v);
+  }
   printf("READY\n");
   fflush(stdout);
   struct pollfd pfd[2] = {{.fd = fa, .events = POLLIN}, {.fd = fb, .events = POLLIN}};

@@ -9,16 +9,19 @@
  *   naive    `for await (... of conn)` + `await send()` per datagram (one loop per socket)
  *   bufloop  one loop per socket, own reused 2 KiB buffer, `await send()`
  *   pumps    K loops per socket, each with its own buffer, each awaiting its send
- *   fire     fast_udp.ts forwardDatagrams(): K receives outstanding, sends not awaited
+ *   fire     fast_udp.ts forwardDatagrams(): K receives outstanding (default 1), sends not awaited
  *   workers  one Worker per direction, each running `fire` on its own socket pair
  *   ffi      libc recvmmsg/sendmmsg through Deno.dlopen (batching, routing in JS)
+ *   ffi-thread  C forwarder thread from .build/libfwd.so (fwd_thread.c); JS only sets routes
  *
  * @module
  */
 import { forwardDatagrams } from "./fast_udp.ts";
 
 const [mode = "fire", ...rest] = Deno.args;
-const [pa = 0, pb = 0, doorBase = 0, phoneBase = 0, calls = 0, kArg = 8] = rest.map(Number);
+const [pa = 0, pb = 0, doorBase = 0, phoneBase = 0, calls = 0, kOpt] = rest.map(Number);
+/** receives outstanding per socket (pumps, fire, workers); fire defaults to fast_udp's default */
+const kArg = kOpt ?? 1;
 const HOST = "127.0.0.1";
 
 /** source port -> destination address, one table per direction */
@@ -52,7 +55,8 @@ async function loop(src: Deno.DatagramConn, out: Deno.DatagramConn, t: Map<numbe
   }
 }
 
-const isWorker = typeof (globalThis as { WorkerGlobalScope?: unknown }).WorkerGlobalScope !== "undefined";
+const isWorker =
+  typeof (globalThis as { WorkerGlobalScope?: unknown }).WorkerGlobalScope !== "undefined";
 
 if (isWorker) {
   // Worker side of mode "workers": one direction.  Sockets cannot be shared
@@ -77,7 +81,12 @@ if (isWorker) {
       k: number;
     };
     if (c.step === "send") {
-      out = Deno.listenDatagram({ transport: "udp", hostname: HOST, port: c.sendPort, reuseAddress: true });
+      out = Deno.listenDatagram({
+        transport: "udp",
+        hostname: HOST,
+        port: c.sendPort,
+        reuseAddress: true,
+      });
     } else {
       const t = new Map<number, Deno.NetAddr>();
       for (let i = 0; i < c.calls; i++) {
@@ -109,6 +118,19 @@ if (isWorker) {
   await step("send");
   await step("recv");
   console.log("READY");
+} else if (mode === "ffi-thread") {
+  const lib = Deno.dlopen(new URL("./.build/libfwd.so", import.meta.url), {
+    fwd_start: { parameters: ["u16", "u16"], result: "i32" },
+    fwd_route: { parameters: ["i32", "u16", "u16"], result: "i32" },
+  });
+  const rc = lib.symbols.fwd_start(pa, pb);
+  if (rc !== 0) throw new Error(`fwd_start: ${rc}`);
+  for (let i = 0; i < calls; i++) {
+    lib.symbols.fwd_route(0, doorBase + i, phoneBase + i);
+    lib.symbols.fwd_route(1, phoneBase + i, doorBase + i);
+  }
+  setInterval(() => {}, 1 << 30); // keep the process alive; the thread does the work
+  console.log("READY");
 } else if (mode === "ffi") {
   const { ffiRelay } = await import("./relay_deno_ffi.ts");
   ffiRelay(pa, pb, doorBase, phoneBase, calls);
@@ -135,8 +157,8 @@ if (isWorker) {
       }
       break;
     case "fire":
-      forwardDatagrams(a, b, fromA, { concurrency: kArg });
-      forwardDatagrams(b, a, fromB, { concurrency: kArg });
+      forwardDatagrams(a, b, fromA, kOpt === undefined ? {} : { concurrency: kOpt });
+      forwardDatagrams(b, a, fromB, kOpt === undefined ? {} : { concurrency: kOpt });
       break;
     default:
       console.error(`unknown mode ${mode}`);

@@ -83,7 +83,13 @@ class Batch {
  * Relays until the process exits. `route` tables map source port to destination
  * port, exactly like the other relays in this directory.
  */
-export function ffiRelay(pa: number, pb: number, doorBase: number, phoneBase: number, calls: number): void {
+export function ffiRelay(
+  pa: number,
+  pb: number,
+  doorBase: number,
+  phoneBase: number,
+  calls: number,
+): void {
   const fa = bindUdp(pa);
   const fb = bindUdp(pb);
   const aToB = new Map<number, Uint8Array>();
