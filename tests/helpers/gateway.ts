@@ -7,7 +7,7 @@
 
 import { type App, startApp } from "../../src/app.ts";
 import { type Config, parseConfig } from "../../src/config.ts";
-import { createLogger, nullLogger } from "../../src/log.ts";
+import { createLogger, type Logger, nullLogger } from "../../src/log.ts";
 
 /** A running test gateway. */
 export interface TestGateway {
@@ -23,7 +23,10 @@ export interface TestGateway {
 }
 
 /** Starts a gateway; `overrides` replace config fields (ports 0 = ephemeral). */
-export async function startTestGateway(overrides: Partial<Config> = {}): Promise<TestGateway> {
+export async function startTestGateway(
+  overrides: Partial<Config> = {},
+  options: { logger?: Logger } = {},
+): Promise<TestGateway> {
   const data = overrides.data ?? await Deno.makeTempDir({ prefix: "gw-test-" });
   const base = parseConfig([], {});
   const config: Config = Object.freeze({
@@ -34,9 +37,10 @@ export async function startTestGateway(overrides: Partial<Config> = {}): Promise
     data,
     ...overrides,
   });
-  const logger = Deno.env.get("INTERCOM_TEST_LOG")
-    ? createLogger({ level: "debug", format: "text" })
-    : nullLogger;
+  const logger = options.logger ??
+    (Deno.env.get("INTERCOM_TEST_LOG")
+      ? createLogger({ level: "debug", format: "text" })
+      : nullLogger);
   const app = await startApp(config, { logger, version: "test" });
   const httpBase = `http://127.0.0.1:${app.addresses.http.port}`;
   return {
