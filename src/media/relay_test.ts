@@ -225,3 +225,10 @@ Deno.test("relay: /metrics shows totals and per-call counters", () => {
   assert(text.includes('media_phone_packets_out_total{callId="c1"} 1'), text);
   assert(text.includes("# TYPE media_dropped_total counter"), text);
 });
+
+Deno.test("relay: binary frames from a phone that has not enabled video are dropped and counted", () => {
+  const { relay, toDoor } = setup();
+  relay.route("c1", ["a"], "a");
+  relay.wsAudio("a", phoneAudio(1, 1));
+  assertEquals([toDoor.length, relay.totals.dropped.unknown_source], [0, 1]);
+});
