@@ -123,6 +123,8 @@ export interface CallManagerOptions {
 interface LiveCall extends LiveCallInfo {
   state: CallState;
   callKey: string;
+  /** CALL bytes 57–61 (multicast flag, group IP), copied into CALLANSWER (§4). */
+  callExtra: { multicast: number; groupIp: string };
   hangupKey: string | undefined;
   hangupRaw: Uint8Array | undefined;
   timers: Map<TimerName, TimerId>;
@@ -256,6 +258,7 @@ export class CallManager {
       doorAddress: displayAddress(p.caller),
       state: undefined as unknown as CallState,
       callKey: key,
+      callExtra: { multicast: p.multicast ?? 0, groupIp: p.groupIp ?? "0.0.0.0" },
       hangupKey: undefined,
       hangupRaw: undefined,
       timers: new Map(),
@@ -412,7 +415,7 @@ export class CallManager {
       case "answer_call":
         o.door.answer(
           call.callKey,
-          encodeCall({ type: MSG_TYPE.ASK, op: OP[fx.op], ...call.parties }),
+          encodeCall({ type: MSG_TYPE.ASK, op: OP[fx.op], ...call.parties, ...call.callExtra }),
         );
         return;
       case "door_ask": {

@@ -225,3 +225,33 @@ Deno.test("manager: shutdown ends every call with CALLEND and waits for the door
   assertEquals(m.size, 0);
   assert(said().includes("a:over(door lost)"));
 });
+
+Deno.test("manager: CALLANSWER copies the CALL's bytes 57-61 (one Android build uses them as a codec flag)", () => {
+  const answers: Uint8Array[] = [];
+  const door = new FakeDoor();
+  door.answer = (_key, bytes) => void answers.push(bytes);
+  const m = new CallManager({
+    door,
+    phones: { send: () => true, online: () => ["a"] },
+    clock: new FakeClock(),
+    logger: nullLogger,
+    metrics: new Metrics(),
+    ringTimeoutMs: 30_000,
+    talkTimeoutMs: 180_000,
+    localIpFor: () => "10.0.0.2",
+  });
+  const raw = encodeCall({
+    type: MSG_TYPE.ASK,
+    op: OP.CALL,
+    ...partiesA,
+    multicast: 1,
+    groupIp: "238.9.9.9",
+  });
+  const packet = decodePacket(raw);
+  assert(!(packet instanceof PacketDecodeError) && packet.kind === "call");
+  m.onDoorEvent({ type: "call", packet, from: DOOR_A, key: "k", raw });
+  m.phoneRequest("a", "00010108090", "call ok");
+  assertEquals(answers.length, 1);
+  assertEquals([answers[0]!.length, answers[0]![8]], [62, OP.CALLANSWER]);
+  assertEquals(answers[0]!.subarray(57).toHex(), raw.subarray(57).toHex());
+});

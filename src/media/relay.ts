@@ -126,6 +126,7 @@ export interface MediaRelayOptions {
   relatchAfterMs?: number;
 }
 
+const STANDARD_MAGIC = magicBytes("XXXCID");
 const CONTROL_OK = new TextEncoder().encode(JSON.stringify({ order: "enable_video ok" }));
 const SCRATCH = 32;
 
@@ -390,7 +391,7 @@ export class MediaRelay implements MediaHooks, PhoneMedia {
     if (
       n < LENGTH.MEDIA_SHORT || bytes[OFFSET.OP] !== OP.CALLDOWN ||
       bytes[OFFSET.COMMAND] !== COMMAND.VIDEOTALK ||
-      !hasMagic(bytes, this.#magic)
+      !(hasMagic(bytes, this.#magic) || hasMagic(bytes, STANDARD_MAGIC))
     ) return this.#drop(call, "not_media");
     const at = mediaPayloadOffset(bytes, n);
     if (at === 0) return this.#drop(call, "not_media");
@@ -408,6 +409,8 @@ export class MediaRelay implements MediaHooks, PhoneMedia {
       out.fill(0, LENGTH.MEDIA_SHORT, call.form);
       out.set(bytes.subarray(at), call.form);
     }
+    // Phones speak XXXCID; an OEM door may expect its own magic.
+    if (this.#magic !== STANDARD_MAGIC) out.set(this.#magic, 0);
     patchMediaHeader(out, call.parties48, call.outTs, call.outFrame);
     this.#o.sendToDoor(out, call.info.door);
     call.c.toDoor++;

@@ -232,3 +232,19 @@ Deno.test("relay: binary frames from a phone that has not enabled video are drop
   relay.wsAudio("a", phoneAudio(1, 1));
   assertEquals([toDoor.length, relay.totals.dropped.unknown_source], [0, 1]);
 });
+
+Deno.test("relay: an OEM door (magic QIUSHI) gets the phone's XXXCID audio in its own magic", () => {
+  const toDoor: Uint8Array[] = [];
+  const relay = new MediaRelay({
+    logger: nullLogger,
+    metrics: new Metrics(),
+    magic: "QIUSHI",
+    sendToPhone: () => {},
+    sendToDoor: (bytes) => void toDoor.push(bytes.slice()),
+  });
+  relay.open(info);
+  relay.route("c1", ["a"], "a");
+  relay.onPhoneDatagram(control("a"), PHONE_A);
+  relay.onPhoneDatagram(phoneAudio(1, 1), PHONE_A);
+  assertEquals(new TextDecoder().decode(toDoor.at(-1)!.subarray(0, 6)), "QIUSHI");
+});
