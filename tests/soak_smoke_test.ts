@@ -1,0 +1,43 @@
+/**
+ * A short soak (bench/soak.ts) in the regular suite: a few doors and phones churning calls for
+ * ~10 s against the in-process gateway, with the soak's invariants checked every second (a room
+ * in at most one call, no call outliving its timeouts or its door, every door hang-up
+ * acknowledged, no `call` or media of another room at a phone, `/healthz` ok, nothing left over
+ * after the drain). Runs only inside the private network namespace of `deno task test`.
+ */
+
+import { assert } from "./helpers/assert.ts";
+import { IN_NETNS, TIME_SCALE } from "./helpers/gateway.ts";
+import { addPhoneRoute, formatReport, PHONE_ROUTE, runSoak } from "../bench/soak.ts";
+
+Deno.test({
+  name: "soak smoke: 4 doors, 24 rooms, 40 phones churning calls for 10 s keep every invariant",
+  ignore: !IN_NETNS,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    assert(await addPhoneRoute(), `cannot add the phone route: ${PHONE_ROUTE}`);
+    const lines: string[] = [];
+    const report = await runSoak({
+      durationS: 10,
+      doors: 4,
+      rooms: 24,
+      phones: 40,
+      ringTimeoutS: 2,
+      talkTimeoutS: 3,
+      marginS: 5 * TIME_SCALE,
+      dropRate: 0.02,
+      videoShare: 0.25,
+      // Too short for a memory trend: the leak checks are the timers and descriptors left over.
+      maxRssGrowth: Infinity,
+      warmupS: 4,
+      seed: Math.floor(Math.random() * 1e9),
+      reportEveryS: 0,
+      log: (line) => lines.push(line),
+    });
+    const text = [...lines, ...formatReport(report)].join("\n");
+    assert(report.ok, text);
+    assert(report.door.callsCompleted >= 5, `too few calls completed:\n${text}`);
+    assert((report.phone["got talk begin"] ?? 0) >= 2, `too few talks:\n${text}`);
+  },
+});
