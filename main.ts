@@ -42,8 +42,12 @@ export async function run(args: string[]): Promise<number> {
         return await (await import("./src/serve.ts")).serveCommand(rest);
       case "sim": {
         const [what, ...simArgs] = rest;
-        if (what === "door") return await (await import("./src/sim/door_cli.ts")).doorSimCommand(simArgs);
-        if (what === "phone") return await (await import("./src/sim/phone_cli.ts")).phoneSimCommand(simArgs);
+        if (what === "door") {
+          return await (await import("./src/sim/door_cli.ts")).doorSimCommand(simArgs);
+        }
+        if (what === "phone") {
+          return await (await import("./src/sim/phone_cli.ts")).phoneSimCommand(simArgs);
+        }
         eprintln(`Cannot run sim ${what ?? ""}: expected "sim door" or "sim phone"`);
         return 2;
       }
@@ -51,7 +55,9 @@ export async function run(args: string[]): Promise<number> {
       case "calls":
         return await (await import("./src/store/cli.ts")).storeCommand(first, rest);
       default:
-        if (first.startsWith("--")) return await (await import("./src/serve.ts")).serveCommand(args);
+        if (first.startsWith("--")) {
+          return await (await import("./src/serve.ts")).serveCommand(args);
+        }
         eprintln(`Cannot run "${first}": unknown command (try --help)`);
         return 2;
     }

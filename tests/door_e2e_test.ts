@@ -240,7 +240,7 @@ Deno.test({
       assertEquals(gw.metrics.get("door_ask_duplicates_total"), 3);
 
       // Ringing: video at about 15 fps, and the gateway's keep-alive answered.
-      await sleep(1500);
+      await sleep(1500 * TIME_SCALE);
       const video = gw.media.filter((m) => m.dataType === 2 || m.dataType === 3);
       const frames = [...new Set(video.map((m) => m.frameNo))];
       // 15 fps; under emulation (TIME_SCALE > 1) encoding the test card is ~30x slower.

@@ -37,7 +37,7 @@ Deno.test(
       await door.when("talk");
       const first = gw.app.manager.byRoom("00010108090")!.callId;
       await door.powerOff();
-      await sleep(2500); // a reboot takes time; copies of the old CALL would come sooner
+      await sleep(3500); // a reboot takes time; copies of the old CALL would come sooner
       door = await openDoor({ hangupAfterS: 0.5 });
       const summary = await door.start();
       assertEquals(summary.answered, true);
@@ -114,7 +114,7 @@ Deno.test(
         return n;
       };
       wifi.send(control, media);
-      assert((await count(wifi, 700)) > 5, "media on the first network");
+      assert((await count(wifi, T(700))) > 5, "media on the first network");
       // The phone moves: it re-asks on its (authenticated) signalling socket, then from the new address.
       phone.send({
         order: "enable_video",
@@ -124,9 +124,17 @@ Deno.test(
         doorAddress: "M00010100",
         transport: "udp",
       });
-      await phone.waitFor("enable_video ok", 2000);
+      const ack = await phone.waitFor(
+        (e) => e.kind === "in" && (e.order === "enable_video ok" || e.order === "error"),
+        T(2000),
+      );
+      assertEquals(
+        ack.kind === "in" && ack.order,
+        "enable_video ok",
+        JSON.stringify(inOrders(phone)),
+      );
       lte.send(control, media);
-      assert((await count(lte, 700)) > 5, "media on the new network");
+      assert((await count(lte, T(700))) > 5, "media on the new network");
       const audio = encodeMedia({
         op: OP.CALLDOWN,
         caller: "M00010100",
@@ -140,7 +148,7 @@ Deno.test(
       });
       const before = door.counters.audioPlayed;
       for (let i = 0; i < 20; i++) lte.send(audio, media);
-      await sleep(300);
+      await sleep(T(300));
       assert(
         door.counters.audioPlayed - before >= 15,
         "audio from the new network reaches the door",
@@ -319,7 +327,7 @@ Deno.test(
       ].reduce((n, m) => n + Number(m[1]), 0);
       // 10,000 a second on real hardware; the emulated aarch64 run scales the rate down.
       assert(
-        sent >= 25_000 / TIME_SCALE && dropped > 10_000 / TIME_SCALE,
+        sent >= 25_000 / TIME_SCALE && dropped > sent / 10,
         `sent ${sent}, dropped and counted ${dropped}`,
       );
     } finally {

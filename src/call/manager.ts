@@ -41,6 +41,8 @@ export interface DoorPort {
   ): Promise<boolean>;
   startKeepAlive(parties: CallParties, to: Endpoint, onLost: () => void): () => void;
   sendOnce(bytes: Uint8Array, to: Endpoint): void;
+  /** Forgets a door ASK so that its next copy starts anew. */
+  forget?(key: string): void;
 }
 
 /** A message to a phone about a call; the notifier adds `uid`, `roomAddress`, `community`. */
@@ -518,6 +520,9 @@ export class CallManager {
   }
 
   #end(call: LiveCall, reason: EndReason): void {
+    // A door that got CALLANSWER stopped resending its CALL long ago: the same bytes from it now
+    // are the visitor pressing again. (A refused CALL keeps its LINEUSE for trailing copies.)
+    if (call.state.answered) this.#o.door.forget?.(call.callKey);
     for (const id of call.timers.values()) this.#o.clock.clearTimeout(id);
     call.timers.clear();
     call.stopKeepAlive?.();

@@ -27,6 +27,7 @@ const partiesB = { ...partiesA, caller: "M00010200", callerIp: "10.0.0.6" };
 
 class FakeDoor implements DoorPort {
   log: string[] = [];
+  forget?: (key: string) => void;
   pending = new Map<string, (ok: boolean) => void>();
   keepAlives = 0;
   lost: (() => void)[] = [];
@@ -254,4 +255,16 @@ Deno.test("manager: CALLANSWER copies the CALL's bytes 57-61 (one Android build 
   assertEquals(answers.length, 1);
   assertEquals([answers[0]!.length, answers[0]![8]], [62, OP.CALLANSWER]);
   assertEquals(answers[0]!.subarray(57).toHex(), raw.subarray(57).toHex());
+});
+
+Deno.test("manager: an answered call forgets its CALL when it ends, so a new press rings again", async () => {
+  const { door, m } = setup();
+  const forgotten: string[] = [];
+  door.forget = (key: string) => void forgotten.push(key);
+  m.onDoorEvent(callEvent(partiesA, DOOR_A));
+  m.phoneRequest("a", "00010108090", "call ok");
+  m.phoneRequest("a", "00010108090", "over");
+  door.reply("CALLEND");
+  await flush();
+  assertEquals(forgotten, ["10.0.0.5|call"]);
 });

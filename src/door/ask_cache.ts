@@ -14,6 +14,7 @@ import type { Endpoint } from "../net/datagram.ts";
 interface Entry {
   first: number;
   last: number;
+  answeredAt: number;
   to: Endpoint;
   answer: Uint8Array | undefined;
 }
@@ -29,11 +30,18 @@ export class AskCache {
   #gap: number;
   #window: number;
   #lastSweep = 0;
+  #answeredGrace: number;
 
-  /** @param gapMs longest gap between copies @param windowMs longest span of one ASK's copies */
-  constructor(gapMs = 2000, windowMs = 6000) {
+  /**
+   * @param gapMs longest gap between copies (a door resends every 600 ms; a rebooting door takes
+   * far longer than this to call again)
+   * @param windowMs longest span of one ASK's copies (6 sends: 3 s, with margin for a busy box)
+   * @param answeredGraceMs how long after our answer a copy may still trail it
+   */
+  constructor(gapMs = 3000, windowMs = 8000, answeredGraceMs = 1500) {
     this.#gap = gapMs;
     this.#window = windowMs;
+    this.#answeredGrace = answeredGraceMs;
   }
 
   /** Number of remembered ASKs. */
@@ -45,12 +53,15 @@ export class AskCache {
   seen(key: string, from: Endpoint, now: number): Seen {
     this.#sweep(now);
     const e = this.#entries.get(key);
-    if (e && now - e.last < this.#gap && now - e.first < this.#window) {
+    // Once answered, the door stops resending; a copy can only trail our answer by about one
+    // resend interval (600 ms). Later, the same bytes are a new press of the button.
+    const trailing = e?.answer === undefined || now - e.answeredAt < this.#answeredGrace;
+    if (e && trailing && now - e.last < this.#gap && now - e.first < this.#window) {
       e.last = now;
       e.to = from;
       return { fresh: false, answer: e.answer, to: from };
     }
-    this.#entries.set(key, { first: now, last: now, to: from, answer: undefined });
+    this.#entries.set(key, { first: now, last: now, answeredAt: 0, to: from, answer: undefined });
     return { fresh: true };
   }
 
@@ -59,6 +70,7 @@ export class AskCache {
     const e = this.#entries.get(key);
     if (!e) return undefined;
     e.answer = bytes;
+    e.answeredAt = now;
     e.last = Math.max(e.last, now);
     return e.to;
   }

@@ -301,6 +301,11 @@ export class DoorTransport {
     if (to) this.#o.port.send(bytes, to);
   }
 
+  /** Forgets a door ASK: its next copy is a new ASK (the call it started is over). */
+  forget(key: string): void {
+    this.#cache.forget(key);
+  }
+
   /** Sends one packet without retransmission (CALLANSWER, LINEUSE, FORCEIFRAME). */
   sendOnce(bytes: Uint8Array, to: Endpoint): void {
     this.#o.port.send(bytes, to);

@@ -183,3 +183,20 @@ Deno.test("door media goes to onMedia undecoded; junk is counted, never thrown",
   for (let n = 0; n < 200; n++) t.handle(crypto.getRandomValues(new Uint8Array(n)), DOOR);
   assert(metrics.get("door_datagrams_received_total") === 201);
 });
+
+Deno.test("door transport: the same CALL well after our answer is a new press, not a copy", () => {
+  const { port, clock, t, events } = setup();
+  const call = encodeCall({ type: MSG_TYPE.ASK, op: OP.CALL, ...parties });
+  t.handle(call, DOOR);
+  const answer = encodeCall({ type: MSG_TYPE.ASK, op: OP.CALLANSWER, ...parties });
+  t.answer(events[0]!.key, answer);
+  clock.advance(600);
+  t.handle(call, DOOR); // trails our answer: a copy, answered again
+  assertEquals([events.length, port.sent.length], [1, 2]);
+  clock.advance(1500);
+  t.handle(call, DOOR); // the door had stopped resending: the visitor pressed again
+  assertEquals(events.length, 2);
+  t.forget(events[1]!.key);
+  t.handle(call, DOOR); // forgotten (its call ended): new at once
+  assertEquals(events.length, 3);
+});

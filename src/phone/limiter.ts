@@ -15,10 +15,19 @@ export interface Rate {
   readonly perMinute: number;
 }
 
-/** Default limits: generous for people, tight for scripts. */
-export const DEFAULT_RATES: Readonly<Record<"login" | "unlock", Rate>> = {
-  login: { burst: 10, perMinute: 10 },
-  unlock: { burst: 5, perMinute: 10 },
+/** Limits per uid and per source IP; one {@linkcode Rate} applies to both. */
+export type Rates = Readonly<
+  Record<"login" | "unlock", Rate | { readonly uid: Rate; readonly ip: Rate }>
+>;
+
+/**
+ * Default limits: tight per uid (a person retries a few times), generous per IP (a building's
+ * phones may share one address behind NAT or a reverse proxy, and all log in again after a
+ * gateway restart).
+ */
+export const DEFAULT_RATES: Rates = {
+  login: { uid: { burst: 10, perMinute: 10 }, ip: { burst: 300, perMinute: 300 } },
+  unlock: { uid: { burst: 5, perMinute: 10 }, ip: { burst: 60, perMinute: 60 } },
 };
 
 /** Most keys remembered; the oldest are forgotten beyond it (bounded memory). */
@@ -27,18 +36,19 @@ const MAX_KEYS = 20_000;
 /** Token buckets keyed by `kind:key`. */
 export class TokenBucketLimiter implements Limiter {
   #clock: Clock;
-  #rates: Readonly<Record<"login" | "unlock", Rate>>;
+  #rates: Rates;
   #buckets = new Map<string, { tokens: number; at: number }>();
 
   /** Creates the limiter. */
-  constructor(clock: Clock, rates: Readonly<Record<"login" | "unlock", Rate>> = DEFAULT_RATES) {
+  constructor(clock: Clock, rates: Rates = DEFAULT_RATES) {
     this.#clock = clock;
     this.#rates = rates;
   }
 
   /** Takes one token; false when the bucket is empty. */
   take(kind: "login" | "unlock", key: string): boolean {
-    const rate = this.#rates[kind];
+    const r = this.#rates[kind];
+    const rate = "burst" in r ? r : key.startsWith("ip:") ? r.ip : r.uid;
     const now = this.#clock.now();
     const id = `${kind}:${key}`;
     let b = this.#buckets.get(id);

@@ -15,3 +15,14 @@ Deno.test("limiter: burst then refill per minute, keys independent", () => {
   assertEquals(takes(), [true, false, false, false]);
   assertEquals([l.take("unlock", "uid:a"), l.take("unlock", "uid:a")], [true, false]);
 });
+
+Deno.test("limiter defaults: a building's phones behind one IP can all log in again after a restart", () => {
+  const l = new TokenBucketLimiter(new FakeClock());
+  let ok = 0;
+  for (let i = 0; i < 250; i++) {
+    if (l.take("login", `uid:phone-${i}`) && l.take("login", "ip:10.0.0.1")) ok++;
+  }
+  assertEquals(ok, 250);
+  const tries = Array.from({ length: 12 }, () => l.take("login", "uid:phone-0"));
+  assertEquals(tries.filter(Boolean).length, 9, "one uid still gets only its own burst");
+});
