@@ -5,19 +5,10 @@
  */
 
 import { assert, assertEquals } from "./helpers/assert.ts";
-import { denoCommand } from "./helpers/process.ts";
+import { denoCommand, PERMS } from "./helpers/process.ts";
 import denoJson from "../deno.json" with { type: "json" };
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
-const PERMS = [
-  "--unstable-net",
-  "--unstable-kv",
-  "--allow-net",
-  "--allow-read",
-  "--allow-write",
-  "--allow-env",
-  "--allow-sys=networkInterfaces",
-];
 
 async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
   const [cmd, ...pre] = denoCommand();

@@ -13,7 +13,8 @@ export interface GatewayProcess {
   log(): string;
 }
 
-const PERMS = [
+/** The product's flags: the permissions it runs with everywhere (README "Security"). */
+export const PERMS: readonly string[] = [
   "--unstable-net",
   "--unstable-kv",
   "--allow-net",
