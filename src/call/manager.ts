@@ -522,7 +522,8 @@ export class CallManager {
   #end(call: LiveCall, reason: EndReason): void {
     // A door that got CALLANSWER stopped resending its CALL long ago: the same bytes from it now
     // are the visitor pressing again. (A refused CALL keeps its LINEUSE for trailing copies.)
-    if (call.state.answered) this.#o.door.forget?.(call.callKey);
+    // Not when the door's new CALL (same bytes, same key) is what ended this call.
+    if (call.state.answered && reason !== "door_recalled") this.#o.door.forget?.(call.callKey);
     for (const id of call.timers.values()) this.#o.clock.clearTimeout(id);
     call.timers.clear();
     call.stopKeepAlive?.();

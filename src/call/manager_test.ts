@@ -268,3 +268,13 @@ Deno.test("manager: an answered call forgets its CALL when it ends, so a new pre
   await flush();
   assertEquals(forgotten, ["10.0.0.5|call"]);
 });
+
+Deno.test("manager: a door's re-CALL that ends its old call keeps its own ASK entry (its copies stay copies)", () => {
+  const { door, m } = setup();
+  const forgotten: string[] = [];
+  door.forget = (key: string) => void forgotten.push(key);
+  m.onDoorEvent(callEvent(partiesA, DOOR_A));
+  m.phoneRequest("a", "00010108090", "call ok");
+  m.onDoorEvent(callEvent(partiesA, DOOR_A));
+  assertEquals([forgotten, m.size], [[], 1]);
+});
