@@ -4,7 +4,7 @@
  */
 
 import { assert, assertEquals } from "./helpers/assert.ts";
-import { IN_NETNS, startTestGateway } from "./helpers/gateway.ts";
+import { IN_NETNS, startTestGateway, TIME_SCALE } from "./helpers/gateway.ts";
 import { openDoor, openPhone, sleep } from "./helpers/sims.ts";
 import { PhoneSim } from "../src/sim/phone_sim.ts";
 import { memoryLogger } from "../src/log.ts";
@@ -111,7 +111,7 @@ Deno.test(
       });
       await other.waitFor((e) =>
         e.kind === "in" && e.order === "error" &&
-        (e.message as { code?: string }).code === "not_in_call", 3000);
+        (e.message as { code?: string }).code === "not_in_call", 3000 * TIME_SCALE);
       await sleep(300);
       assertEquals(
         door.counters.confirmsReceived >= 0 &&

@@ -38,7 +38,7 @@ export class AskCache {
    * @param windowMs longest span of one ASK's copies (6 sends: 3 s, with margin for a busy box)
    * @param answeredGraceMs how long after our answer a copy may still trail it
    */
-  constructor(gapMs = 3000, windowMs = 8000, answeredGraceMs = 1500) {
+  constructor(gapMs = 3000, windowMs = 8000, answeredGraceMs = 3000) {
     this.#gap = gapMs;
     this.#window = windowMs;
     this.#answeredGrace = answeredGraceMs;
@@ -53,8 +53,8 @@ export class AskCache {
   seen(key: string, from: Endpoint, now: number): Seen {
     this.#sweep(now);
     const e = this.#entries.get(key);
-    // Once answered, the door stops resending; a copy can only trail our answer by about one
-    // resend interval (600 ms). Later, the same bytes are a new press of the button.
+    // Once answered, the door stops resending; a copy can only trail our answer by a resend
+    // interval or so (600 ms; 3 s allows for a busy box). Later, the same bytes are a new press.
     const trailing = e?.answer === undefined || now - e.answeredAt < this.#answeredGrace;
     if (e && trailing && now - e.last < this.#gap && now - e.first < this.#window) {
       e.last = now;

@@ -193,7 +193,7 @@ Deno.test("door transport: the same CALL well after our answer is a new press, n
   clock.advance(600);
   t.handle(call, DOOR); // trails our answer: a copy, answered again
   assertEquals([events.length, port.sent.length], [1, 2]);
-  clock.advance(1500);
+  clock.advance(3000);
   t.handle(call, DOOR); // the door had stopped resending: the visitor pressed again
   assertEquals(events.length, 2);
   t.forget(events[1]!.key);
