@@ -28,6 +28,7 @@ import {
 } from "../protocol/mod.ts";
 import type { DoorEvent } from "../door/transport.ts";
 import { startCall, transition } from "./machine.ts";
+import { ERROR_TEXT, type ErrorCode } from "../phone/messages.ts";
 import type { CallEvent, CallOrder, CallState, Effect, EndReason, TimerName } from "./types.ts";
 import { LIVE_PHASES } from "./types.ts";
 
@@ -464,7 +465,7 @@ export class CallManager {
         if (fx.order === "error") {
           extra.code = fx.code;
           extra.ref = fx.ref;
-          extra.message = ERROR_MESSAGES[fx.code ?? ""] ?? fx.code;
+          extra.message = ERROR_TEXT[fx.code as ErrorCode] ?? fx.code;
         }
         for (const uid of fx.to) {
           o.phones.send(uid, call.roomKey, this.#message(call, fx.order, extra));
@@ -546,12 +547,6 @@ export class CallManager {
     }
   }
 }
-
-const ERROR_MESSAGES: Record<string, string> = {
-  busy: "Cannot talk: another phone answered first",
-  door_timeout: "Cannot reach the door: it did not answer",
-  not_in_call: "Cannot do that: the room is not in a call with that door",
-};
 
 function infoOf(c: LiveCall): LiveCallInfo {
   return {

@@ -61,6 +61,18 @@ export const ERROR_CODE = {
 /** An error code. */
 export type ErrorCode = typeof ERROR_CODE[keyof typeof ERROR_CODE];
 
+/** The `message` sent with each error code (phone apps may show it). */
+export const ERROR_TEXT: Readonly<Record<ErrorCode, string>> = {
+  bad_request: "Cannot read the message",
+  unauthorized: "Cannot log in: unknown uid, room or token",
+  login_required: "Cannot do that before login",
+  not_bound: "Cannot do that: this phone is not bound to that room",
+  not_in_call: "Cannot do that: the room is not in a call with that door",
+  busy: "Cannot talk: another phone answered first",
+  rate_limited: "Cannot do that now: too many attempts, wait a little",
+  door_timeout: "Cannot reach the door: it did not answer",
+};
+
 /** Why the gateway ends a phone's call with `over` (phone-protocol.md row 9). */
 export const OVER_REASON = {
   DOOR_HUNG_UP: "door hung up",

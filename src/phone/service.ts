@@ -15,6 +15,7 @@ import type { Metrics } from "../metrics.ts";
 import type { CallManager } from "../call/manager.ts";
 import { roomKey as roomKeyOf } from "../protocol/address.ts";
 import {
+  ERROR_TEXT,
   type ErrorCode,
   parsePhoneMessage,
   type PhoneCallMessage,
@@ -69,17 +70,6 @@ export interface PhoneServiceOptions {
   media?: PhoneMedia;
   limiter?: Limiter;
 }
-
-const ERROR_TEXT: Record<ErrorCode, string> = {
-  bad_request: "Cannot read the message",
-  unauthorized: "Cannot log in: unknown uid, room or token",
-  login_required: "Cannot do that before login",
-  not_bound: "Cannot do that: this phone is not bound to that room",
-  not_in_call: "Cannot do that: the room is not in a call with that door",
-  busy: "Cannot talk: another phone answered first",
-  rate_limited: "Cannot do that now: too many attempts, wait a little",
-  door_timeout: "Cannot reach the door: it did not answer",
-};
 
 /** Handles phone messages. */
 export class PhoneService {
