@@ -3,13 +3,15 @@
  * bench.ts - runs the same paced load against each relay and prints one table.
  *
  *   deno run -A bench/media/bench.ts [--all] [--no-search] [--calls 10,25,50]
- *        [--duration S] [--only name,name] [--json FILE]
+ *        [--duration S] [--only name,name] [--json FILE] [--md FILE]
  *
  * For each rate, every relay is started fresh, pinned to core 1 (`taskset -c 1`),
  * the C load generator (pinned to core 0) sends WARMUP+DURATION seconds of
  * traffic and reports loss, added latency and the relay's CPU time.  Rates are
  * interleaved (all relays at 10 calls, then all at 25, ...) so machine noise hits
- * every relay alike.  Then a loss-free-rate ladder runs for each relay.
+ * every relay alike.  Then a loss-free-rate ladder runs for each relay, and a
+ * summary compares the product's relay (`deno-product`: the gateway's own
+ * DoorTransport + MediaRelay, relay_product.ts) with Node and C against the target.
  * Compare relays only within one run.
  *
  * @module
@@ -23,6 +25,12 @@ interface Relay {
   name: string;
   cmd: string[];
   core?: boolean; // in the default set
+  /**
+   * One loopback IP per door, from this address up (127.0.0.0/8): the load generator
+   * binds call i's door socket to it + i, and the relay gets it as its last argument.
+   * The product keys a door's call by the door's IP, the other relays by source port.
+   */
+  doorIpBase?: string;
 }
 
 const deno = Deno.execPath();
@@ -48,6 +56,13 @@ const RELAYS: Relay[] = [
   // fast_udp.ts forwardDatagrams() with its defaults: the pure-Deno winner
   { name: "deno-fast_udp", cmd: denoRelay("fire"), core: true },
   { name: "deno-ffi-thread", cmd: denoRelay("ffi-thread"), core: true },
+  // The product: DoorTransport fast path + MediaRelay on pooled ports, as src/app.ts wires them
+  {
+    name: "deno-product",
+    cmd: [deno, "run", "--quiet", "--unstable-net", "--allow-net", `${here}relay_product.ts`],
+    core: true,
+    doorIpBase: "127.0.1.1",
+  },
   { name: "deno-bufloop", cmd: denoRelay("bufloop") },
   { name: "deno-pumps8", cmd: denoRelay("pumps", 8) },
   { name: "deno-fire2", cmd: denoRelay("fire", 2) },
@@ -174,6 +189,7 @@ async function measureOnce(r: Relay, calls: number): Promise<Result> {
     ...r.cmd.filter((x) => x !== k),
     ...[PORTS.a, PORTS.b, PORTS.doorBase, PORTS.phoneBase, Math.max(calls, 1)].map(String),
     ...(k ? [k.slice(2)] : []),
+    ...(r.doorIpBase ? [r.doorIpBase] : []),
   ];
   const [rc, ra] = prefixed(RELAY_PRIO, ["taskset", "-c", "1", ...argv]);
   const child = new Deno.Command(rc, {
@@ -181,6 +197,7 @@ async function measureOnce(r: Relay, calls: number): Promise<Result> {
     stdout: "piped",
     stderr: "inherit",
   }).spawn();
+  running = child;
   // wait for READY
   const reader = child.stdout.getReader();
   let seen = "";
@@ -190,7 +207,11 @@ async function measureOnce(r: Relay, calls: number): Promise<Result> {
       setTimeout(() => res({ done: true, value: undefined }), Math.max(1, deadline - Date.now()))
     );
     const { done, value } = await Promise.race([reader.read(), t]);
-    if (done) throw new Error(`${r.name} did not start`);
+    if (done) {
+      child.kill("SIGKILL");
+      await child.status;
+      throw new Error(`${r.name} did not start`);
+    }
     seen += new TextDecoder().decode(value);
   }
   reader.releaseLock();
@@ -204,14 +225,30 @@ async function measureOnce(r: Relay, calls: number): Promise<Result> {
       ...["--a", PORTS.a, "--b", PORTS.b, "--door-base", PORTS.doorBase].map(String),
       ...["--phone-base", PORTS.phoneBase, "--calls", calls, "--pid", child.pid].map(String),
       ...["--warmup", warmup, "--duration", duration].map(String),
+      ...(r.doorIpBase ? ["--door-ip-base", r.doorIpBase] : []),
     ]);
     const o = await new Deno.Command(lc, { args: la, stdout: "piped" }).output();
     const line = new TextDecoder().decode(o.stdout).trim();
     return { relay: r.name, ...JSON.parse(line) };
   } finally {
-    child.kill("SIGKILL");
+    try {
+      child.kill("SIGKILL");
+    } catch { /* already gone */ }
     await child.status;
+    running = undefined;
   }
+}
+
+// Leave nothing running: an interrupted bench kills the relay under test (the load
+// generator ends by itself after warmup + duration).
+let running: Deno.ChildProcess | undefined;
+for (const sig of ["SIGINT", "SIGTERM"] as const) {
+  Deno.addSignalListener(sig, () => {
+    try {
+      running?.kill("SIGKILL");
+    } catch { /* gone */ }
+    Deno.exit(130);
+  });
 }
 
 const results: Result[] = [];
@@ -280,6 +317,7 @@ for (const calls of rates) {
 // ---- loss-free rate: ladder upward from the last table rate, one bisection step
 const lossFree = new Map<string, number>();
 const capped = new Set<string>(); // never lost packets up to the top of the ladder
+const lossy = new Map<string, Result>(); // lowest lossy rate seen, per relay
 if (!flag("--no-search")) {
   console.log(
     `\n# loss-free rate search: ladder ${LADDER.join(",")} calls then one bisection step; ` +
@@ -315,6 +353,13 @@ if (!flag("--no-search")) {
     }
     lossFree.set(r.name, good);
     if (!bad) capped.add(r.name);
+    else {
+      lossy.set(
+        r.name,
+        results.filter((x) => x.relay === r.name && x.loss_pct > 0)
+          .sort((a, b) => a.calls - b.calls)[0]!,
+      );
+    }
   }
   console.log("\n# loss-free rate (highest tested rate with 0 lost packets; + = top of ladder)");
   const nodeLf = lossFree.get("node") ?? 0;
@@ -328,7 +373,93 @@ if (!flag("--no-search")) {
   }
 }
 
+// ---- the product against Node and C, and against the target
+const PRODUCT = "deno-product";
+const TARGET_CALLS = 50;
+const verdict: string[] = [];
+if (relays.some((r) => r.name === PRODUCT)) {
+  console.log(`\n# ${PRODUCT} (the gateway's DoorTransport + MediaRelay) against node and c`);
+  for (const calls of new Set(rates)) {
+    const p = base.get(`${PRODUCT}/${calls}`);
+    const n = base.get(`node/${calls}`);
+    const c = base.get(`c/${calls}`);
+    if (!p) continue;
+    const r = (a: number, b?: number) => (b && b > 0 && a > 0 ? (a / b).toFixed(2) : "-");
+    console.log(
+      `${String(calls).padStart(4)} calls: loss ${fmt(p.loss_pct, 3)}%  p99 ${fmt(p.p99_us)} us` +
+        `  ${fmt(p.cpu_us_per_pkt, 1)} us/pkt = ${r(p.cpu_us_per_pkt, n?.cpu_us_per_pkt)}x node,` +
+        ` ${r(p.cpu_us_per_pkt, c?.cpu_us_per_pkt)}x c;` +
+        ` p99 ${r(p.p99_us, n?.p99_us)}x node, ${r(p.p99_us, c?.p99_us)}x c`,
+    );
+  }
+  const at = base.get(`${PRODUCT}/${TARGET_CALLS}`);
+  if (at) {
+    verdict.push(
+      `zero loss at ${TARGET_CALLS} calls: ${at.loss_pct === 0 ? "yes" : `NO (${at.loss_pct}%)`}`,
+      `p99 <= 2 ms at ${TARGET_CALLS} calls: ${at.p99_us <= 2000 ? "yes" : "NO"} (${
+        fmt(at.p99_us)
+      } us)`,
+    );
+  }
+  const lf = lossFree.get(PRODUCT);
+  const nodeLf = lossFree.get("node");
+  if (lf !== undefined && nodeLf !== undefined) {
+    verdict.push(
+      `loss-free rate >= node's: ${lf >= nodeLf ? "yes" : "NO"} (${lf} vs ${nodeLf} calls)`,
+    );
+  }
+  for (const v of verdict) console.log(`# target: ${v}`);
+}
+
 console.log(`\n# total ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+
+// ---- markdown (docs/performance.md)
+const mdOut = opt("--md", "");
+if (mdOut) {
+  const n0 = (x: number) => (x < 0 ? "–" : Math.round(x).toLocaleString("en-US"));
+  const head = "| relay | calls | pkt/s | loss % | p50 µs | p99 µs | max µs | CPU % | oth % | " +
+    "µs CPU/pkt | ×Node | ×C | p99 ×Node | p99 ×C | try |";
+  const lines = [head, "| --- | ---: " + "| ---: ".repeat(13) + "|"];
+  for (
+    const x of results.filter((x) =>
+      rates.includes(x.calls) && base.get(`${x.relay}/${x.calls}`) === x
+    )
+  ) {
+    const nd = base.get(`node/${x.calls}`);
+    const c = base.get(`c/${x.calls}`);
+    const r = (a: number, b?: number) => (b && b > 0 && a > 0 ? (a / b).toFixed(2) : "–");
+    lines.push(
+      `| ${x.relay} | ${x.calls} | ${n0(x.pps)} | ${
+        x.loss_pct === 0 ? "0" : x.loss_pct.toFixed(3)
+      } | ` +
+        `${n0(x.p50_us)} | ${n0(x.p99_us)} | ${n0(x.max_us)} | ${n0(x.cpu_pct)} | ${
+          n0(x.other_pct)
+        } | ` +
+        `${x.cpu_us_per_pkt.toFixed(1)} | ${r(x.cpu_us_per_pkt, nd?.cpu_us_per_pkt)} | ` +
+        `${r(x.cpu_us_per_pkt, c?.cpu_us_per_pkt)} | ${r(x.p99_us, nd?.p99_us)} | ` +
+        `${r(x.p99_us, c?.p99_us)} | ${x.tries ?? 1} |`,
+    );
+  }
+  if (lossFree.size) {
+    const nodeLf = lossFree.get("node") ?? 0;
+    const cLf = lossFree.get("c") ?? 0;
+    lines.push(
+      "",
+      "| relay | loss-free rate | ×Node | ×C | first lossy step |",
+      "| --- | --- | ---: | ---: | --- |",
+    );
+    for (const [name, c] of lossFree) {
+      const b = lossy.get(name);
+      lines.push(
+        `| ${name} | ${c}${capped.has(name) ? "+" : ""} calls, ${n0(c * 450)} pkt/s | ` +
+          `${nodeLf ? (c / nodeLf).toFixed(2) : "–"} | ${cLf ? (c / cLf).toFixed(2) : "–"} | ` +
+          `${b ? `${b.calls} calls: ${b.loss_pct.toFixed(3)}%, p99 ${n0(b.p99_us)} µs` : "–"} |`,
+      );
+    }
+  }
+  if (verdict.length) lines.push("", ...verdict.map((v) => `- ${v}`));
+  await Deno.writeTextFile(mdOut, lines.join("\n") + "\n");
+}
 const jsonOut = opt("--json", "");
 if (jsonOut) {
   await Deno.writeTextFile(jsonOut, JSON.stringify({ results, lossFree: [...lossFree] }, null, 1));

@@ -1,13 +1,20 @@
 /*
  * load.c - paced intercom media load generator + receiver for relay benchmarks.
  *
- * Simulates N calls.  Call i owns two UDP sockets on 127.0.0.1:
- *   door  socket bound to DOOR_BASE+i  : sends door video (1277 B, 200 pkt/s) and
+ * Simulates N calls.  Call i owns two UDP sockets on loopback:
+ *   door  socket bound to DOOR_IP:DOOR_BASE+i : sends door video (1277 B, 200 pkt/s) and
  *                                        door audio (141 B, 125 pkt/s) to relay port A,
  *                                        receives phone audio back from relay port A
- *   phone socket bound to PHONE_BASE+i : sends phone audio (141 B, 125 pkt/s) to relay
- *                                        port B, receives door video/audio from port B
- * Each payload starts with the header below; latency is measured from the
+ *   phone socket bound to 127.0.0.1:PHONE_BASE+i : sends phone audio (141 B, 125 pkt/s)
+ *                                        to relay port B, receives door video/audio from B
+ * DOOR_IP is 127.0.0.1 for every call, or with --door-ip-base X the address X+i
+ * (one loopback IP per door, as the product keys doors by IP; 127.0.0.0/8 only).
+ *
+ * Every datagram is a valid XXXCID media packet (door-protocol.md section 5): door
+ * streams CALLUP (op 7), phone audio CALLDOWN (op 8), 77-byte header with a correct
+ * Datalen (length - 77) at bytes 73-74.  The bench's own fields (call, stream,
+ * sequence number, send time) are in the payload from byte 77, which a relay that
+ * rewrites the header (bytes 9-76) leaves alone.  Latency is measured from the
  * CLOCK_MONOTONIC send timestamp to the user-space receive time.
  *
  * Sends are spread evenly: each of the three stream groups (video, door audio,
@@ -17,6 +24,7 @@
  * Usage:
  *   load --a PORT --b PORT --door-base P --phone-base Q --calls N
  *        [--warmup S] [--duration S] [--pid RELAY_PID] [--rate-scale X]
+ *        [--door-ip-base 127.0.1.1]
  * Prints one JSON line on stdout.
  *
  * Build: cc -O2 -o load load.c -lpthread
@@ -36,20 +44,25 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Payload header (little endian), 32 bytes, then zero padding:
- *   0..5   "XXXCID" magic
- *   6..7   call index (u16)
- *   8      kind: 0 door video, 1 door audio, 2 phone audio
- *   9      flags: bit0 = counted (sent inside the measurement window)
- *   10..11 reserved
- *   12..15 per-stream sequence number (u32)
- *   16..23 send timestamp, CLOCK_MONOTONIC ns (u64)
- *   24..31 reserved */
-#define HDR 32
+/* Datagram layout (little endian):
+ *   0..76  XXXCID media header: magic, 6 command 150, 7 type 1, 8 op (7 door, 8 phone),
+ *          9..56 parties, 57 timestamp ms, 61 data type, 63 frame no, 65 frame length,
+ *          69 total packets 1, 71 packet index 1, 73 Datalen = length - 77, 75 chunk 1200
+ *   then the bench fields, at B = 77:
+ *   B+0..1  call index (u16)
+ *   B+2     kind: 0 door video, 1 door audio, 2 phone audio
+ *   B+3     flags: bit0 = counted (sent inside the measurement window)
+ *   B+4..7  per-stream sequence number (u32)
+ *   B+8..15 send timestamp, CLOCK_MONOTONIC ns (u64)
+ *   then zero padding to 1277 (video) or 141 (audio) bytes */
+#define B 77
+#define HDR (B + 16)
 
 static int calls = 10, port_a = 47100, port_b = 47101, door_base = 47200, phone_base = 47600;
 static double warmup_s = 1.0, duration_s = 4.0, rate_scale = 1.0;
 static int relay_pid = 0;
+static uint32_t door_ip_base = 0x7f000001; /* host order */
+static int door_ip_per_call = 0;
 static int *door_fd, *phone_fd;
 
 static volatile int sending_done = 0;
@@ -109,16 +122,17 @@ static long core_busy_ticks(void) {
   return r;
 }
 
-static int mk_sock(int port) {
+static int mk_sock(uint32_t ip, int port) {
   int fd = socket(AF_INET, SOCK_DGRAM, 0);
   if (fd < 0) { perror("socket"); exit(2); }
   int big = 4 << 20;
   if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof big) < 0)
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
   struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  sa.sin_addr.s_addr = htonl(ip);
   if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
-    fprintf(stderr, "bind %d: %s\n", port, strerror(errno));
+    fprintf(stderr, "bind %u.%u.%u.%u:%d: %s\n", ip >> 24, (ip >> 16) & 255, (ip >> 8) & 255, ip & 255, port,
+            strerror(errno));
     exit(2);
   }
   return fd;
@@ -158,16 +172,16 @@ static void *rx_thread(void *arg) {
           unsigned char *b = bufs[k];
           if (msgs[k].msg_len < HDR || memcmp(b, "XXXCID", 6) != 0) { recv_bad++; continue; }
           recv_total++;
-          if (b[9] & 1) {
+          if (b[B + 3] & 1) {
             uint64_t ts;
-            memcpy(&ts, b + 16, 8);
+            memcpy(&ts, b + B + 8, 8);
             recv_counted++;
             uint16_t ci;
             uint32_t sq;
-            memcpy(&ci, b + 6, 2);
-            memcpy(&sq, b + 12, 4);
-            if (ci < calls && b[8] < 3) {
-              uint32_t *ls = &last_seq[(size_t)ci * 3 + b[8]];
+            memcpy(&ci, b + B, 2);
+            memcpy(&sq, b + B + 4, 4);
+            if (ci < calls && b[B + 2] < 3) {
+              uint32_t *ls = &last_seq[(size_t)ci * 3 + b[B + 2]];
               if (sq + 1 < *ls) reordered++;
               else *ls = sq + 1;
             }
@@ -180,6 +194,8 @@ static void *rx_thread(void *arg) {
   }
   return NULL;
 }
+
+static int sizes_of(int g) { return g == 0 ? 1277 : 141; }
 
 static int cmp_u32(const void *a, const void *b) {
   uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
@@ -199,14 +215,25 @@ int main(int argc, char **argv) {
     else if (!strcmp(k, "--pid")) relay_pid = atoi(v);
     else if (!strcmp(k, "--rate-scale")) rate_scale = atof(v);
     else if (!strcmp(k, "--core")) relay_core = atoi(v);
+    else if (!strcmp(k, "--door-ip-base")) {
+      struct in_addr ia;
+      if (inet_pton(AF_INET, v, &ia) != 1 || (ntohl(ia.s_addr) >> 24) != 127) {
+        fprintf(stderr, "--door-ip-base must be a 127.x.y.z address\n");
+        return 2;
+      }
+      door_ip_base = ntohl(ia.s_addr);
+      door_ip_per_call = 1;
+    }
     else { fprintf(stderr, "unknown arg %s\n", k); return 2; }
   }
   prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
   door_fd = calloc(calls, sizeof(int));
   phone_fd = calloc(calls, sizeof(int));
   for (int i = 0; i < calls; i++) {
-    door_fd[i] = mk_sock(door_base + i);
-    phone_fd[i] = mk_sock(phone_base + i);
+    uint32_t dip = door_ip_base + (door_ip_per_call ? (uint32_t)i : 0);
+    if ((dip >> 24) != 127) { fprintf(stderr, "too many calls for --door-ip-base\n"); return 2; }
+    door_fd[i] = mk_sock(dip, door_base + i);
+    phone_fd[i] = mk_sock(0x7f000001, phone_base + i);
   }
   double pps = calls * (200.0 + 125.0 + 125.0) * rate_scale;
   lat_cap = (size_t)(pps * duration_s * 1.1) + 1024;
@@ -222,7 +249,7 @@ int main(int argc, char **argv) {
   pthread_create(&rx, NULL, rx_thread, NULL);
 
   /* three stream groups: interval = period / calls */
-  const int sizes[3] = {1277, 141, 141};
+  const int sizes[3] = {sizes_of(0), sizes_of(1), sizes_of(2)};
   const double period_ns[3] = {5e6 / rate_scale, 8e6 / rate_scale, 8e6 / rate_scale};
   uint64_t step[3], next[3];
   int idx[3] = {0, 0, 0};
@@ -237,9 +264,34 @@ int main(int argc, char **argv) {
   next[2] = t0 + 2 * step[2] / 3;
   uint64_t meas_start = t0 + (uint64_t)(warmup_s * 1e9);
   uint64_t meas_end = meas_start + (uint64_t)(duration_s * 1e9);
-  unsigned char pkt[2048];
-  memset(pkt, 0, sizeof pkt);
-  memcpy(pkt, "XXXCID", 6);
+  /* one template per stream group: a valid media header, then the bench fields */
+  static unsigned char pkts[3][2048];
+  for (int g = 0; g < 3; g++) {
+    unsigned char *p = pkts[g];
+    memset(p, 0, sizeof pkts[g]);
+    memcpy(p, "XXXCID", 6);
+    p[6] = 150;                /* VIDEOTALK */
+    p[7] = 1;                  /* ASK */
+    p[8] = g == 2 ? 8 : 7;     /* CALLDOWN from the phone, CALLUP from the door */
+    /* parties: door M00010100 (as in the seed), room S00010108090, padded with '0' */
+    memset(p + 9, '0', 20);
+    memcpy(p + 9, "M00010100", 9);
+    p[29] = 127, p[30] = 0, p[31] = 1, p[32] = 1;
+    memset(p + 33, '0', 20);
+    memcpy(p + 33, "S00010108090", 12);
+    p[53] = 127, p[54] = 0, p[55] = 0, p[56] = 1;
+    uint16_t dtype = g == 0 ? 3 /* CIF P */ : 1 /* audio */;
+    uint16_t dlen = (uint16_t)(sizes_of(g) - B);
+    uint32_t flen = dlen;
+    uint16_t one = 1, chunk = 1200;
+    memcpy(p + 61, &dtype, 2);
+    memcpy(p + 65, &flen, 4);
+    memcpy(p + 69, &one, 2);
+    memcpy(p + 71, &one, 2);
+    memcpy(p + 73, &dlen, 2);
+    memcpy(p + 75, &chunk, 2);
+  }
+  uint32_t *frame = calloc((size_t)calls * 3, sizeof(uint32_t));
   long cpu0 = -1, cpu1 = -1, core0 = -1, core1 = -1;
   uint64_t cpu_t0 = 0, cpu_t1 = 0;
   int in_meas = 0;
@@ -266,14 +318,20 @@ int main(int argc, char **argv) {
     }
     int i = idx[g];
     int counted = due >= meas_start;
+    unsigned char *pkt = pkts[g];
     uint16_t ci = (uint16_t)i;
-    memcpy(pkt + 6, &ci, 2);
-    pkt[8] = (unsigned char)g;
-    pkt[9] = (unsigned char)counted;
     uint32_t s = seq[(size_t)i * 3 + g]++;
-    memcpy(pkt + 12, &s, 4);
+    /* header: timestamp ms (the stream's media clock) and frame number, like a real sender */
+    uint32_t media_ms = s * (g == 0 ? 5u : 8u);
+    uint16_t fno = (uint16_t)(++frame[(size_t)i * 3 + g]);
+    memcpy(pkt + 57, &media_ms, 4);
+    memcpy(pkt + 63, &fno, 2);
+    memcpy(pkt + B, &ci, 2);
+    pkt[B + 2] = (unsigned char)g;
+    pkt[B + 3] = (unsigned char)counted;
+    memcpy(pkt + B + 4, &s, 4);
     uint64_t ts = now_ns();
-    memcpy(pkt + 16, &ts, 8);
+    memcpy(pkt + B + 8, &ts, 8);
     int fd = g == 2 ? phone_fd[i] : door_fd[i];
     struct sockaddr_in *dst = g == 2 ? &dst_b : &dst_a;
     if (sendto(fd, pkt, sizes[g], 0, (struct sockaddr *)dst, sizeof *dst) == sizes[g]) {
