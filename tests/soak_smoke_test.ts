@@ -38,7 +38,9 @@ Deno.test({
     });
     const text = [...lines, ...formatReport(report)].join("\n");
     assert(report.ok, text);
-    assert(report.door.callsCompleted >= 5, `too few calls completed:\n${text}`);
+    // Emulated aarch64 (INTERCOM_TEST_SCALE > 1) churns far fewer calls in the same 10 s.
+    const minCalls = Number(Deno.env.get("INTERCOM_TEST_SCALE") ?? "1") > 1 ? 2 : 5;
+    assert(report.door.callsCompleted >= minCalls, `too few calls completed:\n${text}`);
     assert((report.phone["got talk begin"] ?? 0) >= 2, `too few talks:\n${text}`);
   },
 });
