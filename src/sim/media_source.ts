@@ -302,6 +302,16 @@ export class TestCard {
     segment(0xe0, [0x4a, 0x46, 0x49, 0x46, 0, 1, 1, 0, 0, 1, 0, 1, 0, 0]),
   );
 
+  static #shared: TestCard | undefined;
+
+  /**
+   * The default card, built once per process: every simulated door of a test run shares it
+   * (building one takes ~50 ms natively, ~1.5 s under qemu-user; frames depend only on `n`).
+   */
+  static shared(): TestCard {
+    return TestCard.#shared ??= new TestCard();
+  }
+
   /** Renders the bars and precomputes their DCT. */
   constructor(options: TestCardOptions = {}) {
     const quality = options.quality ?? 75;

@@ -302,9 +302,13 @@ Deno.test("phone sim: talk script sends call ok, enable_video, talk; hangs up; U
     assertEquals(c.media.lastVideoTimestamp, 1000 + 2 * 40);
     assertEquals(sim.counters.videoPackets, 3);
     assertEquals(sim.completedCalls, 1);
-    // Keep-alives stop with the call.
-    const n = stub.control.length;
-    await sleep(120);
+    // Keep-alives stop with the call: none sent after it, and the stub got exactly those sent.
+    const sentControl = () =>
+      sim.events.filter((e) => e.kind === "out" && e.via === "udp" && e.order === "enable_video")
+        .length;
+    const n = sentControl();
+    await sleep(300);
+    assertEquals(sentControl(), n);
     assertEquals(stub.control.length, n);
     // The gateway's enable_video ok over UDP shows once per call.
     assertEquals(

@@ -15,7 +15,12 @@ export async function openDoor(
 ): Promise<DoorSim> {
   const ip = options.ip ?? "127.0.0.2";
   const socket = await openUdpPort({ hostname: ip, port: options.port ?? 8302 });
-  return new DoorSim({ ...options, socket, ip });
+  const onEvent = options.onEvent ?? (TRACE
+    ? (e: { type: string }) => {
+      if (e.type !== "audio_received") trace(`door ${ip}`, e);
+    }
+    : undefined);
+  return new DoorSim({ ...options, socket, ip, ...(onEvent ? { onEvent } : {}) });
 }
 
 /** Binds `uid` to `room`, connects a phone simulator and waits for `login ok`. */
@@ -34,10 +39,19 @@ export async function openPhone(
     community: "花苑",
     heartbeatMs: 1000,
     script,
+    ...(TRACE ? { onEvent: (e: { kind: string }) => trace(`phone ${uid}`, e) } : {}),
   });
   await phone.start();
   await phone.waitFor("login ok", 5000);
   return phone;
+}
+
+/** `INTERCOM_TEST_LOG=1`: the simulators' events go to stderr beside the gateway's log. */
+const TRACE = Boolean(Deno.env.get("INTERCOM_TEST_LOG"));
+
+function trace(who: string, event: unknown): void {
+  // deno-lint-ignore no-console
+  console.error(`${new Date().toISOString()} SIM   ${who} ${JSON.stringify(event)}`);
 }
 
 /** Resolves after `ms` of real time. */
