@@ -49,15 +49,15 @@ Deno.test("--help lists the subcommands; serve --help lists every flag with its 
 });
 
 Deno.test("a bad flag value exits non-zero with one line naming the flag", async () => {
-  for (
-    const [args, flag] of [
-      [["serve", "--door-port", "99999"], "--door-port"],
-      [["--log-format", "xml"], "--log-format"],
-      [["serve", "--lan-ip", "10.0.0"], "--lan-ip"],
-      [["serve", "--bogus"], "bogus"],
-    ] as const
-  ) {
-    const r = await cli(...args);
+  const cases = [
+    [["serve", "--door-port", "99999"], "--door-port"],
+    [["--log-format", "xml"], "--log-format"],
+    [["serve", "--lan-ip", "10.0.0"], "--lan-ip"],
+    [["serve", "--bogus"], "bogus"],
+  ] as const;
+  const results = await Promise.all(cases.map(([args]) => cli(...args)));
+  for (const [i, [args, flag]] of cases.entries()) {
+    const r = results[i]!;
     assert(r.code !== 0, `${args.join(" ")} must fail`);
     const lines = r.err.trim().split("\n");
     assertEquals(lines.length, 1, r.err);

@@ -2,6 +2,7 @@
 // step, both sides closed at the end) and of the manager's one-call-per-room rule (random door
 // calls for random rooms against the real CallManager with fakes). Fixed seeds.
 import fc from "fast-check";
+import { runs } from "../../tests/helpers/scale.ts";
 import { assert, assertEquals } from "../../tests/helpers/assert.ts";
 import { FakeClock } from "../clock.ts";
 import { nullLogger } from "../log.ts";
@@ -302,7 +303,7 @@ Deno.test("fuzz machine: invariants hold after every step of random event sequen
       runScenario(phones, events, checker);
       for (const e of checker.edges) edges.add(e);
     }),
-    { seed: SEED, numRuns: 1000 },
+    { seed: SEED, numRuns: runs(1000) },
   );
   // The generator reaches every legal move (else the properties above prove less than they say).
   const legal = Object.entries(LEGAL).flatMap(([from, tos]) => tos.map((to) => `${from}>${to}`));
@@ -316,7 +317,7 @@ Deno.test("fuzz machine: every run closes both sides once the closing events arr
       const checker = new RunChecker();
       checker.finish(runScenario(phones, [...events, ...CLOSING], checker));
     }),
-    { seed: SEED, numRuns: 1000 },
+    { seed: SEED, numRuns: runs(1000) },
   );
 });
 
@@ -331,7 +332,7 @@ Deno.test({
         const checker = new RunChecker();
         checker.finish(runScenario(phones, [...events, ...CLOSING], checker), true);
       }),
-      { seed: SEED, numRuns: 1000 },
+      { seed: SEED, numRuns: runs(1000) },
     );
   },
 });
@@ -349,7 +350,7 @@ Deno.test("fuzz machine: transition is pure (same input, same output; input not 
         state = a.state;
       }
     }),
-    { seed: SEED, numRuns: 300 },
+    { seed: SEED, numRuns: runs(300) },
   );
 });
 
@@ -582,7 +583,7 @@ const actionsArb = fc.array(actionArb, { maxLength: 40, size: "max" });
 Deno.test("fuzz manager: a room is in at most one live call; no leaks; shutdown empties", async () => {
   await fc.assert(
     fc.asyncProperty(actionsArb, (actions) => runManager(actions, false)),
-    { seed: SEED, numRuns: 300 },
+    { seed: SEED, numRuns: runs(300) },
   );
 });
 
@@ -599,7 +600,7 @@ Deno.test({
     ], true);
     await fc.assert(
       fc.asyncProperty(actionsArb, (actions) => runManager(actions, true)),
-      { seed: SEED, numRuns: 300 },
+      { seed: SEED, numRuns: runs(300) },
     );
   },
 });

@@ -2,6 +2,7 @@
 // well-formed message or a bad_request, and the accept/reject decision matches an independent
 // oracle written from phone-protocol.md. Fixed seeds: every run checks the same inputs.
 import fc from "fast-check";
+import { runs } from "../../tests/helpers/scale.ts";
 import { assert, assertEquals } from "../../tests/helpers/assert.ts";
 import {
   type BadRequest,
@@ -275,19 +276,19 @@ Deno.test("fuzz phone: arbitrary strings never throw and get bad_request", () =>
       ),
       checkPhone,
     ),
-    { seed: SEED, numRuns: 500 },
+    { seed: SEED, numRuns: runs(500) },
   );
 });
 
 Deno.test("fuzz phone: arbitrary JSON values never throw and match the oracle", () => {
   fc.assert(
     fc.property(fc.jsonValue({ maxDepth: 3 }), (v) => checkPhone(JSON.stringify(v))),
-    { seed: SEED, numRuns: 500 },
+    { seed: SEED, numRuns: runs(500) },
   );
 });
 
 Deno.test("fuzz phone: objects with random fields of random types match the oracle", () => {
-  fc.assert(fc.property(randomFieldsText, checkPhone), { seed: SEED, numRuns: 600 });
+  fc.assert(fc.property(randomFieldsText, checkPhone), { seed: SEED, numRuns: runs(600) });
 });
 
 Deno.test("fuzz phone: valid messages parse to themselves, extra fields dropped", () => {
@@ -301,7 +302,7 @@ Deno.test("fuzz phone: valid messages parse to themselves, extra fields dropped"
       if (byteLength(text) > MAX_TEXT) checkBadRequest(r as BadRequest);
       else assertEquals(r, want);
     }),
-    { seed: SEED, numRuns: 600 },
+    { seed: SEED, numRuns: runs(600) },
   );
 });
 
@@ -316,7 +317,7 @@ Deno.test("fuzz phone: huge strings are refused before parsing", () => {
       ),
       checkPhone,
     ),
-    { seed: SEED, numRuns: 40 },
+    { seed: SEED, numRuns: runs(40) },
   );
 });
 
@@ -337,7 +338,7 @@ Deno.test("fuzz phone: the 4096-byte limit is exact in UTF-8 bytes", () => {
         else checkBadRequest(r as BadRequest);
       },
     ),
-    { seed: SEED, numRuns: 150 },
+    { seed: SEED, numRuns: runs(150) },
   );
 });
 
@@ -349,7 +350,7 @@ Deno.test("fuzz phone: non-string frames never throw", () => {
       const g = parseGatewayMessage(v as string);
       if (typeof v !== "string") checkBadRequest(g as BadRequest);
     }),
-    { seed: SEED, numRuns: 200 },
+    { seed: SEED, numRuns: runs(200) },
   );
 });
 
@@ -362,7 +363,7 @@ Deno.test("fuzz phone: parseGatewayMessage never throws on random objects", () =
         else assert(typeof r.order === "string");
       }
     }),
-    { seed: SEED, numRuns: 300 },
+    { seed: SEED, numRuns: runs(300) },
   );
 });
 
@@ -400,7 +401,7 @@ Deno.test("fuzz media control: arbitrary datagrams never throw and match the ora
       ),
       checkControl,
     ),
-    { seed: SEED, numRuns: 500 },
+    { seed: SEED, numRuns: runs(500) },
   );
 });
 
@@ -409,7 +410,7 @@ Deno.test("fuzz media control: random control objects match the oracle", () => {
     fc.property(controlObject, extras, fc.boolean(), (o, more, pretty) => {
       checkControl(utf8.encode(JSON.stringify({ ...more, ...o }, null, pretty ? 1 : undefined)));
     }),
-    { seed: SEED, numRuns: 500 },
+    { seed: SEED, numRuns: runs(500) },
   );
 });
 
@@ -422,6 +423,6 @@ Deno.test("fuzz media control: encodeMediaControl output parses back to itself",
       if (bytes.length <= MAX_DATAGRAM) assertEquals(r, { order: "enable_video", ...c });
       else checkBadRequest(r as BadRequest);
     }),
-    { seed: SEED, numRuns: 500 },
+    { seed: SEED, numRuns: runs(500) },
   );
 });

@@ -1,6 +1,7 @@
 // Property-based tests of the door codec: decode is total, encode/decode are inverse on canonical
 // packets, and encoded lengths are exact. Fixed seeds: every run checks the same inputs.
 import fc from "fast-check";
+import { runs } from "../../tests/helpers/scale.ts";
 import { assert, assertEquals } from "../../tests/helpers/assert.ts";
 import {
   type CallPacket,
@@ -305,7 +306,7 @@ function decodes(bytes: Uint8Array): void {
 Deno.test("fuzz codec: decode of arbitrary bytes returns a packet or a PacketDecodeError", () => {
   fc.assert(
     fc.property(fc.uint8Array({ maxLength: 1600 }), (bytes) => decodes(bytes)),
-    { seed: SEED, numRuns: 500 },
+    { seed: SEED, numRuns: runs(500) },
   );
 });
 
@@ -355,7 +356,7 @@ Deno.test("fuzz codec: decode of a valid prefix with command 150–154 and rando
     .map(([cmd, type, op, rest]) =>
       Uint8Array.from([...MAGIC_BYTES, cmd, type, ...(cmd === 154 ? [] : [op]), ...rest])
     );
-  fc.assert(fc.property(prefixed, (bytes) => decodes(bytes)), { seed: SEED, numRuns: 1000 });
+  fc.assert(fc.property(prefixed, (bytes) => decodes(bytes)), { seed: SEED, numRuns: runs(1000) });
 });
 
 Deno.test("fuzz codec: decode of mutated and truncated valid packets", () => {
@@ -377,7 +378,7 @@ Deno.test("fuzz codec: decode of mutated and truncated valid packets", () => {
       else if (cut) bytes = Uint8Array.from([...bytes, ...new Uint8Array(cut.delta).fill(0x30)]);
       return bytes;
     });
-  fc.assert(fc.property(mutated, (bytes) => decodes(bytes)), { seed: SEED, numRuns: 1000 });
+  fc.assert(fc.property(mutated, (bytes) => decodes(bytes)), { seed: SEED, numRuns: runs(1000) });
 });
 
 Deno.test("fuzz codec: decode never reads past a subarray's end", () => {
@@ -393,7 +394,7 @@ Deno.test("fuzz codec: decode never reads past a subarray's end", () => {
     fc.property(framed, ({ view, copy }) => {
       assertEquals(decodePacket(view), decodePacket(copy));
     }),
-    { seed: SEED, numRuns: 300 },
+    { seed: SEED, numRuns: runs(300) },
   );
 });
 
@@ -407,7 +408,7 @@ Deno.test("fuzz codec: encode then decode is the identity, at the exact length",
       assertEquals(bytes.length, expectedLength(p));
       assertEquals(decodePacket(bytes), p);
     }),
-    { seed: SEED, numRuns: 1000 },
+    { seed: SEED, numRuns: runs(1000) },
   );
 });
 
@@ -416,7 +417,7 @@ Deno.test("fuzz codec: the encoders write the reference layout byte for byte", (
     fc.property(packetArb, (p) => {
       assertEquals(encodePacket(p).toHex(), reference(p).toHex());
     }),
-    { seed: SEED, numRuns: 500 },
+    { seed: SEED, numRuns: runs(500) },
   );
 });
 
@@ -440,7 +441,7 @@ Deno.test("fuzz codec: any letter-and-alnum address decodes to its canonical for
         calleeIp: ip,
       });
     }),
-    { seed: SEED, numRuns: 500 },
+    { seed: SEED, numRuns: runs(500) },
   );
 });
 
@@ -452,7 +453,7 @@ Deno.test("fuzz codec: another magic round-trips and the default magic rejects i
       const r = decodePacket(bytes);
       assert(r instanceof PacketDecodeError && r.code === "bad_magic");
     }),
-    { seed: SEED, numRuns: 200 },
+    { seed: SEED, numRuns: runs(200) },
   );
 });
 
@@ -468,7 +469,7 @@ Deno.test("fuzz codec: decode then encode reproduces canonical bytes exactly", (
       assertEquals(encodePacket(decoded).toHex(), bytes.toHex());
       assertEquals(bytes.length, LENGTH_OF[decoded.kind](decoded));
     }),
-    { seed: SEED, numRuns: 1000 },
+    { seed: SEED, numRuns: runs(1000) },
   );
 });
 

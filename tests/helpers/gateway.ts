@@ -57,8 +57,7 @@ export async function startTestGateway(
   };
 }
 
-/** Multiplier for real-time waits (the aarch64 run under emulation sets 4). */
-export const TIME_SCALE = Number(Deno.env.get("INTERCOM_TEST_SCALE") ?? "1") || 1;
+export { TIME_SCALE } from "./scale.ts";
 
 /** True inside the private network namespace of `deno task test` (multicast allowed). */
 export const IN_NETNS = Deno.env.get("INTERCOM_IN_NETNS") === "1";
