@@ -283,6 +283,9 @@ export class DoorTransport {
       if (seen.answer) this.#o.port.send(seen.answer, seen.to);
       return;
     }
+    // A new CALL is a new call: its CALLEND has the same bytes as the last call's, and must not
+    // pass for a late copy of it (a visitor who presses, hangs up and presses again at once).
+    if (p.op === OP.CALL) this.#cache.forget(askKey(from.hostname, OP.CALLEND, p));
     this.#o.onEvent({
       type: p.op === OP.CALL ? "call" : "hangup",
       packet: p,

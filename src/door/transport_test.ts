@@ -200,3 +200,24 @@ Deno.test("door transport: the same CALL well after our answer is a new press, n
   t.handle(call, DOOR); // forgotten (its call ended): new at once
   assertEquals(events.length, 3);
 });
+
+Deno.test("door transport: a quick second call's CALLEND is not taken for a copy of the first's", () => {
+  const { port, clock, t, events } = setup();
+  const call = encodeCall({ type: MSG_TYPE.ASK, op: OP.CALL, ...parties });
+  const end = encodeCall({ type: MSG_TYPE.ASK, op: OP.CALLEND, ...parties });
+  const answer = encodeCall({ type: MSG_TYPE.ASK, op: OP.CALLANSWER, ...parties });
+  t.handle(call, DOOR);
+  t.answer(events[0]!.key, answer);
+  t.forget(events[0]!.key); // the manager forgets the CALL when its call ends
+  clock.advance(1000);
+  t.handle(end, DOOR); // the visitor hangs up
+  t.answer(events[1]!.key, encodeCall({ type: MSG_TYPE.REPLY, op: OP.CALLEND, ...parties }));
+  clock.advance(500);
+  t.handle(end, DOOR); // a copy trailing our reply: answered again, no event
+  assertEquals([events.length, port.sent.length], [2, 3]);
+  clock.advance(500);
+  t.handle(call, DOOR); // and presses again at once
+  clock.advance(1000);
+  t.handle(end, DOOR); // hangs up again within 3 s: a new hang-up, not a copy
+  assertEquals(events.map((e) => e.type), ["call", "hangup", "call", "hangup"]);
+});
