@@ -24,7 +24,8 @@ Deno.test({
       doors: slow ? 2 : 4,
       rooms: slow ? 8 : 24,
       phones: slow ? 12 : 40,
-      ringTimeoutS: 2,
+      // Phones answer 0.2–2.5 s after the ring: under emulation a 2-s ring would time most out.
+      ringTimeoutS: slow ? 4 : 2,
       talkTimeoutS: 3,
       marginS: 5 * TIME_SCALE,
       dropRate: 0.02,
@@ -38,9 +39,8 @@ Deno.test({
     });
     const text = [...lines, ...formatReport(report)].join("\n");
     assert(report.ok, text);
-    // Emulated aarch64 (INTERCOM_TEST_SCALE > 1) churns far fewer calls in the same 10 s.
-    const minCalls = Number(Deno.env.get("INTERCOM_TEST_SCALE") ?? "1") > 1 ? 2 : 5;
-    assert(report.door.callsCompleted >= minCalls, `too few calls completed:\n${text}`);
-    assert((report.phone["got talk begin"] ?? 0) >= 2, `too few talks:\n${text}`);
+    // The floors only guard against a vacuous run; emulated aarch64 churns far fewer calls.
+    assert(report.door.callsCompleted >= (slow ? 2 : 5), `too few calls completed:\n${text}`);
+    assert((report.phone["got talk begin"] ?? 0) >= (slow ? 1 : 2), `too few talks:\n${text}`);
   },
 });
