@@ -15,6 +15,7 @@
  * @module
  */
 
+import { OnceFilter } from "../once.ts";
 import type { Clock } from "../clock.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
@@ -101,6 +102,8 @@ export class DoorTransport {
   #magic: string;
   #magicBytes: Uint8Array;
   #cache = new AskCache();
+  /** Bad datagrams are logged once per reason and source IP, counted always. */
+  #logged = new OnceFilter();
   #asks: AskEngine;
   #keepAlives = new Map<string, KeepAlive>();
   #closed = false;
@@ -201,13 +204,16 @@ export class DoorTransport {
       this.#dropped.set(reason, c);
     }
     c.value++;
-    if (this.#debug) {
-      this.#o.logger.debug("door datagram dropped", {
-        reason,
-        from: from.hostname,
-        port: from.port,
-        detail,
-      });
+    if (this.#debug && this.#logged.first(`${reason}|${from.hostname}`)) {
+      this.#o.logger.debug(
+        "door datagram dropped (further drops for this reason and source are only counted)",
+        {
+          reason,
+          from: from.hostname,
+          port: from.port,
+          detail,
+        },
+      );
     }
   }
 

@@ -1,6 +1,6 @@
 import { assert, assertEquals } from "../../tests/helpers/assert.ts";
 import { FakeClock } from "../clock.ts";
-import { nullLogger } from "../log.ts";
+import { memoryLogger, nullLogger } from "../log.ts";
 import { Metrics } from "../metrics.ts";
 import { type Endpoint, MemoryNetwork } from "../net/datagram.ts";
 import { encodeCall, encodeNsAsk, MSG_TYPE, OP } from "../protocol/mod.ts";
@@ -220,4 +220,31 @@ Deno.test("door transport: a quick second call's CALLEND is not taken for a copy
   clock.advance(1000);
   t.handle(end, DOOR); // hangs up again within 3 s: a new hang-up, not a copy
   assertEquals(events.map((e) => e.type), ["call", "hangup", "call", "hangup"]);
+});
+
+Deno.test("door transport: a flood of bad datagrams is counted each time, logged once per reason and source", () => {
+  const net = new MemoryNetwork();
+  const port = net.bind("192.168.31.223", 8302);
+  const logger = memoryLogger("debug");
+  const metrics = new Metrics();
+  const t = new DoorTransport({
+    port,
+    clock: new FakeClock(1000),
+    logger,
+    metrics,
+    isOnline: () => true,
+    localIpFor: () => "192.168.31.223",
+    onEvent: () => {},
+  });
+  const junk = new TextEncoder().encode("not a door packet");
+  for (let i = 0; i < 50; i++) t.handle(junk, DOOR);
+  t.handle(junk, { hostname: "192.168.31.50", port: 8302 });
+  t.handle(new Uint8Array(3), DOOR);
+  assertEquals(metrics.get("door_dropped_total", { reason: "bad_magic" }), 51);
+  const lines = logger.records.filter((r) => String(r.msg).startsWith("door datagram dropped"));
+  assertEquals(lines.map((r) => [r.reason, r.from]), [
+    ["bad_magic", DOOR.hostname],
+    ["bad_magic", "192.168.31.50"],
+    ["truncated", DOOR.hostname],
+  ]);
 });

@@ -10,6 +10,7 @@
  * @module
  */
 
+import { OnceFilter } from "../once.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import type { CallManager } from "../call/manager.ts";
@@ -74,6 +75,8 @@ export interface PhoneServiceOptions {
 /** Handles phone messages. */
 export class PhoneService {
   #o: PhoneServiceOptions;
+  /** Bad messages are logged once per session and order, counted always. */
+  #logged = new OnceFilter();
 
   /** Wires the service. */
   constructor(options: PhoneServiceOptions) {
@@ -113,7 +116,12 @@ export class PhoneService {
     if (s.closed) return;
     const m = parsePhoneMessage(text);
     if ("error" in m) {
-      this.#o.logger.debug("bad phone message", { session: s.id, message: m.error.message });
+      if (this.#logged.first(`${s.id}|${m.error.ref ?? ""}`)) {
+        this.#o.logger.debug(
+          "bad phone message (further ones of this kind from this session are only counted)",
+          { session: s.id, message: m.error.message },
+        );
+      }
       return this.error(
         s,
         "bad_request",

@@ -1,6 +1,6 @@
 import { assert, assertEquals } from "../../tests/helpers/assert.ts";
 import { FakeClock } from "../clock.ts";
-import { nullLogger } from "../log.ts";
+import { type Logger, memoryLogger, nullLogger } from "../log.ts";
 import { Metrics } from "../metrics.ts";
 import { BindingStore } from "../store/bindings.ts";
 import { PhoneHub, type PhoneSocket } from "./hub.ts";
@@ -24,7 +24,7 @@ class FakeSocket implements PhoneSocket {
 
 const ID = { uid: "359608060142756", roomAddress: "Y00010108090", community: "花苑" };
 
-async function setup(requests: string[] = []) {
+async function setup(requests: string[] = [], logger: Logger = nullLogger) {
   const kv = await Deno.openKv(":memory:");
   const bindings = new BindingStore(kv);
   const { token } = await bindings.add(ID);
@@ -52,7 +52,7 @@ async function setup(requests: string[] = []) {
     hub,
     manager,
     bindings,
-    logger: nullLogger,
+    logger,
     metrics,
     mediaPort: 8303,
     limiter: new TokenBucketLimiter(clock, {
@@ -68,7 +68,7 @@ async function setup(requests: string[] = []) {
     hub.close();
     kv.close();
   };
-  return { token, clock, hub, service, connect, left, close, requests };
+  return { token, clock, hub, service, connect, left, close, requests, metrics };
 }
 
 Deno.test("phone service: login first, bad JSON, wrong token, then login ok with its fields", async () => {
@@ -184,6 +184,22 @@ Deno.test("phone service: logins and unlocks are rate limited", async () => {
       "not_in_call",
       "rate_limited",
     ]);
+  } finally {
+    t.close();
+  }
+});
+
+Deno.test("phone service: a flood of bad messages is answered and counted each time, logged once", async () => {
+  const logger = memoryLogger("debug");
+  const t = await setup([], logger);
+  try {
+    const { socket, session } = t.connect();
+    for (let i = 0; i < 20; i++) await t.service.onText(session, "{not json");
+    await t.service.onText(session, JSON.stringify({ order: "dance" }));
+    assertEquals(socket.out.filter((m) => m.code === "bad_request").length, 21);
+    assertEquals(t.metrics.get("phone_errors_total", { code: "bad_request" }), 21);
+    const lines = logger.records.filter((r) => String(r.msg).startsWith("bad phone message"));
+    assertEquals(lines.length, 2);
   } finally {
     t.close();
   }
