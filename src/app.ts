@@ -1,7 +1,14 @@
 /**
- * The composition root: builds the ports (UDP sockets, KV, HTTP server) and wires door
- * transport ↔ call manager ↔ phone hub ↔ media relay. `start()` opens everything;
- * `shutdown()` ends calls cleanly (CALLEND to doors, `over` to phones) and closes it all.
+ * The composition root, in three steps with one cleanup stack:
+ *
+ * 1. **open**: the store (Deno KV), the door and media UDP sockets, the TLS files;
+ * 2. **wire**: the event bus and its subscribers (records, metrics, logs, door inventory), the
+ *    media relay, phone hub, door transport, call manager and phone service, the live state;
+ * 3. **listen**: the HTTP server, the receive loops, the record pruning timer.
+ *
+ * Every resource is pushed on an `AsyncDisposableStack` as it is opened, so a failure at any
+ * step closes what was opened before it. `shutdown()` ends calls cleanly (CALLEND to doors,
+ * `over` to phones), then disposes the stack (server, loops, sockets, pending record writes, KV).
  *
  * @module
  */
@@ -10,20 +17,26 @@ import { type Clock, systemClock } from "./clock.ts";
 import type { Config } from "./config.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { Metrics } from "./metrics.ts";
-import { type DatagramPort, openUdpPort } from "./net/datagram.ts";
+import { openUdpPort } from "./net/datagram.ts";
 import { DoorTransport } from "./door/transport.ts";
 import { pickLocalIp } from "./door/local_ip.ts";
 import { CallManager } from "./call/manager.ts";
 import { PhoneHub } from "./phone/hub.ts";
 import { PhoneService } from "./phone/service.ts";
-import { createHandler } from "./phone/handler.ts";
+import { createHandler, type Health } from "./phone/handler.ts";
 import { openStore } from "./store/kv.ts";
 import { BindingStore } from "./store/bindings.ts";
 import { RecordStore } from "./store/records.ts";
+import { RECORD_EVENTS, RecordWriter } from "./store/record_writer.ts";
 import { MediaRelay } from "./media/relay.ts";
 import { receiveLoop } from "./net/receive_loop.ts";
 import { DoorRegistry } from "./door/registry.ts";
 import { TokenBucketLimiter } from "./phone/limiter.ts";
+import { EventBus } from "./events/bus.ts";
+import { COUNTED_EVENTS, countEvent } from "./events/metrics_subscriber.ts";
+import { logEvent, LOGGED_EVENTS } from "./events/log_subscriber.ts";
+import { DoorInventory } from "./live/door_inventory.ts";
+import type { LiveState } from "./live/state.ts";
 
 /** A running gateway. */
 export interface App {
@@ -34,13 +47,17 @@ export interface App {
     media: { hostname: string; port: number };
   };
   readonly metrics: Metrics;
+  /** The domain event stream (the console, push and cluster subscribe here). */
+  readonly events: EventBus;
+  /** Doors, phones and calls now. */
+  readonly live: LiveState;
   readonly manager: CallManager;
   readonly hub: PhoneHub;
   readonly bindings: BindingStore;
   readonly records: RecordStore;
   readonly relay: MediaRelay;
   /** Liveness: sockets bound, KV open. */
-  health(): { ok: boolean; [k: string]: unknown };
+  health(): Health;
   /** Ends calls (≤ 1.5 s for the doors' replies), closes sockets, server and KV. */
   shutdown(): Promise<void>;
   /** Resolves when the app has shut down. */
@@ -54,16 +71,67 @@ export interface AppOptions {
   version?: string;
 }
 
-/** Opens every port and starts serving. */
+/** Call records and unlock audit kept this many days. */
+const RECORD_DAYS = 90;
+const PRUNE_EVERY_MS = 24 * 3600 * 1000;
+
+/** Opens every port and starts serving; on failure closes what it opened and rethrows. */
 export async function startApp(config: Config, options: AppOptions = {}): Promise<App> {
   const clock = options.clock ?? systemClock;
   const logger = options.logger ??
     createLogger({ level: config.logLevel, format: config.logFormat });
-  const metrics = new Metrics();
+  await using stack = new AsyncDisposableStack();
+
+  // ---- 1. open ----
   const kv = await openStore(config.data);
   let kvOpen = true;
+  // deno-lint-ignore prefer-const
+  let writer: RecordWriter | undefined;
+  let pruning: Promise<unknown> = Promise.resolve();
+  stack.defer(async () => {
+    // Last: what was accepted is written before the store closes.
+    await writer?.flushed();
+    await pruning;
+    kv.close();
+    kvOpen = false;
+  });
   const bindings = new BindingStore(kv);
-  const records = new RecordStore(kv);
+  const records = new RecordStore(kv, () => new Date(clock.wallNow()));
+  // Calls a crash or power loss left open cannot be live any more: close their records.
+  for (const r of await records.recent(200)) {
+    if (!r.endedAt) {
+      await records.update(r.callId, {
+        endedAt: new Date(clock.wallNow()).toISOString(),
+        endReason: "gateway_restarted",
+      });
+    }
+  }
+  const doorPort = await openUdpPort({
+    port: config.doorPort,
+    pooled: true,
+    multicast: {
+      group: config.multicastGroup,
+      interface: config.multicastInterface ?? config.lanIp ?? "0.0.0.0",
+    },
+  });
+  stack.defer(() => doorPort.close());
+  const mediaPort = await openUdpPort({ port: config.mediaPort, pooled: true });
+  stack.defer(() => mediaPort.close());
+  const tls = config.tlsCert && config.tlsKey
+    ? { cert: await Deno.readTextFile(config.tlsCert), key: await Deno.readTextFile(config.tlsKey) }
+    : {};
+
+  // ---- 2. wire ----
+  const metrics = new Metrics();
+  const events = new EventBus({ logger: logger.child({ part: "events" }), metrics });
+  const callLog = logger.child({ part: "calls" });
+  events.subscribe((e) => countEvent(metrics, e), { name: "metrics", types: COUNTED_EVENTS });
+  events.subscribe((e) => logEvent(callLog, e), { name: "log", types: LOGGED_EVENTS });
+  const doors = new DoorInventory();
+  events.subscribe((e) => doors.onEvent(e), {
+    name: "door_inventory",
+    types: ["door_seen", "door_media"],
+  });
 
   const registry = new DoorRegistry({
     clock,
@@ -78,15 +146,6 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   for await (const e of kv.list<string>({ prefix: ["door"] })) {
     registry.restore(String(e.key[1]), e.value);
   }
-  // Calls a crash or power loss left open cannot be live any more: close their records.
-  for (const r of await records.recent(200)) {
-    if (!r.endedAt) {
-      await records.update(r.callId, {
-        endedAt: new Date().toISOString(),
-        endReason: "gateway_restarted",
-      });
-    }
-  }
 
   const ipCache = new Map<string, string>();
   const localIpFor = (doorIp: string): string => {
@@ -99,31 +158,12 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     return ip;
   };
 
-  const opened: DatagramPort[] = [];
-  let doorPort: DatagramPort;
-  let mediaPort: DatagramPort;
-  try {
-    doorPort = await openUdpPort({
-      port: config.doorPort,
-      pooled: true,
-      multicast: {
-        group: config.multicastGroup,
-        interface: config.multicastInterface ?? config.lanIp ?? "0.0.0.0",
-      },
-    });
-    opened.push(doorPort);
-    mediaPort = await openUdpPort({ port: config.mediaPort, pooled: true });
-    opened.push(mediaPort);
-  } catch (e) {
-    for (const p of opened) p.close();
-    kv.close();
-    throw e;
-  }
-
   const relay = new MediaRelay({
     logger: logger.child({ part: "media" }),
     metrics,
     magic: config.magic,
+    events,
+    wallNow: () => clock.wallNow(),
     sendToPhone: (bytes, to) => mediaPort.send(bytes, to),
     sendToDoor: (bytes, to) => doorPort.send(bytes, to),
   });
@@ -133,38 +173,44 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     clock,
     logger: logger.child({ part: "phones" }),
     metrics,
+    events,
     heartbeatTimeoutMs: config.heartbeatTimeout * 1000,
     onLeft: (uid, rooms) => manager.phoneLeft(uid, rooms),
     onJoined: (uid, room) => manager.phoneJoined(uid, room),
   });
+  stack.defer(() => hub.close());
+  writer = new RecordWriter({
+    records,
+    logger: logger.child({ part: "records" }),
+    metrics,
+    ipOf: (uid) => hub.sessionOf(uid)?.ip,
+  });
+  const recordWriter = writer;
+  events.subscribe((e) => recordWriter.onEvent(e), { name: "records", types: RECORD_EVENTS });
   const transport = new DoorTransport({
     port: doorPort,
     clock,
     logger: logger.child({ part: "door" }),
     metrics,
+    events,
     magic: config.magic,
+    lanIp: config.lanIp,
     isOnline: (room) => hub.roomOnline(room),
     localIpFor,
     onEvent: (e) => manager.onDoorEvent(e),
     onMedia: (bytes, from) => relay.onDoorMedia(bytes, from),
     admit: (address, ip) => registry.admit(address, ip),
   });
+  stack.defer(() => transport.close());
   manager = new CallManager({
     door: transport,
     phones: hub,
     clock,
-    logger: logger.child({ part: "calls" }),
-    metrics,
+    logger: callLog,
+    events,
     ringTimeoutMs: config.ringTimeout * 1000,
     talkTimeoutMs: config.talkTimeout * 1000,
-    localIpFor,
-    lanIp: config.lanIp,
     media: relay,
-    records: {
-      start: async (r) => void (await records.start(r)),
-      update: async (id, patch) => void (await records.update(id, patch)),
-      unlock: async (id, entry) => void (await records.addUnlock(id, entry)),
-    },
   });
   const service = new PhoneService({
     hub,
@@ -172,28 +218,55 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     bindings,
     logger: logger.child({ part: "phones" }),
     metrics,
+    events,
+    clock,
     mediaPort: mediaPort.local.port,
-    audit: records,
     media: relay,
     limiter: new TokenBucketLimiter(clock),
   });
+  const live: LiveState = {
+    doors: () => doors.list(),
+    phones: () => hub.snapshot(),
+    calls: () =>
+      manager.list().map((c) => {
+        const m = relay.countersOf(c.callId);
+        const dropped = m ? Object.values(m.dropped).reduce((a, b) => a + b, 0) : 0;
+        return {
+          callId: c.callId,
+          phase: c.phase,
+          doorAddress: c.doorAddress,
+          doorIp: c.door.hostname,
+          roomKey: c.roomKey,
+          participants: c.talker && !c.ringing.includes(c.talker)
+            ? [...c.ringing, c.talker]
+            : [...c.ringing],
+          talker: c.talker,
+          media: m && {
+            doorIn: m.doorIn,
+            toPhones: m.toPhones,
+            phoneIn: m.phoneIn,
+            toDoor: m.toDoor,
+            dropped,
+          },
+        };
+      }),
+  };
 
-  const health = () => ({
+  let closing = false;
+  const health = (): Health => ({
     ok: kvOpen && !closing,
     kv: kvOpen,
     doorPort: doorPort.local.port,
     mediaPort: mediaPort.local.port,
-    calls: manager.size,
-    phones: hub.size,
+    calls: live.calls().length,
+    phones: live.phones().length,
   });
   metrics.gauge("calls_active", () => manager.size, "Calls in progress");
 
+  // ---- 3. listen ----
   const abort = new AbortController();
   let resolveListen!: (addr: Deno.NetAddr) => void;
   const listening = new Promise<Deno.NetAddr>((r) => (resolveListen = r));
-  const tls = config.tlsCert && config.tlsKey
-    ? { cert: await Deno.readTextFile(config.tlsCert), key: await Deno.readTextFile(config.tlsKey) }
-    : {};
   const server = Deno.serve({
     hostname: config.httpHost,
     port: config.httpPort,
@@ -201,13 +274,34 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     onListen: (addr) => resolveListen(addr as Deno.NetAddr),
     ...tls,
   }, createHandler({ hub, service, metrics, health, version: options.version ?? "dev" }));
+  stack.defer(async () => {
+    abort.abort();
+    await server.finished.catch(() => {});
+  });
   const http = await listening;
-  transport.start();
+  transport.listen();
   const mediaLoop = receiveLoop(
     mediaPort,
     (bytes, from) => relay.onPhoneDatagram(bytes, from),
     logger,
   );
+  stack.defer(async () => {
+    mediaPort.close();
+    await mediaLoop;
+  });
+
+  // Months unattended: keep the KV bounded (call records and unlock audit older than 90 days).
+  let pruneTimer: ReturnType<Clock["setTimeout"]> | undefined;
+  const prune = () => {
+    pruning = records.pruneOlderThan(RECORD_DAYS).catch((e) =>
+      logger.error("record pruning failed", { error: e })
+    );
+    pruneTimer = clock.setTimeout(prune, PRUNE_EVERY_MS);
+  };
+  prune();
+  stack.defer(() => {
+    if (pruneTimer !== undefined) clock.clearTimeout(pruneTimer);
+  });
 
   logger.info("gateway started", {
     http: `${config.tlsCert ? "https" : "http"}://${http.hostname}:${http.port}`,
@@ -217,29 +311,16 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     lanIp: config.lanIp ?? "auto",
   });
 
-  // Months unattended: keep the KV bounded (call records and unlock audit older than 90 days).
-  const prune = () =>
-    records.pruneOlderThan(90).catch((e) => logger.error("record pruning failed", { error: e }));
-  void prune();
-  const pruneTimer = setInterval(prune, 24 * 3600 * 1000);
-
-  let closing = false;
+  // Everything is open: from here the stack is disposed by shutdown(), not by this scope.
+  const owned = stack.move();
   let resolveFinished!: () => void;
   const finished = new Promise<void>((r) => (resolveFinished = r));
   const shutdown = async () => {
     if (closing) return finished;
     closing = true;
     logger.info("gateway stopping", { calls: manager.size });
-    clearInterval(pruneTimer);
     await manager.shutdown(1500);
-    hub.close();
-    await transport.close();
-    mediaPort.close();
-    await mediaLoop;
-    abort.abort();
-    await server.finished.catch(() => {});
-    kv.close();
-    kvOpen = false;
+    await owned.disposeAsync();
     logger.info("gateway stopped");
     resolveFinished();
   };
@@ -247,6 +328,8 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   return {
     addresses: { http, door: doorPort.local, media: mediaPort.local },
     metrics,
+    events,
+    live,
     manager,
     hub,
     bindings,

@@ -12,6 +12,8 @@ export type TimerId = number | ReturnType<typeof setTimeout>;
 export interface Clock {
   /** Milliseconds on a monotonic scale. */
   now(): number;
+  /** Wall-clock time, epoch milliseconds (records, logs, events). */
+  wallNow(): number;
   /** Calls `fn` once after `ms` milliseconds. */
   setTimeout(fn: () => void, ms: number): TimerId;
   /** Cancels a timer; unknown ids are ignored. */
@@ -21,9 +23,13 @@ export interface Clock {
 /** The real clock: `performance.now()` and the runtime's timers. */
 export const systemClock: Clock = {
   now: () => performance.now(),
+  wallNow: () => Date.now(),
   setTimeout: (fn, ms) => setTimeout(fn, ms),
   clearTimeout: (id) => clearTimeout(id),
 };
+
+/** The wall time of a {@linkcode FakeClock} at 0: 2026-01-01T00:00:00Z. */
+export const FAKE_EPOCH = Date.UTC(2026, 0, 1);
 
 /** A manually advanced clock for tests. Timers fire in due order during {@linkcode FakeClock.advance}. */
 export class FakeClock implements Clock {
@@ -39,6 +45,11 @@ export class FakeClock implements Clock {
   /** Current fake time. */
   now(): number {
     return this.#now;
+  }
+
+  /** Fake wall time: {@linkcode FAKE_EPOCH} + the fake monotonic time. */
+  wallNow(): number {
+    return FAKE_EPOCH + this.#now;
   }
 
   /** Schedules `fn` at now + ms. */

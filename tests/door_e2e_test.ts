@@ -12,7 +12,8 @@ import { TIME_SCALE } from "./helpers/gateway.ts";
 import { assert, assertEquals } from "./helpers/assert.ts";
 import { inNetns } from "./helpers/netns.ts";
 import { systemClock } from "../src/clock.ts";
-import { type DoorEvent, DoorTransport } from "../src/door/transport.ts";
+import type { DoorEvent } from "../src/call/ports.ts";
+import { DoorTransport } from "../src/door/transport.ts";
 import { nullLogger } from "../src/log.ts";
 import { Metrics } from "../src/metrics.ts";
 import { type DatagramPort, type Endpoint, openUdpPort } from "../src/net/datagram.ts";
@@ -64,6 +65,7 @@ class TestGateway {
   transport!: DoorTransport;
   parties: CallParties | undefined;
   door: Endpoint | undefined;
+  port: DatagramPort | undefined;
   lost = 0;
   lostAt = 0;
   #stopKeepAlive: (() => void) | undefined;
@@ -82,6 +84,13 @@ class TestGateway {
       port: 8302,
       multicast: { group: GROUP, interface: GW_IP },
     });
+    // Keep what the transport sends: the CALLANSWERs the door must get again for its copies.
+    const send = port.send.bind(port);
+    port.send = (bytes, to) => {
+      if (bytes.length === 62 && bytes[8] === OP.CALLANSWER) gw.answers.push(bytes.slice());
+      send(bytes, to);
+    };
+    gw.port = port;
     gw.transport = new DoorTransport({
       port,
       clock: systemClock,
@@ -93,7 +102,7 @@ class TestGateway {
       onMedia: (data) => gw.#onMedia(data),
       ...(lostAfterMs !== undefined ? { lostAfterMs } : {}),
     });
-    gw.transport.start();
+    gw.transport.listen();
     return gw;
   }
 
@@ -103,27 +112,13 @@ class TestGateway {
 
   #onEvent(e: DoorEvent): void {
     this.events.push(e);
-    const p = e.packet;
-    const parties = {
-      caller: p.caller,
-      callerIp: p.callerIp,
-      callee: p.callee,
-      calleeIp: p.calleeIp,
-    };
     if (e.type === "call") {
+      const call = e.call;
       const answer = () => {
-        this.parties = parties;
-        this.door = e.from;
-        const bytes = encodeCall({
-          type: MSG_TYPE.ASK,
-          op: OP.CALLANSWER,
-          ...parties,
-          multicast: p.multicast ?? 0,
-          groupIp: p.groupIp ?? "0.0.0.0",
-        });
-        this.answers.push(bytes);
-        this.transport.answer(e.key, bytes);
-        this.#stopKeepAlive = this.transport.startKeepAlive(parties, e.from, () => {
+        this.parties = call.parties;
+        this.door = call.door;
+        this.transport.answer(call, "CALLANSWER");
+        this.#stopKeepAlive = this.transport.keepAlive(call, () => {
           this.lost++;
           this.lostAt = Date.now();
         });
@@ -138,10 +133,7 @@ class TestGateway {
       }
     } else {
       // The door hung up: acknowledge, stop the keep-alive.
-      this.transport.answer(
-        e.key,
-        encodeCall({ type: MSG_TYPE.REPLY, op: OP.CALLEND, ...parties }),
-      );
+      this.transport.confirmHangup(e.hangup);
       this.#stopKeepAlive?.();
     }
   }
@@ -259,7 +251,7 @@ Deno.test({
       const talk = await door.when("talk");
       assertEquals(talk.mediaIp, GW_IP);
       for (let i = 0; i < 50; i++) {
-        gw.transport.sendRaw(
+        gw.port!.send(
           encodeMedia({
             op: 8,
             ...gw.parties!,

@@ -6,20 +6,12 @@ import { runs } from "../../tests/helpers/scale.ts";
 import { assert, assertEquals } from "../../tests/helpers/assert.ts";
 import { FakeClock } from "../clock.ts";
 import { nullLogger } from "../log.ts";
-import { Metrics } from "../metrics.ts";
 import type { Endpoint } from "../net/datagram.ts";
-import {
-  type CallParties,
-  decodePacket,
-  encodeCall,
-  MSG_TYPE,
-  OP,
-  OP_NAME,
-  PacketDecodeError,
-} from "../protocol/mod.ts";
-import type { DoorEvent } from "../door/transport.ts";
+import { nullSink } from "../events/bus.ts";
+import { doorCallEvent, FakeDoor } from "../testing/fake_door.ts";
 import { LEGAL, startCall, transition } from "./machine.ts";
-import { CallManager, type DoorPort, type PhoneRequest } from "./manager.ts";
+import { CallManager } from "./manager.ts";
+import type { DoorEvent, PhoneRequest } from "./ports.ts";
 import {
   type CallContext,
   type CallEvent,
@@ -365,46 +357,19 @@ const DOORS = [
   { ep: { hostname: "10.0.0.7", port: 8302 }, address: "M00010300" },
 ] as const;
 
-interface PendingAsk {
-  op: string;
-  to: string;
-  resolve: (ok: boolean) => void;
-}
-
-class FakeDoor implements DoorPort {
-  asks: PendingAsk[] = [];
-  keepAlives = new Map<number, () => void>();
-  #next = 0;
-  answers: string[] = [];
-  answer(key: string, bytes: Uint8Array): void {
-    const p = decodePacket(bytes);
-    assert(!(p instanceof PacketDecodeError) && p.kind === "call");
-    this.answers.push(`${key} ${OP_NAME[p.op]}${p.type === MSG_TYPE.REPLY ? " reply" : ""}`);
-  }
-  ask(op: number, _parties: CallParties, to: Endpoint): Promise<boolean> {
-    return new Promise((resolve) => this.asks.push({ op: OP_NAME[op]!, to: to.hostname, resolve }));
-  }
-  startKeepAlive(_p: CallParties, _to: Endpoint, onLost: () => void): () => void {
-    const id = this.#next++;
-    this.keepAlives.set(id, onLost);
-    return () => this.keepAlives.delete(id);
-  }
-  sendOnce(): void {}
-}
-
-function doorEvent(door: number, room: number, type: "call" | "hangup"): DoorEvent {
+function doorEvent(door: number, room: number, type: "call" | "hangup"): DoorEvent & {
+  from: Endpoint;
+  key: string;
+} {
   const d = DOORS[door]!;
-  const raw = encodeCall({
-    type: MSG_TYPE.ASK,
-    op: type === "call" ? OP.CALL : OP.CALLEND,
+  const key = `${d.ep.hostname}|${type}|${room}`;
+  const parties = {
     caller: d.address,
     callerIp: d.ep.hostname,
     callee: `S${ROOMS[room]}`,
     calleeIp: "10.0.0.2",
-  });
-  const packet = decodePacket(raw);
-  assert(!(packet instanceof PacketDecodeError) && packet.kind === "call");
-  return { type, packet, from: d.ep, key: `${d.ep.hostname}|${type}|${room}`, raw };
+  };
+  return Object.assign(doorCallEvent(parties, d.ep, type, key), { from: d.ep, key });
 }
 
 type Action =
@@ -474,10 +439,9 @@ function setupManager() {
     phones: { send: () => true, online: (r) => [...(online[r] ?? [])] },
     clock,
     logger: nullLogger,
-    metrics: new Metrics(),
+    events: nullSink,
     ringTimeoutMs: ctx.ringTimeoutMs,
     talkTimeoutMs: ctx.talkTimeoutMs,
-    localIpFor: () => "10.0.0.2",
     newId: () => `call-${++ids}`,
     newMediaKey: () => "00".repeat(16),
   });

@@ -3,17 +3,11 @@ import { FakeClock } from "../clock.ts";
 import { nullLogger } from "../log.ts";
 import { Metrics } from "../metrics.ts";
 import type { Endpoint } from "../net/datagram.ts";
-import {
-  type CallParties,
-  decodePacket,
-  encodeCall,
-  MSG_TYPE,
-  OP,
-  OP_NAME,
-  PacketDecodeError,
-} from "../protocol/mod.ts";
-import type { DoorEvent } from "../door/transport.ts";
-import { CallManager, type CallMessage, type DoorPort } from "./manager.ts";
+import { EventBus } from "../events/bus.ts";
+import type { GatewayEvent } from "../events/types.ts";
+import { doorCallEvent as callEvent, FakeDoor } from "../testing/fake_door.ts";
+import { CallManager } from "./manager.ts";
+import type { CallNotice } from "./ports.ts";
 
 const DOOR_A: Endpoint = { hostname: "10.0.0.5", port: 8302 };
 const DOOR_B: Endpoint = { hostname: "10.0.0.6", port: 8302 };
@@ -25,39 +19,13 @@ const partiesA = {
 };
 const partiesB = { ...partiesA, caller: "M00010200", callerIp: "10.0.0.6" };
 
-class FakeDoor implements DoorPort {
-  log: string[] = [];
-  forget?: (key: string) => void;
-  pending = new Map<string, (ok: boolean) => void>();
-  keepAlives = 0;
-  lost: (() => void)[] = [];
-  answer(key: string, bytes: Uint8Array): void {
-    const p = decodePacket(bytes);
-    assert(!(p instanceof PacketDecodeError) && p.kind === "call");
-    this.log.push(
-      `answer ${OP_NAME[p.op]}${p.type === MSG_TYPE.REPLY ? " reply" : ""} ${key.split("|")[0]}`,
-    );
-  }
-  ask(op: number, _parties: CallParties, to: Endpoint): Promise<boolean> {
-    this.log.push(`ask ${OP_NAME[op]} ${to.hostname}`);
-    return new Promise((resolve) => this.pending.set(OP_NAME[op]!, resolve));
-  }
-  reply(op: string, ok = true): void {
-    this.pending.get(op)!(ok);
-    this.pending.delete(op);
-  }
-  startKeepAlive(_p: CallParties, _to: Endpoint, onLost: () => void): () => void {
-    this.keepAlives++;
-    this.lost.push(onLost);
-    return () => this.keepAlives--;
-  }
-  sendOnce(): void {}
-}
-
 function setup(online: Record<string, string[]> = { "00010108090": ["a", "b"] }) {
   const clock = new FakeClock();
   const door = new FakeDoor();
-  const sent: { uid: string; msg: CallMessage }[] = [];
+  const sent: { uid: string; msg: CallNotice & { reason?: string } }[] = [];
+  const events = new EventBus({ logger: nullLogger, metrics: new Metrics() });
+  const seen: GatewayEvent[] = [];
+  events.subscribe((e) => seen.push(e), { name: "test" });
   const m = new CallManager({
     door,
     phones: {
@@ -66,29 +34,13 @@ function setup(online: Record<string, string[]> = { "00010108090": ["a", "b"] })
     },
     clock,
     logger: nullLogger,
-    metrics: new Metrics(),
+    events,
     ringTimeoutMs: 30_000,
     talkTimeoutMs: 180_000,
-    localIpFor: () => "10.0.0.2",
   });
   const said = () =>
     sent.map((s) => `${s.uid}:${s.msg.order}${s.msg.reason ? `(${s.msg.reason})` : ""}`);
-  return { clock, door, sent, m, said };
-}
-
-function callEvent(
-  parties: typeof partiesA,
-  from: Endpoint,
-  type: "call" | "hangup" = "call",
-): DoorEvent {
-  const raw = encodeCall({
-    type: MSG_TYPE.ASK,
-    op: type === "call" ? OP.CALL : OP.CALLEND,
-    ...parties,
-  });
-  const packet = decodePacket(raw);
-  assert(!(packet instanceof PacketDecodeError) && packet.kind === "call");
-  return { type, packet, from, key: `${from.hostname}|${type}`, raw };
+  return { clock, door, sent, m, said, seen };
 }
 
 const flush = () => new Promise((r) => setTimeout(r, 0));
@@ -97,11 +49,8 @@ Deno.test("manager: full call with both wires in order, then nothing left runnin
   const { clock, door, m, sent, said } = setup();
   m.onDoorEvent(callEvent(partiesA, DOOR_A));
   const call = sent[0]!.msg;
-  assertEquals([call.order, call.doorAddress, typeof call.mediaKey], [
-    "call",
-    "M00010100",
-    "string",
-  ]);
+  assert(call.order === "call");
+  assertEquals([call.doorAddress, typeof call.mediaKey], ["M00010100", "string"]);
   assertEquals(m.phoneRequest("a", "00010108090", "call ok", "M00010100", call.callId).ok, true);
   assertEquals(m.phoneRequest("a", "00010108090", "talk", "M00010100").ok, true);
   door.reply("CALLSTART");
@@ -127,7 +76,7 @@ Deno.test("manager: full call with both wires in order, then nothing left runnin
     "a:over success",
   ]);
   assert(sent.every((s) => s.msg.callId === call.callId));
-  assertEquals([m.size, door.keepAlives, clock.pending], [0, 0, 0]);
+  assertEquals([m.size, door.keepAlives.size, clock.pending], [0, 0, 0]);
 });
 
 Deno.test("manager: a second door calling a ringing room gets LINEUSE; the phones are not disturbed", () => {
@@ -227,54 +176,66 @@ Deno.test("manager: shutdown ends every call with CALLEND and waits for the door
   assert(said().includes("a:over(door lost)"));
 });
 
-Deno.test("manager: CALLANSWER copies the CALL's bytes 57-61 (one Android build uses them as a codec flag)", () => {
-  const answers: Uint8Array[] = [];
-  const door = new FakeDoor();
-  door.answer = (_key, bytes) => void answers.push(bytes);
-  const m = new CallManager({
-    door,
-    phones: { send: () => true, online: () => ["a"] },
-    clock: new FakeClock(),
-    logger: nullLogger,
-    metrics: new Metrics(),
-    ringTimeoutMs: 30_000,
-    talkTimeoutMs: 180_000,
-    localIpFor: () => "10.0.0.2",
-  });
-  const raw = encodeCall({
-    type: MSG_TYPE.ASK,
-    op: OP.CALL,
-    ...partiesA,
-    multicast: 1,
-    groupIp: "238.9.9.9",
-  });
-  const packet = decodePacket(raw);
-  assert(!(packet instanceof PacketDecodeError) && packet.kind === "call");
-  m.onDoorEvent({ type: "call", packet, from: DOOR_A, key: "k", raw });
-  m.phoneRequest("a", "00010108090", "call ok");
-  assertEquals(answers.length, 1);
-  assertEquals([answers[0]!.length, answers[0]![8]], [62, OP.CALLANSWER]);
-  assertEquals(answers[0]!.subarray(57).toHex(), raw.subarray(57).toHex());
-});
-
 Deno.test("manager: an answered call forgets its CALL when it ends, so a new press rings again", async () => {
   const { door, m } = setup();
-  const forgotten: string[] = [];
-  door.forget = (key: string) => void forgotten.push(key);
   m.onDoorEvent(callEvent(partiesA, DOOR_A));
   m.phoneRequest("a", "00010108090", "call ok");
   m.phoneRequest("a", "00010108090", "over");
   door.reply("CALLEND");
   await flush();
-  assertEquals(forgotten, ["10.0.0.5|call"]);
+  assertEquals(door.released, ["10.0.0.5|call"]);
 });
 
 Deno.test("manager: a door's re-CALL that ends its old call keeps its own ASK entry (its copies stay copies)", () => {
   const { door, m } = setup();
-  const forgotten: string[] = [];
-  door.forget = (key: string) => void forgotten.push(key);
   m.onDoorEvent(callEvent(partiesA, DOOR_A));
   m.phoneRequest("a", "00010108090", "call ok");
   m.onDoorEvent(callEvent(partiesA, DOOR_A));
-  assertEquals([forgotten, m.size], [[], 1]);
+  assertEquals([door.released, m.size], [[], 1]);
+});
+
+Deno.test("manager: what happens is emitted as events, in order, with the call id", async () => {
+  const { door, m, seen } = setup();
+  m.onDoorEvent(callEvent(partiesA, DOOR_A));
+  m.onDoorEvent(callEvent(partiesB, DOOR_B)); // busy
+  const callId = m.byRoom("00010108090")!.callId;
+  m.phoneRequest("a", "00010108090", "call ok");
+  m.phoneRequest("a", "00010108090", "talk");
+  door.reply("CALLSTART");
+  await flush();
+  m.phoneRequest("a", "00010108090", "unlock");
+  door.reply("REMOTEOPENLOCK");
+  await flush();
+  m.phoneRequest("a", "00010108090", "over");
+  door.reply("CALLEND");
+  await flush();
+  const summary = seen.map((e) =>
+    e.type === "call_phase"
+      ? `phase ${e.from}>${e.to}`
+      : e.type === "unlock_attempted"
+      ? `unlock ${e.uid} ${e.result}`
+      : e.type === "call_refused"
+      ? `refused ${e.reason}`
+      : e.type === "call_ended"
+      ? `ended ${e.reason}`
+      : e.type
+  );
+  assertEquals(summary, [
+    "call_started",
+    "phase new>offered",
+    "refused busy",
+    "phase offered>ringing",
+    "call_answered",
+    "phase ringing>connecting",
+    "phase connecting>talking",
+    "call_talk",
+    "unlock a success",
+    "phase talking>hanging_up",
+    "phase hanging_up>ended",
+    "ended phone_hung_up",
+  ]);
+  assert(
+    seen.every((e) => !("callId" in e) || e.callId === callId),
+    "every call event names the call",
+  );
 });

@@ -27,6 +27,7 @@ import {
   COMMAND,
   decodePacket,
   DEFAULT_MAGIC,
+  displayAddress,
   encodeCall,
   hasMagic,
   magicBytes,
@@ -40,22 +41,12 @@ import {
   roomKey,
   type SignalOp,
 } from "../protocol/mod.ts";
+import type { CallAnswer, DoorCall, DoorEvent, DoorHangup, DoorPort } from "../call/ports.ts";
+import type { EventSink } from "../events/bus.ts";
 import { AskCache } from "./ask_cache.ts";
+import { describePacket } from "./trace.ts";
 import { AskEngine } from "./ask_engine.ts";
 import { KeepAlive } from "./keepalive.ts";
-
-/**
- * What the door side reports to the call layer: a new CALL, or a new CALLEND ASK from the door
- * (never a retransmission). `key` identifies the ASK for {@linkcode DoorTransport.answer};
- * `raw` is a copy of its bytes (replies are byte copies of the request).
- */
-export interface DoorEvent {
-  readonly type: "call" | "hangup";
-  readonly packet: CallPacket;
-  readonly from: Endpoint;
-  readonly key: string;
-  readonly raw: Uint8Array;
-}
 
 /** Decides whether a door may speak to us (the door registry plugs in here). */
 export type DoorAdmission = (address: string, ip: string) => boolean;
@@ -72,8 +63,12 @@ export interface DoorTransportOptions {
   isOnline: (roomKey: string) => boolean;
   /** The IPv4 the door should use to reach us. */
   localIpFor: (doorIp: string) => string;
-  /** New door events. */
+  /** New door events (a CALL or a CALLEND ASK, never a retransmission). */
   onEvent: (event: DoorEvent) => void;
+  /** Domain events: `door_seen`, and `door_trace` while someone listens. */
+  events?: EventSink;
+  /** Fixed `--lan-ip`, when set (else the CALL's callee IP, else `localIpFor`). */
+  lanIp?: string | undefined;
   /** Door media datagrams (CALLUP), undecoded. The bytes are only valid during the call. */
   onMedia?: (data: Uint8Array, from: Endpoint) => void;
   /** Door admission; default admits everyone. */
@@ -96,8 +91,26 @@ export function askKey(
   return `${partiesKey(ip, parties)}|${op}`;
 }
 
-/** A door-facing UDP endpoint of the gateway. */
-export class DoorTransport {
+/** What the transport keeps of a door's CALL for answering it. */
+interface WireCall {
+  readonly key: string;
+  /** CALL bytes 57–61 (multicast flag, group IP), copied into CALLANSWER (§4). */
+  readonly extra: { multicast: number; groupIp: string };
+}
+
+/** What the transport keeps of a door's CALLEND for replying to it. */
+interface WireHangup {
+  readonly key: string;
+  readonly raw: Uint8Array;
+}
+
+/** Doors remembered for `door_seen` (bounded). */
+const MAX_SEEN = 4096;
+/** A door heard again is reported at most this often. */
+const SEEN_EVERY_MS = 10_000;
+
+/** A door-facing UDP endpoint of the gateway: the call layer's {@linkcode DoorPort}. */
+export class DoorTransport implements DoorPort {
   #o: DoorTransportOptions;
   #magic: string;
   #magicBytes: Uint8Array;
@@ -111,14 +124,17 @@ export class DoorTransport {
   #c: Record<string, { value: number }>;
   #dropped = new Map<string, { value: number }>();
   #debug: boolean;
+  #wireCalls = new WeakMap<DoorCall, WireCall>();
+  #wireHangups = new WeakMap<DoorHangup, WireHangup>();
+  #seen = new Map<string, { ip: string; at: number }>();
 
-  /** Wires the transport; call {@linkcode DoorTransport.start} to receive. */
+  /** Wires the transport; call {@linkcode DoorTransport.listen} to receive. */
   constructor(options: DoorTransportOptions) {
     this.#o = options;
     this.#magic = options.magic ?? DEFAULT_MAGIC;
     this.#magicBytes = magicBytes(this.#magic);
     this.#debug = options.logger.enabled("debug");
-    this.#asks = new AskEngine(options.clock, (bytes, to) => this.#o.port.send(bytes, to));
+    this.#asks = new AskEngine(options.clock, (bytes, to) => this.#send(bytes, to));
     const m = options.metrics;
     this.#c = {
       received: m.counter(
@@ -155,7 +171,7 @@ export class DoorTransport {
   }
 
   /** Starts the receive loop. */
-  start(): void {
+  listen(): void {
     this.#loop ??= this.#run();
   }
 
@@ -187,10 +203,45 @@ export class DoorTransport {
       return;
     }
     try {
+      if (this.#o.events?.wants("door_trace")) this.#trace("in", data, from);
       this.#dispatch(data, from);
     } catch (e) {
       this.#bad("handler_error", from, String(e));
     }
+  }
+
+  /** Sends signalling (traced while someone listens). */
+  #send(bytes: Uint8Array, to: Endpoint): void {
+    if (this.#o.events?.wants("door_trace")) this.#trace("out", bytes, to);
+    this.#o.port.send(bytes, to);
+  }
+
+  #trace(direction: "in" | "out", bytes: Uint8Array, peer: Endpoint): void {
+    this.#o.events!.emit({
+      type: "door_trace",
+      at: this.#o.clock.wallNow(),
+      direction,
+      peer: `${peer.hostname}:${peer.port}`,
+      summary: describePacket(bytes, this.#magic),
+      length: bytes.length,
+    });
+  }
+
+  /** Reports a door heard (first contact, a new IP, or every {@linkcode SEEN_EVERY_MS}). */
+  #heard(address: string, ip: string): void {
+    const events = this.#o.events;
+    if (!events?.wants("door_seen")) return;
+    const now = this.#o.clock.now();
+    const key = displayAddress(address);
+    const last = this.#seen.get(key);
+    if (last && last.ip === ip && now - last.at < SEEN_EVERY_MS) return;
+    if (!last && this.#seen.size >= MAX_SEEN) {
+      // Forget the oldest entry (Map order is insertion order).
+      this.#seen.delete(this.#seen.keys().next().value!);
+    }
+    this.#seen.delete(key);
+    this.#seen.set(key, { ip, at: now });
+    events.emit({ type: "door_seen", at: this.#o.clock.wallNow(), address: key, ip });
   }
 
   #bad(reason: string, from: Endpoint, detail?: string): void {
@@ -244,6 +295,7 @@ export class DoorTransport {
       this.#bad("door_rejected", from, address);
       return false;
     }
+    this.#heard(address, ip);
     return true;
   }
 
@@ -256,7 +308,7 @@ export class DoorTransport {
     }
     this.#c.nsAnswered!.value++;
     const ip = this.#o.localIpFor(from.hostname);
-    this.#o.port.send(nsReplyFor(raw, { address: p.target, ip }), from);
+    this.#send(nsReplyFor(raw, { address: p.target, ip }), from);
   }
 
   #onCall(p: CallPacket, raw: Uint8Array, from: Endpoint): void {
@@ -276,7 +328,7 @@ export class DoorTransport {
     if (!this.#admitted(p.caller, from.hostname, p.callerIp, from)) return;
     if (p.op === OP.CALLCONFIRM) {
       this.#c.confirmsAnswered!.value++;
-      this.#o.port.send(replyTo(raw, OP.CALLCONFIRM), from);
+      this.#send(replyTo(raw, OP.CALLCONFIRM), from);
       return;
     }
     if (p.op !== OP.CALL && p.op !== OP.CALLEND) {
@@ -286,38 +338,102 @@ export class DoorTransport {
     const seen = this.#cache.seen(key, from, this.#o.clock.now());
     if (!seen.fresh) {
       this.#c.duplicates!.value++;
-      if (seen.answer) this.#o.port.send(seen.answer, seen.to);
+      if (seen.answer) this.#send(seen.answer, seen.to);
       return;
     }
     // A new CALL is a new call: its CALLEND has the same bytes as the last call's, and must not
     // pass for a late copy of it (a visitor who presses, hangs up and presses again at once).
     if (p.op === OP.CALL) this.#cache.forget(askKey(from.hostname, OP.CALLEND, p));
-    this.#o.onEvent({
-      type: p.op === OP.CALL ? "call" : "hangup",
-      packet: p,
-      from,
-      key,
-      raw: raw.slice(),
-    });
+    if (p.op === OP.CALL) {
+      const call: DoorCall = {
+        door: from,
+        doorAddress: displayAddress(p.caller),
+        roomAddress: displayAddress(p.callee),
+        roomKey: p.callee.startsWith("S") ? roomKey(p.callee) : undefined,
+        parties: this.#parties(p, from),
+      };
+      this.#wireCalls.set(call, {
+        key,
+        extra: { multicast: p.multicast ?? 0, groupIp: p.groupIp ?? "0.0.0.0" },
+      });
+      this.#o.onEvent({ type: "call", call });
+    } else {
+      const hangup: DoorHangup = {
+        door: from,
+        doorAddress: displayAddress(p.caller),
+        roomKey: roomKey(p.callee),
+      };
+      this.#wireHangups.set(hangup, { key, raw: raw.slice() });
+      this.#o.onEvent({ type: "hangup", hangup });
+    }
   }
 
-  /**
-   * Answers a door ASK (by its event key): sends `bytes` to where the ASK came from and keeps
-   * them for its retransmissions.
-   */
-  answer(key: string, bytes: Uint8Array): void {
+  /** Caller and callee of a CALL, with the IP the door should use for us as the callee's. */
+  #parties(p: CallPacket, from: Endpoint): CallParties {
+    const ourIp = this.#o.lanIp ??
+      (p.calleeIp !== "0.0.0.0" ? p.calleeIp : this.#o.localIpFor(from.hostname));
+    return { caller: p.caller, callerIp: p.callerIp, callee: p.callee, calleeIp: ourIp };
+  }
+
+  // ---- DoorPort (the call layer's view) ----
+
+  /** Answers a door's CALL (and every copy of it) with CALLANSWER or LINEUSE. */
+  answer(call: DoorCall, answer: CallAnswer): void {
+    const w = this.#wireCalls.get(call);
+    if (!w) return;
+    const bytes = answer === "CALLANSWER"
+      ? encodeCall(
+        { type: MSG_TYPE.ASK, op: OP.CALLANSWER, ...call.parties, ...w.extra },
+        this.#magic,
+      )
+      : encodeCall({ type: MSG_TYPE.ASK, op: OP.LINEUSE, ...call.parties }, this.#magic);
+    this.#answerAsk(w.key, bytes);
+  }
+
+  /** CALLSTART; true on the door's reply. */
+  start(call: DoorCall): Promise<boolean> {
+    return this.#callAsk(OP.CALLSTART, call);
+  }
+
+  /** REMOTEOPENLOCK; true on the door's reply. */
+  unlock(call: DoorCall): Promise<boolean> {
+    return this.#callAsk(OP.REMOTEOPENLOCK, call);
+  }
+
+  /** Our CALLEND; true on the door's reply. */
+  end(call: DoorCall): Promise<boolean> {
+    return this.#callAsk(OP.CALLEND, call);
+  }
+
+  async #callAsk(op: SignalOp, call: DoorCall): Promise<boolean> {
+    const ok = await this.ask(op, call.parties, call.door);
+    if (!ok) {
+      this.#o.metrics.inc("door_asks_unanswered_total", { op: OP_NAME[op] ?? String(op) });
+    }
+    return ok;
+  }
+
+  /** Replies to the door's CALLEND (and its copies). */
+  confirmHangup(hangup: DoorHangup): void {
+    const w = this.#wireHangups.get(hangup);
+    if (w) this.#answerAsk(w.key, replyTo(w.raw, OP.CALLEND));
+  }
+
+  /** The CALLCONFIRM keep-alive of a call. */
+  keepAlive(call: DoorCall, onLost: () => void): () => void {
+    return this.startKeepAlive(call.parties, call.door, onLost);
+  }
+
+  /** The call is over: the same CALL bytes from this door start a new call from now on. */
+  release(call: DoorCall): void {
+    const w = this.#wireCalls.get(call);
+    if (w) this.#cache.forget(w.key);
+  }
+
+  /** Answers a door ASK by its key and keeps the answer for its retransmissions. */
+  #answerAsk(key: string, bytes: Uint8Array): void {
     const to = this.#cache.answer(key, bytes, this.#o.clock.now());
-    if (to) this.#o.port.send(bytes, to);
-  }
-
-  /** Forgets a door ASK: its next copy is a new ASK (the call it started is over). */
-  forget(key: string): void {
-    this.#cache.forget(key);
-  }
-
-  /** Sends one packet without retransmission (CALLANSWER, LINEUSE, FORCEIFRAME). */
-  sendOnce(bytes: Uint8Array, to: Endpoint): void {
-    this.#o.port.send(bytes, to);
+    if (to) this.#send(bytes, to);
   }
 
   /**
@@ -344,7 +460,7 @@ export class DoorTransport {
       lostAfterMs: this.#o.lostAfterMs ?? 6000,
       send: (n) => {
         new DataView(counter.buffer).setUint32(0, n, true);
-        this.#o.port.send(
+        this.#send(
           encodeCall({
             type: MSG_TYPE.ASK,
             op: OP.CALLCONFIRM,
@@ -364,11 +480,6 @@ export class DoorTransport {
       ka.stop();
       if (this.#keepAlives.get(key) === ka) this.#keepAlives.delete(key);
     };
-  }
-
-  /** Sends raw bytes from the door socket (media towards a door). */
-  sendRaw(bytes: Uint8Array, to: Endpoint): void {
-    this.#o.port.send(bytes, to);
   }
 
   /** Stops everything and closes the socket. */

@@ -4,7 +4,17 @@ import { memoryLogger, nullLogger } from "../log.ts";
 import { Metrics } from "../metrics.ts";
 import { type Endpoint, MemoryNetwork } from "../net/datagram.ts";
 import { encodeCall, encodeNsAsk, MSG_TYPE, OP } from "../protocol/mod.ts";
-import { type DoorEvent, DoorTransport } from "./transport.ts";
+import type { DoorCall, DoorEvent, DoorHangup } from "../call/ports.ts";
+import { DoorTransport } from "./transport.ts";
+
+const callOf = (e: DoorEvent | undefined): DoorCall => {
+  assert(e?.type === "call");
+  return e.call;
+};
+const hangupOf = (e: DoorEvent | undefined): DoorHangup => {
+  assert(e?.type === "hangup");
+  return e.hangup;
+};
 
 const DOOR: Endpoint = { hostname: "192.168.31.189", port: 8302 };
 const parties = {
@@ -59,7 +69,7 @@ Deno.test("door transport: a CALL and its copies make one event; copies get the 
   assertEquals(events.length, 1);
   assertEquals(port.sent.length, 0);
   const answer = encodeCall({ type: MSG_TYPE.ASK, op: OP.CALLANSWER, ...parties });
-  t.answer(events[0]!.key, answer);
+  t.answer(callOf(events[0]), "CALLANSWER");
   clock.advance(600);
   t.handle(call, DOOR);
   clock.advance(600);
@@ -188,15 +198,14 @@ Deno.test("door transport: the same CALL well after our answer is a new press, n
   const { port, clock, t, events } = setup();
   const call = encodeCall({ type: MSG_TYPE.ASK, op: OP.CALL, ...parties });
   t.handle(call, DOOR);
-  const answer = encodeCall({ type: MSG_TYPE.ASK, op: OP.CALLANSWER, ...parties });
-  t.answer(events[0]!.key, answer);
+  t.answer(callOf(events[0]), "CALLANSWER");
   clock.advance(600);
   t.handle(call, DOOR); // trails our answer: a copy, answered again
   assertEquals([events.length, port.sent.length], [1, 2]);
   clock.advance(3000);
   t.handle(call, DOOR); // the door had stopped resending: the visitor pressed again
   assertEquals(events.length, 2);
-  t.forget(events[1]!.key);
+  t.release(callOf(events[1]));
   t.handle(call, DOOR); // forgotten (its call ended): new at once
   assertEquals(events.length, 3);
 });
@@ -205,13 +214,12 @@ Deno.test("door transport: a quick second call's CALLEND is not taken for a copy
   const { port, clock, t, events } = setup();
   const call = encodeCall({ type: MSG_TYPE.ASK, op: OP.CALL, ...parties });
   const end = encodeCall({ type: MSG_TYPE.ASK, op: OP.CALLEND, ...parties });
-  const answer = encodeCall({ type: MSG_TYPE.ASK, op: OP.CALLANSWER, ...parties });
   t.handle(call, DOOR);
-  t.answer(events[0]!.key, answer);
-  t.forget(events[0]!.key); // the manager forgets the CALL when its call ends
+  t.answer(callOf(events[0]), "CALLANSWER");
+  t.release(callOf(events[0])); // the manager releases the CALL when its call ends
   clock.advance(1000);
   t.handle(end, DOOR); // the visitor hangs up
-  t.answer(events[1]!.key, encodeCall({ type: MSG_TYPE.REPLY, op: OP.CALLEND, ...parties }));
+  t.confirmHangup(hangupOf(events[1]));
   clock.advance(500);
   t.handle(end, DOOR); // a copy trailing our reply: answered again, no event
   assertEquals([events.length, port.sent.length], [2, 3]);
@@ -247,4 +255,33 @@ Deno.test("door transport: a flood of bad datagrams is counted each time, logged
     ["bad_magic", "192.168.31.50"],
     ["truncated", DOOR.hostname],
   ]);
+});
+
+Deno.test("door transport: CALLANSWER copies the CALL's bytes 57-61 (one Android build uses them as a codec flag)", () => {
+  const { port, t, events } = setup();
+  const raw = encodeCall({
+    type: MSG_TYPE.ASK,
+    op: OP.CALL,
+    ...parties,
+    multicast: 1,
+    groupIp: "238.9.9.9",
+  });
+  t.handle(raw, DOOR);
+  t.answer(callOf(events[0]), "CALLANSWER");
+  assertEquals(port.sent.length, 1);
+  const answer = port.sent[0]!.data;
+  assertEquals([answer.length, answer[8]], [62, OP.CALLANSWER]);
+  assertEquals(answer.subarray(57).toHex(), raw.subarray(57).toHex());
+});
+
+Deno.test("door transport: the door call it reports names door, room and our IP; LINEUSE is 57 bytes", () => {
+  const { port, t, events } = setup();
+  t.handle(encodeCall({ type: MSG_TYPE.ASK, op: OP.CALL, ...parties, calleeIp: "0.0.0.0" }), DOOR);
+  const call = callOf(events[0]);
+  assertEquals(
+    [call.doorAddress, call.roomAddress, call.roomKey, call.parties.calleeIp],
+    ["M00010100", "S00010108090", "00010108090", "192.168.31.223"],
+  );
+  t.answer(call, "LINEUSE");
+  assertEquals([port.sent[0]!.data.length, port.sent[0]!.data[8]], [57, OP.LINEUSE]);
 });

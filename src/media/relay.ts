@@ -37,8 +37,9 @@ import {
   writeIp,
 } from "../protocol/mod.ts";
 import { parseMediaControl } from "../phone/messages.ts";
-import type { LiveCallInfo, MediaHooks } from "../call/manager.ts";
-import type { PhoneMedia } from "../phone/service.ts";
+import type { LiveCallInfo, MediaPort } from "../call/ports.ts";
+import type { PhoneMedia } from "../phone/ports.ts";
+import type { EventSink } from "../events/bus.ts";
 
 /** Why media was dropped (counter label). */
 export const DROP = {
@@ -93,6 +94,8 @@ interface RelayCall {
   parties48: Uint8Array;
   /** Header form of the door, learned from its first media packet. */
   form: PayloadOffset;
+  /** `door_media` was emitted for this call. */
+  formReported: boolean;
   sinks: Map<string, Sink>;
   /** Phones in the video set, in order (an array: iterated per packet without allocation). */
   video: string[];
@@ -118,6 +121,10 @@ export interface MediaRelayOptions {
   sendToDoor: (bytes: Uint8Array, to: Endpoint) => void;
   /** Monotonic ms. @default performance.now */
   now?: () => number;
+  /** Wall time of events, epoch ms. @default Date.now */
+  wallNow?: () => number;
+  /** Domain events: `door_media` once per call (never per packet). */
+  events?: EventSink;
   /**
    * A latched phone address must be silent this long before the same phone may latch from
    * another address with its key alone (a replayed control datagram cannot steal a live
@@ -131,7 +138,7 @@ const CONTROL_OK = new TextEncoder().encode(JSON.stringify({ order: "enable_vide
 const SCRATCH = 32;
 
 /** The in-process media forwarder. */
-export class MediaRelay implements MediaHooks, PhoneMedia {
+export class MediaRelay implements MediaPort, PhoneMedia {
   #o: MediaRelayOptions;
   #magic: Uint8Array;
   #magicText: string;
@@ -211,6 +218,7 @@ export class MediaRelay implements MediaHooks, PhoneMedia {
       info,
       parties48,
       form: LENGTH.MEDIA_SHORT,
+      formReported: false,
       sinks: new Map(),
       video: [],
       fanout: [],
@@ -334,7 +342,10 @@ export class MediaRelay implements MediaHooks, PhoneMedia {
     this.#total.doorIn++;
     this.#total.doorInBytes += n;
     const at = mediaPayloadOffset(bytes, n);
-    if (at !== 0) call.form = at;
+    if (at !== 0) {
+      call.form = at;
+      if (!call.formReported) this.#reportForm(call, at);
+    }
     const fan = call.fanout;
     for (let i = 0; i < fan.length; i++) {
       const s = fan[i]!;
@@ -345,6 +356,18 @@ export class MediaRelay implements MediaHooks, PhoneMedia {
     call.c.toPhonesBytes += n * fan.length;
     this.#total.toPhones += fan.length;
     this.#total.toPhonesBytes += n * fan.length;
+  }
+
+  /** Once per call: the door's header form, for the door inventory. */
+  #reportForm(call: RelayCall, form: PayloadOffset): void {
+    call.formReported = true;
+    this.#o.events?.emit({
+      type: "door_media",
+      at: this.#o.wallNow?.() ?? Date.now(),
+      address: call.info.doorAddress,
+      ip: call.info.door.hostname,
+      headerForm: form,
+    });
   }
 
   /** A datagram on the phone media port: a control JSON or phone audio. */

@@ -3,7 +3,7 @@ import { nullLogger } from "../log.ts";
 import { Metrics } from "../metrics.ts";
 import type { Endpoint } from "../net/datagram.ts";
 import { decodePacket, encodeMedia, OP, PacketDecodeError } from "../protocol/mod.ts";
-import type { LiveCallInfo } from "../call/manager.ts";
+import type { LiveCallInfo } from "../call/ports.ts";
 import { MediaRelay } from "./relay.ts";
 
 const DOOR: Endpoint = { hostname: "10.0.0.5", port: 8302 };

@@ -11,7 +11,10 @@
 import type { Clock, TimerId } from "../clock.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
-import type { CallMessage, PhoneNotifier } from "../call/manager.ts";
+import type { CallNotice, PhoneNotifier } from "../call/ports.ts";
+import type { EventSink } from "../events/bus.ts";
+import type { PhoneSnapshot } from "../live/state.ts";
+import { ERROR_TEXT } from "./messages.ts";
 
 /** The part of a WebSocket the hub uses (a fake in tests). */
 export interface PhoneSocket {
@@ -37,6 +40,8 @@ export class PhoneSession {
   uid: string | undefined;
   readonly rooms = new Map<string, SessionRoom>();
   lastHeard: number;
+  /** Wall time (epoch ms) of the last login. */
+  since = 0;
   closed = false;
   /** Serializes message handling so that replies keep the order of requests. */
   chain: Promise<void> = Promise.resolve();
@@ -61,6 +66,8 @@ export interface PhoneHubOptions {
   onLeft?: (uid: string, rooms: string[]) => void;
   /** A phone logged in to a room. */
   onJoined?: (uid: string, roomKey: string) => void;
+  /** Domain events: `phone_joined`, `phone_left`. */
+  events?: EventSink;
 }
 
 /** Close codes the hub uses. */
@@ -128,8 +135,17 @@ export class PhoneHub implements PhoneNotifier {
     }
     s.uid = uid;
     s.rooms.set(roomKey, room);
+    s.since = this.#o.clock.wallNow();
     this.#byUid.set(uid, s);
     this.heard(s);
+    this.#o.events?.emit({
+      type: "phone_joined",
+      at: this.#o.clock.wallNow(),
+      uid,
+      roomKey,
+      ip: s.ip,
+      transport: "ws",
+    });
     this.#o.onJoined?.(uid, roomKey);
   }
 
@@ -149,7 +165,7 @@ export class PhoneHub implements PhoneNotifier {
     s.rooms.clear();
     s.uid = undefined;
     if (rooms.length) {
-      this.#o.logger.debug("phone left", { uid, rooms, why });
+      this.#o.events?.emit({ type: "phone_left", at: this.#o.clock.wallNow(), uid, rooms, why });
       this.#o.onLeft?.(uid, rooms);
     }
   }
@@ -196,17 +212,31 @@ export class PhoneHub implements PhoneNotifier {
     return this.online(roomKey).length > 0;
   }
 
+  /** Phones logged in now (the live state). */
+  snapshot(): PhoneSnapshot[] {
+    const now = this.#o.clock.now();
+    const wall = this.#o.clock.wallNow();
+    return [...this.#byUid].map(([uid, s]) => ({
+      uid,
+      rooms: [...s.rooms.keys()],
+      ip: s.ip,
+      since: s.since,
+      lastHeard: wall - (now - s.lastHeard),
+      transport: "ws" as const,
+    }));
+  }
+
   /** The session of a uid. */
   sessionOf(uid: string): PhoneSession | undefined {
     return this.#byUid.get(uid);
   }
 
-  /** Sends a call message to a phone, in the seed's field order. */
-  send(uid: string, roomKey: string, message: CallMessage): boolean {
+  /** Sends a call notice to a phone, in the seed's field order. */
+  send(uid: string, roomKey: string, notice: CallNotice): boolean {
     const s = this.#byUid.get(uid);
     if (!s) return false;
     const room = s.rooms.get(roomKey);
-    const { order, doorAddress, ...rest } = message;
+    const { order, doorAddress, ...rest } = notice;
     return this.sendTo(s, {
       order,
       doorAddress,
@@ -214,6 +244,7 @@ export class PhoneHub implements PhoneNotifier {
       uid,
       community: room?.community ?? "",
       ...rest,
+      ...(notice.order === "error" ? { message: ERROR_TEXT[notice.code] } : {}),
     });
   }
 

@@ -5,7 +5,7 @@
  */
 
 import type { Clock } from "../clock.ts";
-import type { Limiter } from "./service.ts";
+import type { Limiter } from "./ports.ts";
 
 /** Burst size and refill rate of one kind of attempt. */
 export interface Rate {

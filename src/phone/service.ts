@@ -13,7 +13,10 @@
 import { OnceFilter } from "../once.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
-import type { CallManager } from "../call/manager.ts";
+import type { CallControl } from "../call/ports.ts";
+import type { EventSink } from "../events/bus.ts";
+import type { Clock } from "../clock.ts";
+import type { BindingCheck, Limiter, PhoneMedia } from "./ports.ts";
 import { roomKey as roomKeyOf } from "../protocol/address.ts";
 import {
   ERROR_TEXT,
@@ -24,50 +27,20 @@ import {
 } from "./messages.ts";
 import { CLOSE_CODE, type PhoneHub, type PhoneSession } from "./hub.ts";
 
-/** Binding checks (implemented by `BindingStore`). */
-export interface BindingCheck {
-  verify(uid: string, roomAddress: string, token: string): Promise<unknown | undefined>;
-  isBound(uid: string, roomKey: string): Promise<boolean>;
-}
-
-/** Where every unlock attempt is written (implemented by `RecordStore.auditUnlock`). */
-export interface UnlockAuditor {
-  auditUnlock(entry: {
-    uid: string;
-    roomAddress: string;
-    doorAddress: string;
-    result: "not_bound" | "not_in_call" | "rate_limited";
-    callId?: string;
-  }): Promise<unknown>;
-}
-
-/** Media attachment of a phone on its signalling socket (WebSocket transport). */
-export interface PhoneMedia {
-  /** Starts sending the call's door media to this phone over `send`; false if not allowed. */
-  enableWs(callId: string, uid: string, send: (bytes: Uint8Array) => void): boolean;
-  /** Phone audio arriving as a binary frame. */
-  wsAudio(uid: string, bytes: Uint8Array): void;
-  /** The phone asked for UDP media: the relay may force an I-frame once it latches. */
-  enableUdp?(callId: string, uid: string): void;
-}
-
-/** A rate limiter keyed by strings (per uid, per IP). */
-export interface Limiter {
-  /** True when one more attempt of `kind` by `key` is allowed now (and counts it). */
-  take(kind: "login" | "unlock", key: string): boolean;
-}
-
 /** Options of {@linkcode PhoneService}. */
 export interface PhoneServiceOptions {
   hub: PhoneHub;
-  manager: Pick<CallManager, "phoneRequest" | "byRoom" | "get">;
+  manager: Pick<CallControl, "phoneRequest" | "byRoom">;
   bindings: BindingCheck;
   logger: Logger;
   metrics: Metrics;
   mediaPort: number;
   /** Seconds between heartbeats the phones should keep. @default {2} */
   heartbeatInterval?: number;
-  audit?: UnlockAuditor;
+  /** Where unlock attempts refused here go (the audit subscribes). */
+  events?: EventSink;
+  /** Wall time of events. @default Date.now */
+  clock?: Pick<Clock, "wallNow">;
   media?: PhoneMedia;
   limiter?: Limiter;
 }
@@ -178,16 +151,17 @@ export class PhoneService {
     const o = this.#o;
     const uid = s.uid!;
     const room = roomKeyOf(m.roomAddress)!;
-    const audit = (result: "not_bound" | "not_in_call" | "rate_limited", callId?: string) => {
+    const audit = (result: "not_bound" | "not_in_call" | "rate_limited") => {
       if (m.order !== "unlock") return;
-      o.audit?.auditUnlock({
+      o.events?.emit({
+        type: "unlock_attempted",
+        at: o.clock?.wallNow() ?? Date.now(),
         uid,
         roomAddress: m.roomAddress,
         doorAddress: m.doorAddress,
         result,
-        ...(callId ? { callId } : {}),
-      })
-        .catch((e) => o.logger.error("unlock audit write failed", { error: e }));
+        ip: s.ip,
+      });
     };
     if (
       m.order === "unlock" && o.limiter &&
@@ -218,9 +192,8 @@ export class PhoneService {
   ): void {
     const o = this.#o;
     const call = o.manager.byRoom(room);
-    const info = call && o.manager.get(call.callId);
-    const inCall = info && (info.ringing.includes(uid) || info.talker === uid);
-    if (!call || !info || !inCall || (m.callId !== undefined && m.callId !== call.callId)) {
+    const inCall = call && (call.ringing.includes(uid) || call.talker === uid);
+    if (!call || !inCall || (m.callId !== undefined && m.callId !== call.callId)) {
       return this.error(s, "not_in_call", m.order);
     }
     if (m.transport === "ws") {

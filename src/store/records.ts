@@ -125,6 +125,8 @@ export interface UnlockAudit {
   readonly callId?: string;
   /** Details. */
   readonly reason?: string;
+  /** The phone's IP, when known. */
+  readonly ip?: string;
 }
 
 /** What {@linkcode RecordStore.auditUnlock} needs; `at` defaults to now. */
@@ -330,6 +332,7 @@ export class RecordStore {
       result: input.result,
       ...(input.callId !== undefined ? { callId: input.callId } : {}),
       ...(input.reason !== undefined ? { reason: input.reason } : {}),
+      ...(input.ip !== undefined ? { ip: input.ip } : {}),
     };
     await this.#kv.set([AUDIT, ms, entry.id], entry);
     return entry;

@@ -1,0 +1,31 @@
+/**
+ * What the phone service needs from bindings, media and rate limiting: types only, owned here
+ * because the phone service is their user (implemented by `store/bindings.ts`,
+ * `media/relay.ts` and `phone/limiter.ts`).
+ *
+ * @module
+ */
+
+/** Binding checks (implemented by `BindingStore`). */
+export interface BindingCheck {
+  verify(uid: string, roomAddress: string, token: string): Promise<unknown | undefined>;
+  isBound(uid: string, roomKey: string): Promise<boolean>;
+}
+
+/** Media attachment of a phone on its signalling socket (WebSocket transport). */
+export interface PhoneMedia {
+  /** Starts sending the call's door media to this phone over `send`; false if not allowed. */
+  enableWs(callId: string, uid: string, send: (bytes: Uint8Array) => void): boolean;
+  /** Phone audio arriving as a binary frame. */
+  wsAudio(uid: string, bytes: Uint8Array): void;
+  /** The phone asked for UDP media: the relay may force an I-frame once it latches. */
+  enableUdp?(callId: string, uid: string): void;
+  /** Stops all media of `uid` in a call (its binding was removed). */
+  detach?(callId: string, uid: string): void;
+}
+
+/** A rate limiter keyed by strings (per uid, per IP). */
+export interface Limiter {
+  /** True when one more attempt of `kind` by `key` is allowed now (and counts it). */
+  take(kind: "login" | "unlock", key: string): boolean;
+}
