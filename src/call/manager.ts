@@ -30,7 +30,7 @@ import type { DoorEvent } from "../door/transport.ts";
 import { startCall, transition } from "./machine.ts";
 import { ERROR_TEXT, type ErrorCode } from "../phone/messages.ts";
 import type { CallEvent, CallOrder, CallState, Effect, EndReason, TimerName } from "./types.ts";
-import { LIVE_PHASES } from "./types.ts";
+import { isAnswered, LIVE_PHASES, ringGroupOf, talkerOf } from "./types.ts";
 
 /** The door side as the manager needs it (implemented by `DoorTransport`). */
 export interface DoorPort {
@@ -183,7 +183,12 @@ export class CallManager {
     | undefined {
     const c = this.#calls.get(callId);
     return c &&
-      { ...infoOf(c), phase: c.state.phase, talker: c.state.talker, ringing: c.state.ringing };
+      {
+        ...infoOf(c),
+        phase: c.state.phase,
+        talker: talkerOf(c.state),
+        ringing: ringGroupOf(c.state),
+      };
   }
 
   /** The live call of a room. */
@@ -201,8 +206,8 @@ export class CallManager {
     return [...this.#calls.values()].map((c) => ({
       ...infoOf(c),
       phase: c.state.phase,
-      ringing: c.state.ringing,
-      talker: c.state.talker,
+      ringing: ringGroupOf(c.state),
+      talker: talkerOf(c.state),
     }));
   }
 
@@ -524,7 +529,7 @@ export class CallManager {
     // A door that got CALLANSWER stopped resending its CALL long ago: the same bytes from it now
     // are the visitor pressing again. (A refused CALL keeps its LINEUSE for trailing copies.)
     // Not when the door's new CALL (same bytes, same key) is what ended this call.
-    if (call.state.answered && reason !== "door_recalled") this.#o.door.forget?.(call.callKey);
+    if (isAnswered(call.state) && reason !== "door_recalled") this.#o.door.forget?.(call.callKey);
     for (const id of call.timers.values()) this.#o.clock.clearTimeout(id);
     call.timers.clear();
     call.stopKeepAlive?.();

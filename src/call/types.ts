@@ -97,6 +97,31 @@ export const INITIAL: CallState = {
   answered: false,
 };
 
+/** The phones in the call's ring group (the talker alone once talking). */
+export function ringGroupOf(s: CallState): readonly string[] {
+  return s.ringing;
+}
+
+/** The phone that pressed talk first, while it holds the call. */
+export function talkerOf(s: CallState): string | undefined {
+  return s.talker;
+}
+
+/** Whether the door's CALL was answered CALLANSWER (keep-alive running or run). */
+export function isAnswered(s: CallState): boolean {
+  return s.answered;
+}
+
+/** Phones taking part: the ring group, plus the talker. */
+export function participantsOf(s: CallState): readonly string[] {
+  return s.talker && !s.ringing.includes(s.talker) ? [...s.ringing, s.talker] : s.ringing;
+}
+
+/** Why the call ends, once it is ending or ended. */
+export function endReasonOf(s: CallState): EndReason | undefined {
+  return s.endReason;
+}
+
 /** Inputs of the machine. Phone events come after the shell checked login and binding. */
 export type CallEvent =
   | { readonly type: "door_call"; readonly phones: readonly string[] }
