@@ -70,56 +70,171 @@ export type OverReason =
 /** Timers a call runs. */
 export type TimerName = "answer_deadline" | "ring" | "talk" | "door_end_grace";
 
-/** One call's state. Immutable: transitions return a new object. */
-export interface CallState {
-  readonly phase: Phase;
-  /** Phones (uids) in the ring group. */
-  readonly ringing: readonly string[];
-  /** The phone that pressed talk first (connecting, talking). */
-  readonly talker: string | undefined;
-  /** The phone whose `over` we are completing (gets `over success`). */
-  readonly hangupBy: string | undefined;
-  /** Phones waiting for the result of a REMOTEOPENLOCK in flight. */
-  readonly unlockWaiters: readonly string[];
-  readonly endReason: EndReason | undefined;
-  /** Set once CALLANSWER went out (keep-alive running). */
+/** A phone's uid (phone-protocol.md `uid`). */
+export type Uid = string;
+
+/** The door's CALL has not arrived yet. */
+export interface NewState {
+  readonly phase: "new";
+}
+
+/** Fields of every phase in which the room is in a call with the door (unlock allowed). */
+interface InCall {
+  /** Phones waiting for the result of the REMOTEOPENLOCK in flight (empty: none in flight). */
+  readonly unlockWaiters: readonly Uid[];
+}
+
+/** `call` went to the ring group; no phone said `call ok` yet, the door's CALL is unanswered. */
+export interface OfferedState extends InCall {
+  readonly phase: "offered";
+  /** Phones being rung: each got `call`, none has left since. */
+  readonly ringGroup: readonly Uid[];
+}
+
+/** A phone said `call ok`: the door got CALLANSWER, the keep-alive runs, the group still rings. */
+export interface RingingState extends InCall {
+  readonly phase: "ringing";
+  /** Phones being rung (who got `call`, plus who said `call ok`), none has left since. */
+  readonly ringGroup: readonly Uid[];
+}
+
+/** A phone pressed `talk`: our CALLSTART waits for the door's REPLY; the group still rings. */
+export interface ConnectingState extends InCall {
+  readonly phase: "connecting";
+  /** Phones being rung; the talker is usually, not always, one of them. */
+  readonly ringGroup: readonly Uid[];
+  /** The phone that pressed `talk` first (the others get `busy`). */
+  readonly talker: Uid;
+}
+
+/** The door confirmed CALLSTART: the talker alone is in the call, the others were told. */
+export interface TalkingState extends InCall {
+  readonly phase: "talking";
+  /** The phone in the call. */
+  readonly talker: Uid;
+}
+
+/**
+ * Who was in the call when it began to end. The machine tells them nothing more; the manager
+ * still reports them (and lets them enable video) until the call is ended.
+ */
+interface WasInCall {
+  /** The ring group as it was (in talking: the talker alone). */
+  readonly ringGroup: readonly Uid[];
+  /** The talker, if there was one. */
+  readonly talker: Uid | undefined;
+}
+
+/** We hung up (our CALLEND to the door waits for its REPLY). Always after CALLANSWER. */
+export interface HangingUpState extends InCall, WasInCall {
+  readonly phase: "hanging_up";
+  readonly endReason: EndReason;
+  /** The phone whose `over` we are completing: it gets `over success` at the end. */
+  readonly hangupBy: Uid | undefined;
+}
+
+/** The door hung up (its CALLEND waits for our REPLY: first `over success` or 1 s). */
+export interface DoorHungUpState extends InCall, WasInCall {
+  readonly phase: "door_hung_up";
+  /** Whether the door's CALL had been answered CALLANSWER (so the keep-alive is to stop). */
   readonly answered: boolean;
 }
 
+/** The call is over: nothing held, nothing more sent to the door. */
+export interface EndedState {
+  readonly phase: "ended";
+  readonly endReason: EndReason;
+  /** Whether the door's CALL was answered CALLANSWER at some point. */
+  readonly answered: boolean;
+}
+
+/** One call's state, one shape per phase. Immutable: transitions return a new object. */
+export type CallState =
+  | NewState
+  | OfferedState
+  | RingingState
+  | ConnectingState
+  | TalkingState
+  | HangingUpState
+  | DoorHungUpState
+  | EndedState;
+
+/** The state of one phase. */
+export type StateOf<P extends Phase> = Extract<CallState, { readonly phase: P }>;
+
+/** The states of {@linkcode LIVE_PHASES}: the room is in a call with the door. */
+export type LiveState = OfferedState | RingingState | ConnectingState | TalkingState;
+
+/** Whether the call is in a live phase (see {@linkcode LIVE_PHASES}). */
+export function isLive(s: CallState): s is LiveState {
+  return LIVE_PHASES.has(s.phase);
+}
+
 /** The state before the door's CALL. */
-export const INITIAL: CallState = {
-  phase: "new",
-  ringing: [],
-  talker: undefined,
-  hangupBy: undefined,
-  unlockWaiters: [],
-  endReason: undefined,
-  answered: false,
-};
+export const INITIAL: NewState = { phase: "new" };
 
-/** The phones in the call's ring group (the talker alone once talking). */
-export function ringGroupOf(s: CallState): readonly string[] {
-  return s.ringing;
+const NOBODY: readonly Uid[] = [];
+
+/**
+ * The phones in the call's ring group: the phones being rung, the talker alone once talking,
+ * and, once the call is ending, the group as it was; nobody before the CALL or after the end.
+ */
+export function ringGroupOf(s: CallState): readonly Uid[] {
+  switch (s.phase) {
+    case "talking":
+      return [s.talker];
+    case "offered":
+    case "ringing":
+    case "connecting":
+    case "hanging_up":
+    case "door_hung_up":
+      return s.ringGroup;
+    case "new":
+    case "ended":
+      return NOBODY;
+  }
 }
 
-/** The phone that pressed talk first, while it holds the call. */
-export function talkerOf(s: CallState): string | undefined {
-  return s.talker;
+/** The phone that pressed talk first, from connecting on, while the call is not ended. */
+export function talkerOf(s: CallState): Uid | undefined {
+  return "talker" in s ? s.talker : undefined;
 }
 
-/** Whether the door's CALL was answered CALLANSWER (keep-alive running or run). */
+/** Whether the door's CALL was answered CALLANSWER (keep-alive running, or run and stopped). */
 export function isAnswered(s: CallState): boolean {
-  return s.answered;
+  switch (s.phase) {
+    case "new":
+    case "offered":
+      return false;
+    case "ringing":
+    case "connecting":
+    case "talking":
+    case "hanging_up":
+      return true;
+    case "door_hung_up":
+    case "ended":
+      return s.answered;
+  }
 }
 
 /** Phones taking part: the ring group, plus the talker. */
-export function participantsOf(s: CallState): readonly string[] {
-  return s.talker && !s.ringing.includes(s.talker) ? [...s.ringing, s.talker] : s.ringing;
+export function participantsOf(s: CallState): readonly Uid[] {
+  const group = ringGroupOf(s);
+  const talker = talkerOf(s);
+  return talker !== undefined && !group.includes(talker) ? [...group, talker] : group;
 }
 
-/** Why the call ends, once it is ending or ended. */
+/** Why the call ends, once it is ending or ended (the door's hang-up: `door_hung_up`). */
 export function endReasonOf(s: CallState): EndReason | undefined {
-  return s.endReason;
+  switch (s.phase) {
+    case "hanging_up":
+    case "ended":
+      return s.endReason;
+    case "door_hung_up":
+      return "door_hung_up";
+    default:
+      return undefined;
+  }
 }
 
 /** Inputs of the machine. Phone events come after the shell checked login and binding. */
