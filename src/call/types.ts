@@ -14,6 +14,10 @@
  * door lost, door re-CALL, shutdown: any live phase → ended
  * ```
  *
+ * The state has one shape per phase ({@linkcode CallState}), holding only what that phase
+ * means; the shell reads it through {@linkcode ringGroupOf}, {@linkcode talkerOf},
+ * {@linkcode isAnswered}, {@linkcode participantsOf} and {@linkcode endReasonOf}.
+ *
  * @module
  */
 
@@ -215,11 +219,6 @@ export type StateOf<P extends Phase> = Extract<CallState, { readonly phase: P }>
 
 /** The states of {@linkcode LIVE_PHASES}: the room is in a call with the door. */
 export type LiveState = OfferedState | RingingState | ConnectingState | TalkingState;
-
-/** Whether the call is in a live phase (see {@linkcode LIVE_PHASES}). */
-export function isLive(s: CallState): s is LiveState {
-  return LIVE_PHASES.has(s.phase);
-}
 
 /** The state before the door's CALL. */
 export const INITIAL: NewState = { phase: "new" };
