@@ -5,6 +5,9 @@
  * call does to the world is an {@linkcode Effect}. References: seed flows 一–六,
  * door-protocol.md §4, phone-protocol.md "Rules".
  *
+ * The machine is a table, {@linkcode HANDLERS}: per phase, one handler per event type the phase
+ * reacts to; {@linkcode UNHANDLED} says what the phase does with every other event.
+ *
  * @module
  */
 
@@ -13,13 +16,24 @@ import type {
   CallEvent,
   CallOrder,
   CallState,
+  ConnectingState,
+  DoorHungUpState,
   Effect,
   EndReason,
+  HangingUpState,
+  LiveState,
+  NewState,
+  OfferedState,
   OverReason,
   Phase,
+  RingingState,
+  StateOf,
+  TalkingState,
+  TimerName,
   Transition,
+  Uid,
 } from "./types.ts";
-import { INITIAL, LIVE_PHASES } from "./types.ts";
+import { INITIAL, isAnswered, participantsOf, ringGroupOf, talkerOf } from "./types.ts";
 
 /** Every phase each phase may move to (checked by tests against every transition). */
 export const LEGAL: Readonly<Record<Phase, readonly Phase[]>> = {
@@ -36,72 +50,95 @@ export const LEGAL: Readonly<Record<Phase, readonly Phase[]>> = {
 const ANSWER_DEADLINE_MS = 3000;
 const DOOR_END_GRACE_MS = 1000;
 
-/** Phones taking part: the ring group, plus the talker. */
-function participants(s: CallState): string[] {
-  return s.talker && !s.ringing.includes(s.talker) ? [...s.ringing, s.talker] : [...s.ringing];
-}
+/** An event of one type. */
+type EventOf<T extends CallEvent["type"]> = Extract<CallEvent, { readonly type: T }>;
 
-function without(list: readonly string[], uid: string): string[] {
+/** What a phase does on one event type. */
+type Handler<S extends CallState, T extends CallEvent["type"]> = (
+  s: S,
+  e: EventOf<T>,
+  ctx: CallContext,
+) => Transition;
+
+/** One phase's handlers: one per event type it reacts to (the others: {@linkcode UNHANDLED}). */
+type PhaseHandlers<P extends Phase> = {
+  readonly [T in CallEvent["type"]]?: Handler<StateOf<P>, T>;
+};
+
+/** An answered live state: the door got CALLANSWER. */
+type AnsweredState = RingingState | ConnectingState | TalkingState;
+
+/** States with an unlock that may be in flight. */
+type UnlockingState = Exclude<CallState, { readonly phase: "new" | "ended" }>;
+
+/** Any state but the end. */
+type NotEnded = Exclude<CallState, { readonly phase: "ended" }>;
+
+function without(list: readonly Uid[], uid: Uid): Uid[] {
   return list.filter((u) => u !== uid);
 }
 
 function notify(
-  to: readonly string[],
+  to: readonly Uid[],
   order: CallOrder,
   extra: { reason?: string; code?: string; ref?: string } = {},
 ): Effect[] {
   return to.length ? [{ type: "notify", to, order, ...extra }] : [];
 }
 
-function over(to: readonly string[], reason: OverReason): Effect[] {
+function over(to: readonly Uid[], reason: OverReason): Effect[] {
   return notify(to, "over", { reason });
 }
 
-function error(uid: string, code: string, ref: string): Effect[] {
+function error(uid: Uid, code: string, ref: string): Effect[] {
   return notify([uid], "error", { code, ref });
 }
 
+const same = (s: CallState): Transition => ({ state: s, effects: [] });
+
 /** The effects that close a call, whatever it holds: timers, keep-alive, media. */
-function closing(s: CallState): Effect[] {
+function closing(s: NotEnded): Effect[] {
   return [
     { type: "timer_cancel", name: "answer_deadline" },
     { type: "timer_cancel", name: "ring" },
     { type: "timer_cancel", name: "talk" },
     { type: "timer_cancel", name: "door_end_grace" },
-    ...(s.answered ? [{ type: "keepalive", on: false } as const] : []),
+    ...(isAnswered(s) ? [{ type: "keepalive", on: false } as const] : []),
     { type: "media", video: [], audioFrom: undefined },
   ];
 }
 
-function ended(s: CallState, reason: EndReason, effects: Effect[]): Transition {
+/** The end: `effects`, then whatever the call still holds is released, then `end`, last. */
+function ended(s: NotEnded, reason: EndReason, effects: Effect[]): Transition {
   // An unlock still waiting for the door is answered and audited, never dropped.
-  const unlocks: Effect[] = s.unlockWaiters.length
+  const waiters = s.phase === "new" ? [] : s.unlockWaiters;
+  const unlocks: Effect[] = waiters.length
     ? [
-      ...notify(s.unlockWaiters, "unlock fail", { reason: "call ended" }),
-      { type: "record_unlock", uids: s.unlockWaiters, ok: false },
+      ...notify(waiters, "unlock fail", { reason: "call ended" }),
+      { type: "record_unlock", uids: waiters, ok: false },
     ]
     : [];
-  effects = [...effects, ...unlocks];
   return {
-    state: {
-      ...s,
-      phase: "ended",
-      endReason: s.endReason ?? reason,
-      ringing: [],
-      unlockWaiters: [],
-    },
-    effects: [...effects, ...closing(s), { type: "end", reason: s.endReason ?? reason }],
+    state: { phase: "ended", endReason: reason, answered: isAnswered(s) },
+    effects: [...effects, ...unlocks, ...closing(s), { type: "end", reason }],
   };
 }
 
 /** Our CALLEND towards the door; the call waits for its reply in `hanging_up`. */
 function hangUp(
-  s: CallState,
+  s: AnsweredState,
   reason: EndReason,
-  hangupBy: string | undefined,
+  hangupBy: Uid | undefined,
   told: Effect[],
 ): Transition {
-  const next: CallState = { ...s, phase: "hanging_up", endReason: reason, hangupBy };
+  const next: HangingUpState = {
+    phase: "hanging_up",
+    endReason: reason,
+    hangupBy,
+    unlockWaiters: s.unlockWaiters,
+    ringGroup: ringGroupOf(s),
+    talker: talkerOf(s),
+  };
   return {
     state: next,
     effects: [
@@ -113,25 +150,35 @@ function hangUp(
 }
 
 /** Ends a call that was never answered (no CALLANSWER): the pending CALL gets LINEUSE. */
-function refuse(s: CallState, reason: EndReason, told: Effect[]): Transition {
+function refuse(
+  s: NewState | OfferedState,
+  reason: EndReason,
+  told: Effect[],
+): Transition {
   return ended(s, reason, [{ type: "answer_call", op: "LINEUSE" }, ...told]);
 }
 
-/** Ends the call from our side in the right way for its phase. */
+/** Ends the call from our side in the right way for its phase (only offered is unanswered). */
 function endFromGateway(
-  s: CallState,
+  s: LiveState,
   reason: EndReason,
-  hangupBy: string | undefined,
+  hangupBy: Uid | undefined,
   told: Effect[],
 ): Transition {
-  return s.answered ? hangUp(s, reason, hangupBy, told) : refuse(s, reason, told);
+  return s.phase === "offered" ? refuse(s, reason, told) : hangUp(s, reason, hangupBy, told);
 }
 
-function doorHungUp(s: CallState, ctx: CallContext): Transition {
+function doorHungUp(s: LiveState, ctx: CallContext): Transition {
   return {
-    state: { ...s, phase: "door_hung_up", endReason: "door_hung_up", hangupBy: undefined },
+    state: {
+      phase: "door_hung_up",
+      answered: isAnswered(s),
+      unlockWaiters: s.unlockWaiters,
+      ringGroup: ringGroupOf(s),
+      talker: talkerOf(s),
+    },
     effects: [
-      ...over(participants(s), "door hung up"),
+      ...over(participantsOf(s), "door hung up"),
       { type: "timer_cancel", name: "answer_deadline" },
       { type: "timer_cancel", name: "ring" },
       { type: "timer_cancel", name: "talk" },
@@ -141,28 +188,63 @@ function doorHungUp(s: CallState, ctx: CallContext): Transition {
   };
 }
 
-function answerDoor(s: CallState, uid: string): { state: CallState; effects: Effect[] } {
-  const ringing = s.ringing.includes(uid) ? s.ringing : [...s.ringing, uid];
+function answerDoor(s: OfferedState, uid: Uid): { state: RingingState; effects: Effect[] } {
+  const ringGroup = s.ringGroup.includes(uid) ? s.ringGroup : [...s.ringGroup, uid];
   return {
-    state: { ...s, phase: "ringing", answered: true, ringing },
+    state: { phase: "ringing", ringGroup, unlockWaiters: s.unlockWaiters },
     effects: [
       { type: "answer_call", op: "CALLANSWER" },
       { type: "keepalive", on: true },
       { type: "timer_cancel", name: "answer_deadline" },
       { type: "record", field: "answeredAt", uid },
-      { type: "media", video: ringing, audioFrom: undefined },
+      { type: "media", video: ringGroup, audioFrom: undefined },
     ],
   };
 }
 
-function startTalk(s: CallState, uid: string): { state: CallState; effects: Effect[] } {
+function startTalk(s: RingingState, uid: Uid): { state: ConnectingState; effects: Effect[] } {
   return {
-    state: { ...s, phase: "connecting", talker: uid },
+    state: {
+      phase: "connecting",
+      ringGroup: s.ringGroup,
+      talker: uid,
+      unlockWaiters: s.unlockWaiters,
+    },
     effects: [{ type: "door_ask", op: "CALLSTART" }],
   };
 }
 
-function unlock(s: CallState, uid: string): Transition {
+/** A phone joins the ring group (and is `told`, when it is new to the call). */
+function joinRingGroup<S extends OfferedState | RingingState>(
+  s: S,
+  uid: Uid,
+  told: Effect[],
+): Transition {
+  if (s.ringGroup.includes(uid)) return same(s);
+  const ringGroup = [...s.ringGroup, uid];
+  const next: S = { ...s, ringGroup };
+  return {
+    state: next,
+    effects: [...told, { type: "media", video: ringGroup, audioFrom: undefined }],
+  };
+}
+
+/** A phone leaves the ring group; `whenEmpty` ends the call when it was the last one. */
+function leaveRingGroup<S extends OfferedState | RingingState>(
+  s: S,
+  uid: Uid,
+  whenEmpty: (next: S) => Transition,
+): Transition {
+  const ringGroup = without(s.ringGroup, uid);
+  if (ringGroup.length === s.ringGroup.length) return same(s);
+  const next: S = { ...s, ringGroup };
+  return ringGroup.length
+    ? { state: next, effects: [{ type: "media", video: ringGroup, audioFrom: undefined }] }
+    : whenEmpty(next);
+}
+
+/** A phone asks to unlock: the first one sends REMOTEOPENLOCK, the others wait with it. */
+function unlock(s: LiveState, uid: Uid): Transition {
   const waiters = s.unlockWaiters.includes(uid) ? s.unlockWaiters : [...s.unlockWaiters, uid];
   const first = s.unlockWaiters.length === 0;
   return {
@@ -172,7 +254,8 @@ function unlock(s: CallState, uid: string): Transition {
 }
 
 /** The door answered (or not) our REMOTEOPENLOCK: tell every phone that asked. */
-function unlockResult(s: CallState, ok: boolean): Transition {
+function unlockResult(s: UnlockingState, e: EventOf<"unlock_result">): Transition {
+  const { ok } = e;
   return {
     state: { ...s, unlockWaiters: [] },
     effects: [
@@ -188,64 +271,66 @@ function unlockResult(s: CallState, ok: boolean): Transition {
   };
 }
 
-const same = (s: CallState): Transition => ({ state: s, effects: [] });
+/** A `timer` handler from one handler per timer name; other timers are ignored. */
+function onTimers<S extends CallState>(
+  table: { readonly [N in TimerName]?: (s: S, ctx: CallContext) => Transition },
+): Handler<S, "timer"> {
+  return (s, e, ctx) => table[e.name]?.(s, ctx) ?? same(s);
+}
+
+/** `ring` timer in a phase before talking: nobody took the call in time. */
+function ringTimeout(s: LiveState): Transition {
+  return endFromGateway(s, "ring_timeout", undefined, over(participantsOf(s), "ring timeout"));
+}
+
+/** Events handled the same way in every live phase. */
+const LIVE = {
+  door_hangup: (s, _e, ctx) => doorHungUp(s, ctx),
+  // Tell the phones; a last CALLEND in case only the door's replies were lost.
+  door_lost: (s) =>
+    ended(s, "door_lost", [
+      ...over(participantsOf(s), "door lost"),
+      ...(isAnswered(s)
+        ? [{ type: "door_ask", op: "CALLEND" } as const]
+        : [{ type: "answer_call", op: "LINEUSE" } as const]),
+    ]),
+  door_recall: (s) => ended(s, "door_recalled", over(participantsOf(s), "door hung up")),
+  shutdown: (s) => endFromGateway(s, "shutdown", undefined, over(participantsOf(s), "door lost")),
+  unlock_result: unlockResult,
+  phone_unlock: (s, e) => unlock(s, e.uid),
+} as const satisfies { readonly [T in CallEvent["type"]]?: Handler<LiveState, T> };
+
+/** The phone whose `over` we complete gets `over success` when the call ends. */
+function overSuccess(s: HangingUpState): Effect[] {
+  return s.hangupBy ? notify([s.hangupBy], "over success") : [];
+}
+
+/** Our CALLEND is over (answered, unanswered, or moot): the call ends with its reason. */
+function finishHangUp(s: HangingUpState): Transition {
+  return ended(s, s.endReason, overSuccess(s));
+}
+
+/** The door's CALLEND gets its REPLY (seed 五): the call ends. */
+function replyToDoorHangUp(s: DoorHungUpState): Transition {
+  return ended(s, "door_hung_up", [{ type: "reply_hangup" }]);
+}
+
+/** Talk while another phone holds the call: `busy` (the talker's own repeat is ignored). */
+function talkWhileTaken(s: ConnectingState | TalkingState, e: EventOf<"phone_talk">): Transition {
+  return e.uid === s.talker ? same(s) : { state: s, effects: error(e.uid, "busy", "talk") };
+}
 
 /**
- * Moves one call by one event.
- *
- * @example
- * ```ts
- * let t = transition(INITIAL, { type: "door_call", phones: ["u1"] }, ctx);
- * t = transition(t.state, { type: "phone_call_ok", uid: "u1" }, ctx); // → CALLANSWER
- * ```
+ * The machine: per phase, what each event it reacts to does (live phases start from the shared
+ * {@linkcode LIVE} handlers, then add their own for other event types). Events a phase has no
+ * handler for: {@linkcode UNHANDLED}.
  */
-export function transition(s: CallState, e: CallEvent, ctx: CallContext): Transition {
-  const phase = s.phase;
-  if (phase === "ended") return notInCall(s, e);
-
-  // Events handled the same way in every live phase.
-  if (LIVE_PHASES.has(phase)) {
-    switch (e.type) {
-      case "door_hangup":
-        return doorHungUp(s, ctx);
-      case "door_lost":
-        // Tell the phones; a last CALLEND in case only the door's replies were lost.
-        return ended(s, "door_lost", [
-          ...over(participants(s), "door lost"),
-          ...(s.answered
-            ? [{ type: "door_ask", op: "CALLEND" } as const]
-            : [{ type: "answer_call", op: "LINEUSE" } as const]),
-        ]);
-      case "door_recall":
-        return ended(s, "door_recalled", over(participants(s), "door hung up"));
-      case "shutdown":
-        return endFromGateway(s, "shutdown", undefined, over(participants(s), "door lost"));
-      case "unlock_result":
-        return unlockResult(s, e.ok);
-      case "phone_unlock":
-        return unlock(s, e.uid);
-      case "timer":
-        if (e.name === "ring" && phase !== "talking") {
-          return endFromGateway(
-            s,
-            "ring_timeout",
-            undefined,
-            over(participants(s), "ring timeout"),
-          );
-        }
-        if (e.name === "talk" && phase === "talking") {
-          return hangUp(s, "talk_timeout", undefined, over(participants(s), "talk timeout"));
-        }
-        break;
-    }
-  }
-
-  switch (phase) {
-    case "new":
-      if (e.type !== "door_call") return same(s);
+const HANDLERS: { readonly [P in Phase]: PhaseHandlers<P> } = {
+  new: {
+    door_call: (s, e, ctx) => {
       if (e.phones.length === 0) return refuse(s, "no_phone_online", []);
       return {
-        state: { ...s, phase: "offered", ringing: [...e.phones] },
+        state: { phase: "offered", ringGroup: [...e.phones], unlockWaiters: [] },
         effects: [
           ...notify(e.phones, "call"),
           // Phones may latch their media socket as soon as they know the call.
@@ -258,207 +343,148 @@ export function transition(s: CallState, e: CallEvent, ctx: CallContext): Transi
           { type: "timer_start", name: "ring", ms: ctx.ringTimeoutMs },
         ],
       };
+    },
+  },
 
-    case "offered":
-      switch (e.type) {
-        case "phone_call_ok":
-          return answerDoor(s, e.uid);
-        case "phone_talk": {
-          // Talk before call ok: answer the door and start talking at once.
-          const a = answerDoor(s, e.uid);
-          const t = startTalk(a.state, e.uid);
-          return { state: t.state, effects: [...a.effects, ...t.effects] };
-        }
-        case "phone_over":
-          return refuse(s, "declined", [
-            ...notify([e.uid], "over success"),
-            ...over(without(s.ringing, e.uid), "answered elsewhere"),
-          ]);
-        case "phone_joined": {
-          if (s.ringing.includes(e.uid)) return same(s);
-          const ringing = [...s.ringing, e.uid];
-          return {
-            state: { ...s, ringing },
-            effects: [...notify([e.uid], "call"), {
-              type: "media",
-              video: ringing,
-              audioFrom: undefined,
-            }],
-          };
-        }
-        case "phone_left": {
-          const ringing = without(s.ringing, e.uid);
-          if (ringing.length === s.ringing.length) return same(s);
-          const next = { ...s, ringing };
-          return ringing.length
-            ? { state: next, effects: [{ type: "media", video: ringing, audioFrom: undefined }] }
-            : refuse(next, "phones_left", []);
-        }
-        case "timer":
-          if (e.name === "answer_deadline") {
-            return refuse(s, "no_answer", over(s.ringing, "ring timeout"));
-          }
-          return same(s);
-        default:
-          return same(s);
-      }
+  offered: {
+    ...LIVE,
+    phone_call_ok: (s, e) => answerDoor(s, e.uid),
+    phone_talk: (s, e) => {
+      // Talk before call ok: answer the door and start talking at once.
+      const a = answerDoor(s, e.uid);
+      const t = startTalk(a.state, e.uid);
+      return { state: t.state, effects: [...a.effects, ...t.effects] };
+    },
+    phone_over: (s, e) =>
+      refuse(s, "declined", [
+        ...notify([e.uid], "over success"),
+        ...over(without(s.ringGroup, e.uid), "answered elsewhere"),
+      ]),
+    phone_joined: (s, e) => joinRingGroup(s, e.uid, notify([e.uid], "call")),
+    phone_left: (s, e) => leaveRingGroup(s, e.uid, (next) => refuse(next, "phones_left", [])),
+    timer: onTimers<OfferedState>({
+      answer_deadline: (s) => refuse(s, "no_answer", over(s.ringGroup, "ring timeout")),
+      ring: ringTimeout,
+    }),
+  },
 
-    case "ringing":
-      switch (e.type) {
-        case "phone_call_ok":
-        case "phone_joined": {
-          if (s.ringing.includes(e.uid)) return same(s);
-          const ringing = [...s.ringing, e.uid];
-          return {
-            state: { ...s, ringing },
-            effects: [
-              ...(e.type === "phone_joined" ? notify([e.uid], "call") : []),
-              { type: "media", video: ringing, audioFrom: undefined },
-            ],
-          };
-        }
-        case "phone_talk":
-          return { ...startTalk(s, e.uid) };
-        case "phone_over":
-          return hangUp(
-            s,
-            "declined",
-            e.uid,
-            over(without(s.ringing, e.uid), "answered elsewhere"),
-          );
-        case "phone_left": {
-          const ringing = without(s.ringing, e.uid);
-          if (ringing.length === s.ringing.length) return same(s);
-          const next = { ...s, ringing };
-          return ringing.length
-            ? { state: next, effects: [{ type: "media", video: ringing, audioFrom: undefined }] }
-            : hangUp(next, "phones_left", undefined, []);
-        }
-        default:
-          return same(s);
-      }
-      break;
+  ringing: {
+    ...LIVE,
+    phone_call_ok: (s, e) => joinRingGroup(s, e.uid, []),
+    phone_joined: (s, e) => joinRingGroup(s, e.uid, notify([e.uid], "call")),
+    phone_talk: (s, e) => startTalk(s, e.uid),
+    phone_over: (s, e) =>
+      hangUp(s, "declined", e.uid, over(without(s.ringGroup, e.uid), "answered elsewhere")),
+    phone_left: (s, e) =>
+      leaveRingGroup(s, e.uid, (next) => hangUp(next, "phones_left", undefined, [])),
+    timer: onTimers<RingingState>({ ring: ringTimeout }),
+  },
 
-    case "connecting":
-      switch (e.type) {
-        case "callstart_result": {
-          if (!e.ok) {
-            // The door never answered CALLSTART: tell the phone, keep ringing so it can retry.
-            return {
-              state: { ...s, phase: "ringing", talker: undefined },
-              effects: error(s.talker!, "door_timeout", "talk"),
-            };
-          }
-          const talker = s.talker!;
-          return {
-            state: { ...s, phase: "talking", ringing: [talker] },
-            effects: [
-              ...notify([talker], "talk begin"),
-              ...over(without(s.ringing, talker), "answered elsewhere"),
-              { type: "timer_cancel", name: "ring" },
-              { type: "timer_start", name: "talk", ms: ctx.talkTimeoutMs },
-              { type: "record", field: "talkAt", uid: talker },
-              { type: "media", video: [talker], audioFrom: talker },
-            ],
-          };
-        }
-        case "phone_talk":
-          return e.uid === s.talker ? same(s) : { state: s, effects: error(e.uid, "busy", "talk") };
-        case "phone_call_ok":
-          return s.ringing.includes(e.uid)
-            ? same(s)
-            : { state: { ...s, ringing: [...s.ringing, e.uid] }, effects: [] };
-        case "phone_over":
-          return hangUp(
-            s,
-            e.uid === s.talker ? "phone_hung_up" : "declined",
-            e.uid,
-            over(without(participants(s), e.uid), "answered elsewhere"),
-          );
-        case "phone_left": {
-          if (e.uid === s.talker) {
-            return hangUp(
-              s,
-              "talker_left",
-              undefined,
-              over(without(participants(s), e.uid), "answered elsewhere"),
-            );
-          }
-          return { state: { ...s, ringing: without(s.ringing, e.uid) }, effects: [] };
-        }
-        default:
-          return same(s);
+  connecting: {
+    ...LIVE,
+    callstart_result: (s, e, ctx) => {
+      if (!e.ok) {
+        // The door never answered CALLSTART: tell the phone, keep ringing so it can retry.
+        return {
+          state: { phase: "ringing", ringGroup: s.ringGroup, unlockWaiters: s.unlockWaiters },
+          effects: error(s.talker, "door_timeout", "talk"),
+        };
       }
+      const { talker } = s;
+      return {
+        state: { phase: "talking", talker, unlockWaiters: s.unlockWaiters },
+        effects: [
+          ...notify([talker], "talk begin"),
+          ...over(without(s.ringGroup, talker), "answered elsewhere"),
+          { type: "timer_cancel", name: "ring" },
+          { type: "timer_start", name: "talk", ms: ctx.talkTimeoutMs },
+          { type: "record", field: "talkAt", uid: talker },
+          { type: "media", video: [talker], audioFrom: talker },
+        ],
+      };
+    },
+    phone_talk: talkWhileTaken,
+    // A late `call ok` joins the group silently (it hears the talk's outcome with the others).
+    phone_call_ok: (s, e) =>
+      s.ringGroup.includes(e.uid)
+        ? same(s)
+        : { state: { ...s, ringGroup: [...s.ringGroup, e.uid] }, effects: [] },
+    phone_over: (s, e) =>
+      hangUp(
+        s,
+        e.uid === s.talker ? "phone_hung_up" : "declined",
+        e.uid,
+        over(without(participantsOf(s), e.uid), "answered elsewhere"),
+      ),
+    phone_left: (s, e) => {
+      if (e.uid === s.talker) {
+        return hangUp(
+          s,
+          "talker_left",
+          undefined,
+          over(without(participantsOf(s), e.uid), "answered elsewhere"),
+        );
+      }
+      return { state: { ...s, ringGroup: without(s.ringGroup, e.uid) }, effects: [] };
+    },
+    timer: onTimers<ConnectingState>({ ring: ringTimeout }),
+  },
 
-    case "talking":
-      switch (e.type) {
-        case "phone_over":
-          // Only the talker is still in the call (seed 六: the uid must be in the flow); the
-          // others were told "answered elsewhere" and cannot hang up someone else's talk.
-          return e.uid === s.talker
-            ? hangUp(s, "phone_hung_up", e.uid, [])
-            : { state: s, effects: error(e.uid, "not_in_call", "over") };
-        case "phone_left":
-          return e.uid === s.talker ? hangUp(s, "talker_left", undefined, []) : same(s);
-        case "phone_talk":
-          return e.uid === s.talker ? same(s) : { state: s, effects: error(e.uid, "busy", "talk") };
-        default:
-          return same(s);
-      }
+  talking: {
+    ...LIVE,
+    // Only the talker is still in the call (seed 六: the uid must be in the flow); the
+    // others were told "answered elsewhere" and cannot hang up someone else's talk.
+    phone_over: (s, e) =>
+      e.uid === s.talker
+        ? hangUp(s, "phone_hung_up", e.uid, [])
+        : { state: s, effects: error(e.uid, "not_in_call", "over") },
+    phone_left: (s, e) => e.uid === s.talker ? hangUp(s, "talker_left", undefined, []) : same(s),
+    phone_talk: talkWhileTaken,
+    timer: onTimers<TalkingState>({
+      talk: (s) => hangUp(s, "talk_timeout", undefined, over(participantsOf(s), "talk timeout")),
+    }),
+  },
 
-    case "hanging_up":
-      switch (e.type) {
-        case "callend_result":
-          return ended(
-            s,
-            s.endReason ?? "phone_hung_up",
-            s.hangupBy ? notify([s.hangupBy], "over success") : [],
-          );
-        case "door_hangup":
-          // Our CALLEND and the door's crossed: answer the door and finish.
-          return ended(s, s.endReason ?? "door_hung_up", [
-            { type: "reply_hangup" },
-            ...(s.hangupBy ? notify([s.hangupBy], "over success") : []),
-          ]);
-        case "unlock_result":
-          return unlockResult(s, e.ok);
-        case "shutdown":
-        case "door_lost":
-        case "door_recall":
-          // Nobody will answer our CALLEND any more (or the door started over): finish now.
-          return ended(
-            s,
-            s.endReason ?? "shutdown",
-            s.hangupBy ? notify([s.hangupBy], "over success") : [],
-          );
-        default:
-          return notInCall(s, e);
-      }
-      break;
+  hanging_up: {
+    callend_result: finishHangUp,
+    // Our CALLEND and the door's crossed: answer the door and finish.
+    door_hangup: (s) => ended(s, s.endReason, [{ type: "reply_hangup" }, ...overSuccess(s)]),
+    unlock_result: unlockResult,
+    // Nobody will answer our CALLEND any more (or the door started over): finish now.
+    shutdown: finishHangUp,
+    door_lost: finishHangUp,
+    door_recall: finishHangUp,
+  },
 
-    case "door_hung_up":
-      switch (e.type) {
-        case "phone_over_success":
-        case "timer":
-          if (e.type === "timer" && e.name !== "door_end_grace") return same(s);
-          return ended(s, "door_hung_up", [{ type: "reply_hangup" }]);
-        case "phone_over":
-          return ended(s, "door_hung_up", [
-            { type: "reply_hangup" },
-            ...notify([e.uid], "over success"),
-          ]);
-        case "shutdown":
-        case "door_lost":
-        case "door_recall":
-          return ended(s, "door_hung_up", [{ type: "reply_hangup" }]);
-        case "unlock_result":
-          return unlockResult(s, e.ok);
-        default:
-          return notInCall(s, e);
-      }
-  }
-  return same(s);
-}
+  door_hung_up: {
+    phone_over_success: replyToDoorHangUp,
+    timer: onTimers<DoorHungUpState>({ door_end_grace: replyToDoorHangUp }),
+    phone_over: (s, e) =>
+      ended(s, "door_hung_up", [{ type: "reply_hangup" }, ...notify([e.uid], "over success")]),
+    shutdown: replyToDoorHangUp,
+    door_lost: replyToDoorHangUp,
+    door_recall: replyToDoorHangUp,
+    unlock_result: unlockResult,
+  },
+
+  ended: {},
+};
+
+/**
+ * What a phase does with an event it has no handler for. `ignore`: nothing (same state, no
+ * effects). `not_in_call`: the call is ending or over, so a phone's `talk`, `unlock` or `over`
+ * gets `error not_in_call`; every other event is ignored.
+ */
+const UNHANDLED = {
+  new: "ignore",
+  offered: "ignore",
+  ringing: "ignore",
+  connecting: "ignore",
+  talking: "ignore",
+  hanging_up: "not_in_call",
+  door_hung_up: "not_in_call",
+  ended: "not_in_call",
+} as const satisfies Record<Phase, "ignore" | "not_in_call">;
 
 /** Phone requests to a call that is no longer live get `not_in_call`; everything else is ignored. */
 function notInCall(s: CallState, e: CallEvent): Transition {
@@ -466,6 +492,23 @@ function notInCall(s: CallState, e: CallEvent): Transition {
     return { state: s, effects: error(e.uid, "not_in_call", e.type.slice("phone_".length)) };
   }
   return same(s);
+}
+
+/**
+ * Moves one call by one event.
+ *
+ * @example
+ * ```ts
+ * let t = transition(INITIAL, { type: "door_call", phones: ["u1"] }, ctx);
+ * t = transition(t.state, { type: "phone_call_ok", uid: "u1" }, ctx); // → CALLANSWER
+ * ```
+ */
+export function transition(s: CallState, e: CallEvent, ctx: CallContext): Transition {
+  // The table's type gives each handler the state of its own phase and the event of its own
+  // type; TypeScript cannot follow that correlation through two indexes, hence the one cast.
+  const handler = HANDLERS[s.phase][e.type] as Handler<CallState, CallEvent["type"]> | undefined;
+  if (handler) return handler(s, e, ctx);
+  return UNHANDLED[s.phase] === "not_in_call" ? notInCall(s, e) : same(s);
 }
 
 /** Starts a call: the door's CALL with the room's online phones. */

@@ -5,10 +5,15 @@ import {
   type CallEvent,
   type CallState,
   type Effect,
+  endReasonOf,
   EVENT_TYPES,
   INITIAL,
+  isAnswered,
+  participantsOf,
   PHASE,
   type Phase,
+  ringGroupOf,
+  talkerOf,
 } from "./types.ts";
 
 const ctx: CallContext = { now: 0, ringTimeoutMs: 30_000, talkTimeoutMs: 180_000 };
@@ -135,6 +140,34 @@ Deno.test("transition invariants hold for every phase × event × (participant, 
   assertEquals(EVENT_TYPES.length, 16);
 });
 
+Deno.test("state accessors: ring group, talker, answered, participants and end reason per phase", () => {
+  const read = (s: CallState) => [
+    ringGroupOf(s),
+    talkerOf(s),
+    isAnswered(s),
+    participantsOf(s),
+    endReasonOf(s),
+  ];
+  const seen = Object.fromEntries(Object.entries(STATES).map(([p, s]) => [p, read(s)]));
+  assertEquals(seen, {
+    new: [[], undefined, false, [], undefined],
+    offered: [["a", "b"], undefined, false, ["a", "b"], undefined],
+    ringing: [["a", "b"], undefined, true, ["a", "b"], undefined],
+    connecting: [["a", "b"], "a", true, ["a", "b"], undefined],
+    talking: [["a"], "a", true, ["a"], undefined],
+    hanging_up: [["a", "b"], undefined, true, ["a", "b"], "declined"],
+    door_hung_up: [["a", "b"], undefined, true, ["a", "b"], "door_hung_up"],
+    ended: [[], undefined, false, [], "no_answer"],
+  });
+  // A talker from outside the ring group takes part too, and keeps doing so while ending.
+  const outsider = run([call, ok(), talk("z")]).state;
+  assertEquals(read(outsider), [["a", "b"], "z", true, ["a", "b", "z"], undefined]);
+  const ending = transition(outsider, { type: "door_hangup" }, ctx).state;
+  assertEquals(read(ending), [["a", "b"], "z", true, ["a", "b", "z"], "door_hung_up"]);
+  const done = transition(ending, { type: "shutdown" }, ctx).state;
+  assertEquals(read(done), [[], undefined, true, [], "door_hung_up"]);
+});
+
 function orders(effects: readonly Effect[]): string[] {
   return effects.flatMap((e) => {
     if (e.type === "notify") {
@@ -174,7 +207,7 @@ Deno.test("seed flows 二 三 四 六: ring, call ok, talk, unlock, phone hangs 
     "over success>a",
     "end",
   ]);
-  assertEquals(r.state.endReason, "phone_hung_up");
+  assertEquals(endReasonOf(r.state), "phone_hung_up");
 });
 
 Deno.test("seed flow 五: door hangs up; the door's CALLEND is answered on over success or after 1 s", () => {
@@ -217,14 +250,14 @@ Deno.test("ring and talk timeouts end the call on both sides", () => {
     "end",
   ]);
   assert(orders(ring.effects).includes("over(ring timeout)>a,b"));
-  assertEquals(ring.state.endReason, "ring_timeout");
+  assertEquals(endReasonOf(ring.state), "ring_timeout");
   const talkT = run([call, ok(), talk(), started, { type: "timer", name: "talk" }, {
     type: "callend_result",
     ok: false,
   }]);
   assert(orders(talkT.effects).includes("over(talk timeout)>a"));
   assert(orders(talkT.effects).includes("door_ask:CALLEND"));
-  assertEquals(talkT.state.endReason, "talk_timeout");
+  assertEquals(endReasonOf(talkT.state), "talk_timeout");
 });
 
 Deno.test("first talk wins; a second talk gets busy; the loser gets over (answered elsewhere)", () => {
@@ -246,14 +279,14 @@ Deno.test("door lost ends the call with over (door lost) and a last CALLEND", ()
 Deno.test("phone disconnect: a ringing phone leaves the group; the talker's leaving ends the call", () => {
   const ringing = run([call, ok(), { type: "phone_left", uid: "b" }]);
   assertEquals(ringing.state.phase, "ringing");
-  assertEquals(ringing.state.ringing, ["a"]);
+  assertEquals(ringGroupOf(ringing.state), ["a"]);
   const last = run([call, ok(), { type: "phone_left", uid: "b" }, {
     type: "phone_left",
     uid: "a",
   }]);
   assertEquals(last.state.phase, "hanging_up");
   const talker = run([call, ok(), talk(), started, { type: "phone_left", uid: "a" }]);
-  assertEquals([talker.state.phase, talker.state.endReason], ["hanging_up", "talker_left"]);
+  assertEquals([talker.state.phase, endReasonOf(talker.state)], ["hanging_up", "talker_left"]);
 });
 
 Deno.test("after the end, phone requests get not_in_call and nothing reaches the door", () => {

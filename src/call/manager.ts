@@ -19,7 +19,7 @@ import type { EventSink } from "../events/bus.ts";
 import { sameAddress } from "../protocol/address.ts";
 import { startCall, transition } from "./machine.ts";
 import type { CallEvent, CallState, Effect, EndReason, TimerName } from "./types.ts";
-import { LIVE_PHASES } from "./types.ts";
+import { isAnswered, LIVE_PHASES, ringGroupOf, talkerOf } from "./types.ts";
 import type {
   CallControl,
   CallNotice,
@@ -422,7 +422,7 @@ export class CallManager implements CallControl {
     // A door that got CALLANSWER stopped resending its CALL long ago: the same bytes from it now
     // are the visitor pressing again. (A refused CALL keeps its LINEUSE for trailing copies.)
     // Not when the door's new CALL (same bytes) is what ended this call.
-    if (answered(call.state) && reason !== "door_recalled") this.#o.door.release(call.doorCall);
+    if (isAnswered(call.state) && reason !== "door_recalled") this.#o.door.release(call.doorCall);
     for (const id of call.timers.values()) this.#o.clock.clearTimeout(id);
     call.timers.clear();
     call.stopKeepAlive?.();
@@ -443,10 +443,6 @@ export class CallManager implements CallControl {
 type CallNoticeReason = Extract<CallNotice, { order: "over" }>["reason"];
 type CallNoticeCode = Extract<CallNotice, { order: "error" }>["code"];
 
-function answered(s: CallState): boolean {
-  return s.answered;
-}
-
 function infoOf(c: LiveCall): LiveCallInfo {
   return {
     callId: c.callId,
@@ -462,7 +458,7 @@ function viewOf(c: LiveCall): CallView {
   return {
     ...infoOf(c),
     phase: c.state.phase,
-    ringing: c.state.ringing,
-    talker: c.state.talker,
+    ringing: ringGroupOf(c.state),
+    talker: talkerOf(c.state),
   };
 }

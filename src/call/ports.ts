@@ -14,7 +14,9 @@
  */
 
 import type { CallParties } from "../protocol/types.ts";
-import type { Phase } from "./types.ts";
+import type { OverReason, Phase } from "./types.ts";
+
+export type { OverReason };
 
 /** A phone's uid. */
 export type Uid = string;
@@ -80,15 +82,6 @@ export interface DoorPort {
 
 /** Error codes the call layer gives phones (a subset of the phone protocol's). */
 export type CallErrorCode = "door_timeout" | "not_in_call";
-
-/** `reason` of the gateway's `over` order. */
-export type OverReason =
-  | "door hung up"
-  | "ring timeout"
-  | "talk timeout"
-  | "door lost"
-  | "answered elsewhere"
-  | "gateway stopping";
 
 /** A notice to a phone about a call; the phone layer adds uid, room and community. */
 export type CallNotice =

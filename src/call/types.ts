@@ -14,6 +14,10 @@
  * door lost, door re-CALL, shutdown: any live phase → ended
  * ```
  *
+ * The state has one shape per phase ({@linkcode CallState}), holding only what that phase
+ * means; the shell reads it through {@linkcode ringGroupOf}, {@linkcode talkerOf},
+ * {@linkcode isAnswered}, {@linkcode participantsOf} and {@linkcode endReasonOf}.
+ *
  * @module
  */
 
@@ -40,62 +44,248 @@ export const LIVE_PHASES: ReadonlySet<Phase> = new Set([
   "talking",
 ]);
 
-/** Why a call ended (call records, logs). */
+/**
+ * Why a call ended, from the gateway's side: the `end` effect's reason, stored in the call
+ * record (`endReason`), logged, and the `reason` label of `calls_ended_total`. One per call.
+ * Not what a phone is told ({@linkcode OverReason}), nor the door simulator's end reasons.
+ */
 export const END_REASON = {
+  /** No phone of the room was online when the door called: LINEUSE at once. */
   no_phone_online: "no_phone_online",
+  /** No phone said `call ok` within the answer deadline (3 s): LINEUSE. */
   no_answer: "no_answer",
+  /** A phone other than the talker hung up (`over`) before the talk began. */
   declined: "declined",
+  /** The phone that pressed talk hung up (`over`). */
   phone_hung_up: "phone_hung_up",
+  /** Every phone of the ring group went offline before anyone pressed talk. */
   phones_left: "phones_left",
+  /** The phone that pressed talk went offline. */
   talker_left: "talker_left",
+  /** The door hung up (its CALLEND). */
   door_hung_up: "door_hung_up",
+  /** Nobody's talk began before the ring timeout. */
   ring_timeout: "ring_timeout",
+  /** The talk lasted the talk timeout. */
   talk_timeout: "talk_timeout",
+  /** The door stopped answering the keep-alive (CALLCONFIRM). */
   door_lost: "door_lost",
+  /** The same door called the room again (it restarted): its new call replaces this one. */
   door_recalled: "door_recalled",
+  /** The gateway shut down. */
   shutdown: "shutdown",
 } as const;
 
-/** An end reason. */
+/** Why a call ended (a key of {@linkcode END_REASON}). */
 export type EndReason = keyof typeof END_REASON;
 
-/** `reason` of the gateway's `over` order (phone-protocol.md #9). */
-export type OverReason =
-  | "door hung up"
-  | "ring timeout"
-  | "talk timeout"
-  | "door lost"
-  | "answered elsewhere";
+/**
+ * The `reason` of the gateway's `over` order (phone-protocol.md row 9): what a phone is told,
+ * in the protocol's words, when the call ends for it. Not the call's {@linkcode EndReason}: one
+ * call's end tells different phones different things (a decline: `answered elsewhere` to the
+ * others). The phone protocol's parsers (src/phone/messages.ts) take it from here.
+ */
+export const OVER_REASON = {
+  /** The door hung up, or called again (it restarted). */
+  DOOR_HUNG_UP: "door hung up",
+  /** Nobody said `call ok` within 3 s, or nobody's talk began before the ring timeout. */
+  RING_TIMEOUT: "ring timeout",
+  /** The talk lasted the talk timeout. */
+  TALK_TIMEOUT: "talk timeout",
+  /** The door stopped answering the keep-alive, or the gateway shuts down. */
+  DOOR_LOST: "door lost",
+  /** Another phone took the call, or ended it before the talk began. */
+  ANSWERED_ELSEWHERE: "answered elsewhere",
+} as const;
+
+/** A reason of a gateway `over` (a value of {@linkcode OVER_REASON}). */
+export type OverReason = typeof OVER_REASON[keyof typeof OVER_REASON];
 
 /** Timers a call runs. */
 export type TimerName = "answer_deadline" | "ring" | "talk" | "door_end_grace";
 
-/** One call's state. Immutable: transitions return a new object. */
-export interface CallState {
-  readonly phase: Phase;
-  /** Phones (uids) in the ring group. */
-  readonly ringing: readonly string[];
-  /** The phone that pressed talk first (connecting, talking). */
-  readonly talker: string | undefined;
-  /** The phone whose `over` we are completing (gets `over success`). */
-  readonly hangupBy: string | undefined;
-  /** Phones waiting for the result of a REMOTEOPENLOCK in flight. */
-  readonly unlockWaiters: readonly string[];
-  readonly endReason: EndReason | undefined;
-  /** Set once CALLANSWER went out (keep-alive running). */
+/** A phone's uid (phone-protocol.md `uid`). */
+export type Uid = string;
+
+/** The door's CALL has not arrived yet. */
+export interface NewState {
+  /** The phase tag. */
+  readonly phase: "new";
+}
+
+/** `call` went to the ring group; no phone said `call ok` yet, the door's CALL is unanswered. */
+export interface OfferedState {
+  /** The phase tag. */
+  readonly phase: "offered";
+  /** Phones being rung: each got `call`, none has left since. */
+  readonly ringGroup: readonly Uid[];
+  /** Phones waiting for the result of the REMOTEOPENLOCK in flight (empty: none in flight). */
+  readonly unlockWaiters: readonly Uid[];
+}
+
+/** A phone said `call ok`: the door got CALLANSWER, the keep-alive runs, the group still rings. */
+export interface RingingState {
+  /** The phase tag. */
+  readonly phase: "ringing";
+  /** Phones being rung (who got `call`, plus who said `call ok`), none has left since. */
+  readonly ringGroup: readonly Uid[];
+  /** Phones waiting for the result of the REMOTEOPENLOCK in flight (empty: none in flight). */
+  readonly unlockWaiters: readonly Uid[];
+}
+
+/** A phone pressed `talk`: our CALLSTART waits for the door's REPLY; the group still rings. */
+export interface ConnectingState {
+  /** The phase tag. */
+  readonly phase: "connecting";
+  /** Phones being rung; the talker is usually, not always, one of them. */
+  readonly ringGroup: readonly Uid[];
+  /** The phone that pressed `talk` first (the others get `busy`). */
+  readonly talker: Uid;
+  /** Phones waiting for the result of the REMOTEOPENLOCK in flight (empty: none in flight). */
+  readonly unlockWaiters: readonly Uid[];
+}
+
+/** The door confirmed CALLSTART: the talker alone is in the call, the others were told. */
+export interface TalkingState {
+  /** The phase tag. */
+  readonly phase: "talking";
+  /** The phone in the call. */
+  readonly talker: Uid;
+  /** Phones waiting for the result of the REMOTEOPENLOCK in flight (empty: none in flight). */
+  readonly unlockWaiters: readonly Uid[];
+}
+
+/**
+ * We hung up: our CALLEND to the door waits for its REPLY. Always after CALLANSWER.
+ *
+ * `ringGroup` and `talker` say who was in the call when it began to end: the machine tells
+ * them nothing more, the manager still reports them (and lets them enable video) until the end.
+ */
+export interface HangingUpState {
+  /** The phase tag. */
+  readonly phase: "hanging_up";
+  /** Why we hung up. */
+  readonly endReason: EndReason;
+  /** The phone whose `over` we are completing: it gets `over success` at the end. */
+  readonly hangupBy: Uid | undefined;
+  /** The ring group as it was (from talking: the talker alone). */
+  readonly ringGroup: readonly Uid[];
+  /** The talker, if there was one. */
+  readonly talker: Uid | undefined;
+  /** Phones still waiting for the REMOTEOPENLOCK sent before (told `unlock fail` at the end). */
+  readonly unlockWaiters: readonly Uid[];
+}
+
+/**
+ * The door hung up: its CALLEND waits for our REPLY (first `over success`, or 1 s). The end
+ * reason is `door_hung_up`; `ringGroup` and `talker` as in {@linkcode HangingUpState}.
+ */
+export interface DoorHungUpState {
+  /** The phase tag. */
+  readonly phase: "door_hung_up";
+  /** Whether the door's CALL had been answered CALLANSWER (so the keep-alive is to stop). */
+  readonly answered: boolean;
+  /** The ring group as it was (from talking: the talker alone). */
+  readonly ringGroup: readonly Uid[];
+  /** The talker, if there was one. */
+  readonly talker: Uid | undefined;
+  /** Phones still waiting for the REMOTEOPENLOCK sent before (told `unlock fail` at the end). */
+  readonly unlockWaiters: readonly Uid[];
+}
+
+/** The call is over: nothing held, nothing more sent to the door. */
+export interface EndedState {
+  /** The phase tag. */
+  readonly phase: "ended";
+  /** Why the call ended (the `end` effect's reason). */
+  readonly endReason: EndReason;
+  /** Whether the door's CALL was answered CALLANSWER at some point. */
   readonly answered: boolean;
 }
 
+/** One call's state, one shape per phase. Immutable: transitions return a new object. */
+export type CallState =
+  | NewState
+  | OfferedState
+  | RingingState
+  | ConnectingState
+  | TalkingState
+  | HangingUpState
+  | DoorHungUpState
+  | EndedState;
+
+/** The state of one phase. */
+export type StateOf<P extends Phase> = Extract<CallState, { readonly phase: P }>;
+
+/** The states of {@linkcode LIVE_PHASES}: the room is in a call with the door. */
+export type LiveState = OfferedState | RingingState | ConnectingState | TalkingState;
+
 /** The state before the door's CALL. */
-export const INITIAL: CallState = {
-  phase: "new",
-  ringing: [],
-  talker: undefined,
-  hangupBy: undefined,
-  unlockWaiters: [],
-  endReason: undefined,
-  answered: false,
-};
+export const INITIAL: NewState = { phase: "new" };
+
+const NOBODY: readonly Uid[] = [];
+
+/**
+ * The phones in the call's ring group: the phones being rung, the talker alone once talking,
+ * and, once the call is ending, the group as it was; nobody before the CALL or after the end.
+ */
+export function ringGroupOf(s: CallState): readonly Uid[] {
+  switch (s.phase) {
+    case "talking":
+      return [s.talker];
+    case "offered":
+    case "ringing":
+    case "connecting":
+    case "hanging_up":
+    case "door_hung_up":
+      return s.ringGroup;
+    case "new":
+    case "ended":
+      return NOBODY;
+  }
+}
+
+/** The phone that pressed talk first, from connecting on, while the call is not ended. */
+export function talkerOf(s: CallState): Uid | undefined {
+  return "talker" in s ? s.talker : undefined;
+}
+
+/** Whether the door's CALL was answered CALLANSWER (keep-alive running, or run and stopped). */
+export function isAnswered(s: CallState): boolean {
+  switch (s.phase) {
+    case "new":
+    case "offered":
+      return false;
+    case "ringing":
+    case "connecting":
+    case "talking":
+    case "hanging_up":
+      return true;
+    case "door_hung_up":
+    case "ended":
+      return s.answered;
+  }
+}
+
+/** Phones taking part: the ring group, plus the talker. */
+export function participantsOf(s: CallState): readonly Uid[] {
+  const group = ringGroupOf(s);
+  const talker = talkerOf(s);
+  return talker !== undefined && !group.includes(talker) ? [...group, talker] : group;
+}
+
+/** Why the call ends, once it is ending or ended (the door's hang-up: `door_hung_up`). */
+export function endReasonOf(s: CallState): EndReason | undefined {
+  switch (s.phase) {
+    case "hanging_up":
+    case "ended":
+      return s.endReason;
+    case "door_hung_up":
+      return "door_hung_up";
+    default:
+      return undefined;
+  }
+}
 
 /** Inputs of the machine. Phone events come after the shell checked login and binding. */
 export type CallEvent =
@@ -178,8 +368,11 @@ export type Effect =
 
 /** Settings and time of one transition. */
 export interface CallContext {
+  /** The shell's clock (ms). */
   readonly now: number;
+  /** How long the phones ring before the call ends with `ring_timeout`. */
   readonly ringTimeoutMs: number;
+  /** How long a talk may last before the call ends with `talk_timeout`. */
   readonly talkTimeoutMs: number;
   /** Silence after which a ringing call with no `call ok` is answered LINEUSE. @default 3000 */
   readonly answerDeadlineMs?: number;
@@ -189,6 +382,8 @@ export interface CallContext {
 
 /** Result of a transition. */
 export interface Transition {
+  /** The call's next state. */
   readonly state: CallState;
+  /** What the shell does, in order. */
   readonly effects: readonly Effect[];
 }

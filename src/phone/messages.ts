@@ -14,6 +14,8 @@
  * @module
  */
 
+import { OVER_REASON, type OverReason } from "../call/types.ts";
+
 /** Orders a phone sends to the gateway. */
 export const PHONE_ORDERS = {
   LOGIN: "login",
@@ -73,17 +75,8 @@ export const ERROR_TEXT: Readonly<Record<ErrorCode, string>> = {
   door_timeout: "Cannot reach the door: it did not answer",
 };
 
-/** Why the gateway ends a phone's call with `over` (phone-protocol.md row 9). */
-export const OVER_REASON = {
-  DOOR_HUNG_UP: "door hung up",
-  RING_TIMEOUT: "ring timeout",
-  TALK_TIMEOUT: "talk timeout",
-  DOOR_LOST: "door lost",
-  ANSWERED_ELSEWHERE: "answered elsewhere",
-} as const;
-
-/** A reason of a gateway `over`. */
-export type OverReason = typeof OVER_REASON[keyof typeof OVER_REASON];
+// Why the gateway ends a phone's call with `over` (row 9): defined once, with the call's data.
+export { OVER_REASON, type OverReason };
 
 /** How door media reaches a phone: its UDP media socket or binary frames on the WebSocket. */
 export const MEDIA_TRANSPORT = { UDP: "udp", WS: "ws" } as const;
