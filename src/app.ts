@@ -25,7 +25,8 @@ import { PhoneHub } from "./phone/hub.ts";
 import { PhoneService } from "./phone/service.ts";
 import { createHandler, type Health } from "./phone/handler.ts";
 import { openStore } from "./store/kv.ts";
-import { BindingStore } from "./store/bindings.ts";
+import { BindingStore, bindingVersion } from "./store/bindings.ts";
+import { BindingGuard } from "./phone/binding_guard.ts";
 import { RecordStore } from "./store/records.ts";
 import { RECORD_EVENTS, RecordWriter } from "./store/record_writer.ts";
 import { MediaRelay } from "./media/relay.ts";
@@ -224,6 +225,16 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     media: relay,
     limiter: new TokenBucketLimiter(clock),
   });
+  const guard = new BindingGuard({
+    hub,
+    notifier: hub,
+    calls: manager,
+    version: () => bindingVersion(kv),
+    tokenIdOf: (uid, room) => bindings.tokenIdOf(uid, room),
+    clock,
+    logger: logger.child({ part: "phones" }),
+    events,
+  });
   const live: LiveState = {
     doors: () => doors.list(),
     phones: () => hub.snapshot(),
@@ -279,6 +290,8 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     await server.finished.catch(() => {});
   });
   const http = await listening;
+  await guard.start();
+  stack.defer(() => guard.stop());
   transport.listen();
   const mediaLoop = receiveLoop(
     mediaPort,

@@ -81,6 +81,12 @@ Deno.test(
         1,
         "success",
       ]);
+      // The unlock audit has the successful attempt too: time, door, room, uid, IP, result.
+      const audit = await gw.app.records.recentUnlocks(5);
+      assertEquals(
+        audit.map((u) => [u.uid, u.doorAddress, u.roomAddress, u.result, u.ip, u.callId]),
+        [["359608060142756", "M00010100", "Y00010108090", "success", "127.0.0.1", rec.callId]],
+      );
     } finally {
       await closeAll(door, phone, gw);
     }

@@ -28,6 +28,8 @@ export interface PhoneSocket {
 export interface SessionRoom {
   readonly roomAddress: string;
   readonly community: string;
+  /** The id of the token it logged in with (a rotated or removed binding ends the room). */
+  readonly tokenId?: string;
 }
 
 /** One connected phone. */
@@ -75,6 +77,8 @@ export const CLOSE_CODE = {
   unauthorized: 4001,
   replaced: 4002,
   heartbeat_timeout: 4003,
+  /** The phone's last binding on this connection was removed or its token rotated. */
+  binding_removed: 4004,
   shutdown: 1001,
 } as const;
 
@@ -177,6 +181,30 @@ export class PhoneHub implements PhoneNotifier {
       // already closing
     }
     this.detach(s);
+  }
+
+  /** Logged-in sessions with their uid (revalidation of bindings). */
+  loggedIn(): { session: PhoneSession; uid: string }[] {
+    return [...this.#byUid].map(([uid, session]) => ({ session, uid }));
+  }
+
+  /**
+   * Ends `s`'s presence in one room (its binding was removed or rotated): the room is offline for
+   * it at once and the call layer is told; the connection closes with
+   * {@linkcode CLOSE_CODE.binding_removed} when it has no room left.
+   */
+  revokeRoom(s: PhoneSession, roomKey: string, why: string): void {
+    const uid = s.uid;
+    if (uid === undefined || !s.rooms.delete(roomKey)) return;
+    this.#o.events?.emit({
+      type: "phone_left",
+      at: this.#o.clock.wallNow(),
+      uid,
+      rooms: [roomKey],
+      why,
+    });
+    this.#o.onLeft?.(uid, [roomKey]);
+    if (s.rooms.size === 0) this.#drop(s, CLOSE_CODE.binding_removed, why);
   }
 
   /** Disconnects phones not heard within the timeout. */

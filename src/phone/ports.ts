@@ -8,8 +8,15 @@
 
 /** Binding checks (implemented by `BindingStore`). */
 export interface BindingCheck {
-  verify(uid: string, roomAddress: string, token: string): Promise<unknown | undefined>;
+  /** The binding (with the id of its token) when `token` is current, else undefined. */
+  verify(
+    uid: string,
+    roomAddress: string,
+    token: string,
+  ): Promise<{ readonly tokenId?: string } | undefined>;
   isBound(uid: string, roomKey: string): Promise<boolean>;
+  /** The id of the binding's current token, or undefined when unbound. */
+  tokenIdOf?(uid: string, roomKey: string): Promise<string | undefined>;
 }
 
 /** Media attachment of a phone on its signalling socket (WebSocket transport). */

@@ -135,7 +135,11 @@ export class PhoneService {
       return;
     }
     o.metrics.inc("phone_logins_total", { result: "ok" });
-    o.hub.login(s, m.uid, room, { roomAddress: m.roomAddress, community: m.community });
+    o.hub.login(s, m.uid, room, {
+      roomAddress: m.roomAddress,
+      community: m.community,
+      ...(binding.tokenId !== undefined ? { tokenId: binding.tokenId } : {}),
+    });
     o.logger.info("phone logged in", { uid: m.uid, room, ip: s.ip });
     o.hub.sendTo(s, {
       order: "login ok",

@@ -6,9 +6,11 @@
  * binding, and one token, per (uid, room). Rooms are keyed by their {@linkcode roomKey} (the 11
  * digits after the letter), so `Y00010108090` and `S00010108090` are the same room.
  *
- * KV layout (both written in one atomic operation):
+ * KV layout (written in one atomic operation):
  * - `["binding", roomKey, uid]` → the binding and its `tokenHash`
  * - `["binding_by_uid", uid, roomKey]` → `true` (index of a uid's rooms)
+ * - `["binding_version"]` → a new random value on every add, rotation or removal, so that a
+ *   running gateway sees changes made by the CLI in another process ({@linkcode bindingVersion})
  *
  * Nothing is cached: every call reads the KV, so bindings changed by the CLI while the gateway
  * runs take effect at once.
@@ -93,6 +95,21 @@ const NO_HASH = "0".repeat(64);
 
 const BINDING = "binding";
 const BY_UID = "binding_by_uid";
+/** The KV key bumped by every binding change. */
+export const BINDING_VERSION_KEY: Deno.KvKey = ["binding_version"];
+
+/** The current binding version (changes with every add, rotation or removal). */
+export async function bindingVersion(kv: Deno.Kv): Promise<string | null> {
+  return (await kv.get<string>(BINDING_VERSION_KEY)).value;
+}
+
+/** A binding that a token was just checked against, with the id of that token. */
+export interface VerifiedBinding extends Binding {
+  /** Names the token (not secret: a prefix of its hash); changes when the token rotates. */
+  readonly tokenId: string;
+}
+
+const tokenIdOf = (stored: StoredBinding): string => stored.tokenHash.slice(0, 16);
 
 function show(value: unknown): string {
   const s = typeof value === "string" ? JSON.stringify(value) : String(value);
@@ -208,6 +225,7 @@ export class BindingStore {
         .check(existing)
         .set(key, stored)
         .set([BY_UID, uid, roomKey], true)
+        .set(BINDING_VERSION_KEY, crypto.randomUUID())
         .commit();
       if (result.ok) {
         return { binding: publicBinding(stored), token, rotated: existing.value !== null };
@@ -248,6 +266,7 @@ export class BindingStore {
           .check(existing)
           .delete(key)
           .delete([BY_UID, uid, roomKey])
+          .set(BINDING_VERSION_KEY, crypto.randomUUID())
           .commit();
         if (result.ok) {
           removed++;
@@ -305,7 +324,11 @@ export class BindingStore {
    * compared in constant time even when no such binding exists, so the answer time does not tell
    * bound from unbound.
    */
-  async verify(uid: string, roomAddress: string, token: string): Promise<Binding | undefined> {
+  async verify(
+    uid: string,
+    roomAddress: string,
+    token: string,
+  ): Promise<VerifiedBinding | undefined> {
     const key = toRoomKey(roomAddress);
     let stored: StoredBinding | null = null;
     if (key !== undefined && !uidProblem(uid)) {
@@ -315,7 +338,17 @@ export class BindingStore {
       typeof token === "string" ? token : "",
       stored?.tokenHash ?? NO_HASH,
     );
-    return ok && stored !== null ? publicBinding(stored) : undefined;
+    return ok && stored !== null
+      ? { ...publicBinding(stored), tokenId: tokenIdOf(stored) }
+      : undefined;
+  }
+
+  /** The id of the current token of `uid`'s binding to `room`, or undefined when unbound. */
+  async tokenIdOf(uid: string, room: string): Promise<string | undefined> {
+    const key = toRoomKey(room);
+    if (key === undefined || uidProblem(uid)) return undefined;
+    const entry = await this.#kv.get<StoredBinding>([BINDING, key, uid]);
+    return entry.value === null ? undefined : tokenIdOf(entry.value);
   }
 
   /** Room keys `uid` is bound to, ascending. */

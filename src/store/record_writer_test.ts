@@ -1,0 +1,78 @@
+import { assertEquals } from "../../tests/helpers/assert.ts";
+import { nullLogger } from "../log.ts";
+import { Metrics } from "../metrics.ts";
+import { RecordStore } from "./records.ts";
+import { RecordWriter } from "./record_writer.ts";
+
+const at = Date.UTC(2026, 11, 1, 20, 0, 0);
+
+Deno.test("record writer: a call's events become its record; every unlock attempt reaches the audit", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const records = new RecordStore(kv);
+    const w = new RecordWriter({
+      records,
+      logger: nullLogger,
+      metrics: new Metrics(),
+      ipOf: (uid) => (uid === "a" ? "10.0.0.9" : undefined),
+    });
+    const common = { doorAddress: "M00010100", roomAddress: "Y00010108090" };
+    w.onEvent({
+      type: "call_started",
+      at,
+      callId: "c1",
+      doorIp: "10.0.0.5",
+      roomKey: "00010108090",
+      ...common,
+      roomAddress: "S00010108090",
+    });
+    w.onEvent({ type: "call_answered", at: at + 1000, callId: "c1", uid: "a" });
+    w.onEvent({ type: "call_talk", at: at + 2000, callId: "c1", uid: "a" });
+    w.onEvent({
+      type: "unlock_attempted",
+      at: at + 3000,
+      uid: "a",
+      callId: "c1",
+      result: "success",
+      ...common,
+    });
+    w.onEvent({
+      type: "unlock_attempted",
+      at: at + 4000,
+      uid: "x",
+      result: "not_bound",
+      ip: "10.0.0.66",
+      ...common,
+    });
+    w.onEvent({
+      type: "call_ended",
+      at: at + 5000,
+      callId: "c1",
+      roomKey: "00010108090",
+      reason: "phone_hung_up",
+    });
+    await w.flushed();
+    const r = (await records.get("c1"))!;
+    assertEquals(
+      [r.door, r.doorIp, r.ringAt, r.answeredAt, r.talkAt, r.answeredBy, r.endedAt, r.endReason],
+      [
+        "M00010100",
+        "10.0.0.5",
+        "2026-12-01T20:00:00.000Z",
+        "2026-12-01T20:00:01.000Z",
+        "2026-12-01T20:00:02.000Z",
+        "a",
+        "2026-12-01T20:00:05.000Z",
+        "phone_hung_up",
+      ],
+    );
+    assertEquals(r.unlocks.map((u) => [u.uid, u.result]), [["a", "success"]]);
+    const audit = await records.recentUnlocks(10);
+    assertEquals(audit.map((u) => [u.uid, u.result, u.ip, u.callId]), [
+      ["x", "not_bound", "10.0.0.66", undefined],
+      ["a", "success", "10.0.0.9", "c1"],
+    ]);
+  } finally {
+    kv.close();
+  }
+});
