@@ -23,6 +23,7 @@ import { RecordStore } from "./store/records.ts";
 import { MediaRelay } from "./media/relay.ts";
 import { receiveLoop } from "./net/receive_loop.ts";
 import { DoorRegistry } from "./door/registry.ts";
+import { DoorStore } from "./store/doors.ts";
 import { TokenBucketLimiter } from "./phone/limiter.ts";
 
 /** A running gateway. */
@@ -67,17 +68,12 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
 
   const registry = new DoorRegistry({
     clock,
+    logger: logger.child({ part: "door" }),
+    metrics,
     allowlist: config.doorAllowlist,
-    onLearn: (address, ip) => {
-      logger.info("door learned", { door: address, ip });
-      kv.set(["door", address], ip).catch((e) =>
-        logger.error("door registry write failed", { error: e })
-      );
-    },
+    store: new DoorStore(kv),
   });
-  for await (const e of kv.list<string>({ prefix: ["door"] })) {
-    registry.restore(String(e.key[1]), e.value);
-  }
+  await registry.load();
   // Calls a crash or power loss left open cannot be live any more: close their records.
   for (const r of await records.recent(200)) {
     if (!r.endedAt) {
@@ -203,6 +199,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   }, createHandler({ hub, service, metrics, health, version: options.version ?? "dev" }));
   const http = await listening;
   transport.start();
+  registry.start();
   const mediaLoop = receiveLoop(
     mediaPort,
     (bytes, from) => relay.onPhoneDatagram(bytes, from),
@@ -238,6 +235,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     await mediaLoop;
     abort.abort();
     await server.finished.catch(() => {});
+    await registry.close();
     kv.close();
     kvOpen = false;
     logger.info("gateway stopped");
