@@ -314,7 +314,12 @@ async function bind(args: string[], io: StoreIo, out: (line: string) => void): P
   }
 }
 
-async function calls(args: string[], io: StoreIo, out: (line: string) => void): Promise<number> {
+async function calls(
+  args: string[],
+  io: StoreIo,
+  out: (line: string) => void,
+  err: (line: string) => void,
+): Promise<number> {
   if (args[0] === "help") return usage(out, CALLS_USAGE);
   const { values } = parse("calls", args, {
     limit: { type: "string" },
@@ -336,6 +341,7 @@ async function calls(args: string[], io: StoreIo, out: (line: string) => void): 
     return list.map((r) => JSON.stringify(r));
   });
   for (const line of lines) out(line);
+  if (lines.length === 0) err(values.unlocks ? "no unlock attempts recorded" : "no calls recorded");
   return 0;
 }
 
@@ -439,7 +445,7 @@ export async function storeCommand(
       case "door":
         return await door(args, io, out, err);
       case "calls":
-        return await calls(args, io, out);
+        return await calls(args, io, out, err);
     }
   } catch (e) {
     err(e instanceof Error ? e.message : String(e));

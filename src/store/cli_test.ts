@@ -219,9 +219,13 @@ Deno.test("cli: --help prints usage", async () => {
   }
 });
 
-Deno.test("cli: door list says so, on stderr, when there is nothing", async () => {
+Deno.test("cli: calls and door list say so, on stderr, when there is nothing", async () => {
   await withDir(async (dir) => {
-    const r = await run("door", ["list", "--data", dir]);
+    let r = await run("calls", ["--data", dir]);
+    assertEquals([r.code, r.out, r.err], [0, [], ["no calls recorded"]]);
+    r = await run("calls", ["--unlocks", "--data", dir]);
+    assertEquals([r.code, r.out, r.err], [0, [], ["no unlock attempts recorded"]]);
+    r = await run("door", ["list", "--data", dir]);
     assertEquals([r.code, r.out, r.err], [0, [], ["no doors recorded"]]);
   });
 });
