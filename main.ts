@@ -1,5 +1,6 @@
 /**
- * The gateway's command line: `serve` (default), `sim door`, `sim phone`, `bind …`, `calls`.
+ * The gateway's command line: `serve` (default), `sim door`, `sim phone`, `bind …`, `door …`,
+ * `calls`.
  *
  * Parse, validate, start: each subcommand lives in its own module and gets its arguments.
  *
@@ -19,6 +20,7 @@ Usage:
   intercom-gateway sim door [flags]         door-station simulator (sim door --help)
   intercom-gateway sim phone [flags]        phone simulator (sim phone --help)
   intercom-gateway bind add|list|remove|import …   phone ↔ room bindings
+  intercom-gateway door list|forget|pin …   known doors: list, forget a replaced one, pin IPs
   intercom-gateway calls [--limit N]        recent call records
   intercom-gateway --version | --help
 `;
@@ -52,6 +54,7 @@ export async function run(args: string[]): Promise<number> {
         return 2;
       }
       case "bind":
+      case "door":
       case "calls":
         return await (await import("./src/store/cli.ts")).storeCommand(first, rest);
       default:

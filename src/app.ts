@@ -32,11 +32,11 @@ import { RECORD_EVENTS, RecordWriter } from "./store/record_writer.ts";
 import { MediaRelay } from "./media/relay.ts";
 import { receiveLoop } from "./net/receive_loop.ts";
 import { DoorRegistry } from "./door/registry.ts";
+import { DoorStore } from "./store/doors.ts";
 import { TokenBucketLimiter } from "./phone/limiter.ts";
 import { EventBus } from "./events/bus.ts";
 import { COUNTED_EVENTS, countEvent } from "./events/metrics_subscriber.ts";
 import { logEvent, LOGGED_EVENTS } from "./events/log_subscriber.ts";
-import { DoorInventory } from "./live/door_inventory.ts";
 import type { LiveState } from "./live/state.ts";
 
 /** A running gateway. */
@@ -128,25 +128,21 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   const callLog = logger.child({ part: "calls" });
   events.subscribe((e) => countEvent(metrics, e), { name: "metrics", types: COUNTED_EVENTS });
   events.subscribe((e) => logEvent(callLog, e), { name: "log", types: LOGGED_EVENTS });
-  const doors = new DoorInventory();
-  events.subscribe((e) => doors.onEvent(e), {
-    name: "door_inventory",
-    types: ["door_seen", "door_media"],
-  });
 
   const registry = new DoorRegistry({
     clock,
+    wallClock: () => clock.wallNow(),
+    logger: logger.child({ part: "door" }),
+    metrics,
     allowlist: config.doorAllowlist,
-    onLearn: (address, ip) => {
-      logger.info("door learned", { door: address, ip });
-      kv.set(["door", address], ip).catch((e) =>
-        logger.error("door registry write failed", { error: e })
-      );
-    },
+    store: new DoorStore(kv),
   });
-  for await (const e of kv.list<string>({ prefix: ["door"] })) {
-    registry.restore(String(e.key[1]), e.value);
-  }
+  await registry.load();
+  stack.defer(() => registry.close());
+  events.subscribe((e) => {
+    if (e.type === "door_seen") registry.heard(e.address, e.ip);
+    else if (e.type === "door_media") registry.noteMedia(e.address, { headerForm: e.headerForm });
+  }, { name: "door_registry", types: ["door_seen", "door_media"] });
 
   const ipCache = new Map<string, string>();
   const localIpFor = (doorIp: string): string => {
@@ -236,7 +232,17 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     events,
   });
   const live: LiveState = {
-    doors: () => doors.list(),
+    doors: () =>
+      registry.list().map((d) => ({
+        address: d.address,
+        ip: d.ip ?? "",
+        mode: d.mode,
+        firstHeard: d.firstHeard,
+        lastHeard: d.lastHeard,
+        headerForm: d.headerForm,
+        law: d.law,
+        needsTalkForUnlock: d.needsTalkForUnlock,
+      })),
     phones: () => hub.snapshot(),
     calls: () =>
       manager.list().map((c) => {
@@ -293,6 +299,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   await guard.start();
   stack.defer(() => guard.stop());
   transport.listen();
+  registry.start();
   const mediaLoop = receiveLoop(
     mediaPort,
     (bytes, from) => relay.onPhoneDatagram(bytes, from),

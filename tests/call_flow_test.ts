@@ -81,6 +81,12 @@ Deno.test(
         1,
         "success",
       ]);
+      // The door inventory learned the door, its IP and its media header form from the call.
+      const doors = gw.app.live.doors();
+      assertEquals(
+        doors.map((d) => [d.address, d.ip, d.mode, d.headerForm, typeof d.lastHeard]),
+        [["M00010100", "127.0.0.2", "learned", 77, "number"]],
+      );
       // The unlock audit has the successful attempt too: time, door, room, uid, IP, result.
       const audit = await gw.app.records.recentUnlocks(5);
       assertEquals(

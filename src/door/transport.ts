@@ -314,6 +314,8 @@ export class DoorTransport implements DoorPort {
   #onCall(p: CallPacket, raw: Uint8Array, from: Endpoint): void {
     if (p.command !== COMMAND.VIDEOTALK) return this.#bad("unsupported_command", from);
     if (p.type === MSG_TYPE.REPLY) {
+      // A sign of life (the registry refreshes only a door's own IP).
+      this.#heard(p.caller, from.hostname);
       const key = askKey(from.hostname, p.op, p);
       if (p.op === OP.CALLCONFIRM) {
         const ka = this.#keepAlives.get(partiesKey(from.hostname, p));

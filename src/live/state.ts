@@ -11,8 +11,8 @@ export interface DoorSnapshot {
   /** Display form, e.g. `M00010100`. */
   readonly address: string;
   readonly ip: string;
-  /** How the gateway trusts it. */
-  readonly mode: "learned" | "pinned" | "seen";
+  /** How the gateway trusts it: learned on first contact, or pinned (fixed ADDR=IP). */
+  readonly mode: "learned" | "pinned";
   /** Epoch ms. */
   readonly firstHeard: number | undefined;
   readonly lastHeard: number | undefined;

@@ -1,8 +1,10 @@
 /**
- * The store's command line: `bind add|list|remove|import` and `calls`.
+ * The store's command line: `bind add|list|remove|import`, `door list|forget|pin` and `calls`.
  *
- * Output is JSON lines on stdout; errors are one line on stderr. Exit codes: 0 done, 1 nothing
- * done (`bind remove` found no binding) or the store failed, 2 a bad flag or value.
+ * Output is JSON lines on stdout; errors, and the one line saying a listing is empty, go to
+ * stderr (so that stdout stays JSON lines). Exit codes: 0 done, 1 nothing done (`bind remove`
+ * found no binding, `door forget` or `door pin` no door) or the store failed, 2 a bad flag or
+ * value.
  *
  * @module
  */
@@ -18,6 +20,8 @@ import {
 } from "./bindings.ts";
 import { openStore } from "./kv.ts";
 import { MAX_LIST_LIMIT, RecordStore } from "./records.ts";
+import { doorAddressProblem, DoorStore } from "./doors.ts";
+import type { DoorRecord } from "../door/registry.ts";
 
 const encoder = new TextEncoder();
 
@@ -72,6 +76,24 @@ export const CALLS_USAGE = `Usage:
   calls --unlocks [--limit N] [--data DIR]   recent unlock attempts (the audit log)
 
 N defaults to 20. DIR defaults to $INTERCOM_DATA, else ${DEFAULT_DATA}.`;
+
+/** Usage of `door`. */
+export const DOOR_USAGE = `Usage:
+  door list [--data DIR]
+      print the stored doors as JSON lines: address, ip, mode (learned or pinned), firstHeard,
+      lastHeard, headerForm (77 or 86), law (alaw or ulaw), needsTalkForUnlock; null: not known
+  door forget ADDR [--data DIR]
+      forget a door (a replaced or removed unit): it is learned afresh on its next contact;
+      exit 1 when no such door
+  door pin ADDR|--all [--data DIR]
+      pin learned doors to their IP (fixed ADDR=IP, the safe mode): they never move again until
+      forgotten; prints the pinned doors
+
+A running gateway applies forget and pin within a second. A learned door that speaks from a new
+IP takes it once its old IP has been silent for the gateway's --door-relearn-after; pinned doors
+and --door-allowlist ADDR=IP entries never move (allowlist entries are listed once heard).
+ADDR is a door address, e.g. M00010100 or S00010108090. DIR defaults to $INTERCOM_DATA, else
+${DEFAULT_DATA}.`;
 
 /** A bad flag or value: exit 2. */
 class UsageError extends Error {
@@ -292,7 +314,12 @@ async function bind(args: string[], io: StoreIo, out: (line: string) => void): P
   }
 }
 
-async function calls(args: string[], io: StoreIo, out: (line: string) => void): Promise<number> {
+async function calls(
+  args: string[],
+  io: StoreIo,
+  out: (line: string) => void,
+  err: (line: string) => void,
+): Promise<number> {
   if (args[0] === "help") return usage(out, CALLS_USAGE);
   const { values } = parse("calls", args, {
     limit: { type: "string" },
@@ -314,22 +341,112 @@ async function calls(args: string[], io: StoreIo, out: (line: string) => void): 
     return list.map((r) => JSON.stringify(r));
   });
   for (const line of lines) out(line);
+  if (lines.length === 0) err(values.unlocks ? "no unlock attempts recorded" : "no calls recorded");
   return 0;
 }
 
+function iso(ms: number | undefined): string | null {
+  return ms === undefined ? null : new Date(ms).toISOString();
+}
+
+function doorLine(r: DoorRecord): string {
+  return JSON.stringify({
+    address: r.address,
+    ip: r.ip,
+    mode: r.mode,
+    firstHeard: iso(r.firstHeard),
+    lastHeard: iso(r.lastHeard),
+    headerForm: r.headerForm ?? null,
+    law: r.law ?? null,
+    needsTalkForUnlock: r.needsTalkForUnlock,
+  });
+}
+
+function doorAddress(what: string, positionals: string[]): string {
+  const address = positionals[0];
+  if (address === undefined) throw new UsageError(`Cannot run ${what}: expected ADDR`);
+  const problem = doorAddressProblem(address);
+  if (problem) throw new UsageError(`Cannot use ADDR ${JSON.stringify(address)}: ${problem}`);
+  return address;
+}
+
+async function door(
+  args: string[],
+  io: StoreIo,
+  out: (line: string) => void,
+  err: (line: string) => void,
+): Promise<number> {
+  const [sub, ...rest] = args;
+  switch (sub) {
+    case undefined:
+      throw new UsageError("Cannot run door: expected list, forget or pin (door --help)");
+    case "--help":
+    case "-h":
+    case "help":
+      return usage(out, DOOR_USAGE);
+    case "list": {
+      const { values } = parse("door list", rest, {});
+      if (values.help) return usage(out, DOOR_USAGE);
+      const doors = await withStore(dataDir(values, io), (kv) => new DoorStore(kv).list());
+      for (const r of doors) out(doorLine(r));
+      if (doors.length === 0) err("no doors recorded");
+      return 0;
+    }
+    case "forget": {
+      const { values, positionals } = parse("door forget", rest, {}, 1);
+      if (values.help) return usage(out, DOOR_USAGE);
+      const address = doorAddress("door forget", positionals);
+      const forgotten = await withStore(
+        dataDir(values, io),
+        (kv) => new DoorStore(kv).forget(address),
+      );
+      out(JSON.stringify({ forgotten: forgotten ? 1 : 0 }));
+      return forgotten ? 0 : 1;
+    }
+    case "pin": {
+      const { values, positionals } = parse("door pin", rest, { all: { type: "boolean" } }, 1);
+      if (values.help) return usage(out, DOOR_USAGE);
+      if ((values.all === true) === (positionals.length > 0)) {
+        throw new UsageError("Cannot run door pin: expected ADDR or --all (one of them)");
+      }
+      const address = values.all ? undefined : doorAddress("door pin", positionals);
+      const { doors } = await withStore(
+        dataDir(values, io),
+        (kv) => new DoorStore(kv).pin(address),
+      );
+      for (const r of doors) out(doorLine(r));
+      if (doors.length > 0) return 0;
+      err(address === undefined ? "no doors recorded" : `Cannot pin door ${address}: no such door`);
+      return 1;
+    }
+    default:
+      throw new UsageError(
+        `Cannot run door ${JSON.stringify(sub)}: expected list, forget or pin (door --help)`,
+      );
+  }
+}
+
 /**
- * Runs `bind …` or `calls …` and resolves to the exit code: 0 done, 1 `bind remove` removed
- * nothing or the store failed, 2 a bad flag or value (one line on stderr naming it).
+ * Runs `bind …`, `door …` or `calls …` and resolves to the exit code: 0 done, 1 nothing done
+ * (`bind remove`, `door forget`, `door pin` found nothing) or the store failed, 2 a bad flag or
+ * value (one line on stderr naming it).
  */
 export async function storeCommand(
-  cmd: "bind" | "calls",
+  cmd: "bind" | "calls" | "door",
   args: string[],
   io: StoreIo = {},
 ): Promise<number> {
   const out = io.out ?? println;
   const err = io.err ?? eprintln;
   try {
-    return cmd === "bind" ? await bind(args, io, out) : await calls(args, io, out);
+    switch (cmd) {
+      case "bind":
+        return await bind(args, io, out);
+      case "door":
+        return await door(args, io, out, err);
+      case "calls":
+        return await calls(args, io, out, err);
+    }
   } catch (e) {
     err(e instanceof Error ? e.message : String(e));
     return e instanceof UsageError ? 2 : 1;

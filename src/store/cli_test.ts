@@ -3,6 +3,7 @@ import { storeCommand } from "./cli.ts";
 import { isKvUrl, kvLocation, openStore } from "./kv.ts";
 import { RecordStore } from "./records.ts";
 import { BindingStore } from "./bindings.ts";
+import { DoorStore } from "./doors.ts";
 
 interface Run {
   code: number;
@@ -20,7 +21,7 @@ async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
 }
 
 async function run(
-  cmd: "bind" | "calls",
+  cmd: "bind" | "calls" | "door",
   args: string[],
   env: Record<string, string> = {},
 ): Promise<Run> {
@@ -157,7 +158,7 @@ Deno.test("cli: bind import prints one line per binding, or changes nothing", as
 Deno.test("cli: bad flags and values name the flag, exit 2, one line", async () => {
   await withDir(async (dir) => {
     const data = ["--data", dir];
-    const cases: [("bind" | "calls"), string[], RegExp][] = [
+    const cases: [("bind" | "calls" | "door"), string[], RegExp][] = [
       ["bind", ["add", "--uid", "a", "--room", "Y123", ...data], /--room/],
       ["bind", ["add", "--uid", "a", "--room", "00010108090", ...data], /--room/],
       ["bind", ["add", "--uid", "a b", "--room", "Y00010108090", ...data], /--uid/],
@@ -180,6 +181,15 @@ Deno.test("cli: bad flags and values name the flag, exit 2, one line", async () 
       ["calls", ["--limit", "abc", ...data], /--limit/],
       ["calls", ["--limit", "-5", ...data], /limit/],
       ["calls", ["--nope", ...data], /--nope/],
+      ["door", [], /list, forget or pin/],
+      ["door", ["open"], /open/],
+      ["door", ["list", "extra", ...data], /extra/],
+      ["door", ["forget", ...data], /ADDR/],
+      ["door", ["forget", "m0001", ...data], /not a door address/],
+      ["door", ["forget", "M00010100", "M00010200", ...data], /M00010200/],
+      ["door", ["pin", ...data], /ADDR or --all/],
+      ["door", ["pin", "M00010100", "--all", ...data], /ADDR or --all/],
+      ["door", ["pin", "10.0.0.5", ...data], /not a door address/],
     ];
     for (const [cmd, args, re] of cases) {
       const r = await run(cmd, args);
@@ -202,6 +212,109 @@ Deno.test("cli: --help prints usage", async () => {
   const r = await run("calls", ["--help"]);
   assertEquals(r.code, 0);
   assert(r.out.join("\n").includes("--unlocks"));
+  for (const args of [["--help"], ["help"], ["list", "--help"], ["pin", "-h"]]) {
+    const d = await run("door", args);
+    assertEquals(d.code, 0);
+    assert(d.out.join("\n").includes("door pin ADDR|--all"), args.join(" "));
+  }
+});
+
+Deno.test("cli: calls and door list say so, on stderr, when there is nothing", async () => {
+  await withDir(async (dir) => {
+    let r = await run("calls", ["--data", dir]);
+    assertEquals([r.code, r.out, r.err], [0, [], ["no calls recorded"]]);
+    r = await run("calls", ["--unlocks", "--data", dir]);
+    assertEquals([r.code, r.out, r.err], [0, [], ["no unlock attempts recorded"]]);
+    r = await run("door", ["list", "--data", dir]);
+    assertEquals([r.code, r.out, r.err], [0, [], ["no doors recorded"]]);
+  });
+});
+
+Deno.test("cli: door list, forget and pin", async () => {
+  await withDir(async (dir) => {
+    const data = ["--data", dir];
+    const kv = await openStore(dir);
+    try {
+      const store = new DoorStore(kv);
+      await store.save({
+        address: "M00010100",
+        ip: "10.0.0.5",
+        mode: "learned",
+        firstHeard: Date.UTC(2025, 0, 1),
+        lastHeard: Date.UTC(2025, 0, 2),
+        headerForm: 86,
+        law: "ulaw",
+        needsTalkForUnlock: true,
+      }, null);
+      await store.save({
+        address: "S00010108090",
+        ip: "10.0.0.6",
+        mode: "learned",
+        needsTalkForUnlock: false,
+      }, null);
+      await kv.set(["door", "M0001030"], "10.0.0.7"); // as 0.1.0 wrote it
+    } finally {
+      kv.close();
+    }
+    let r = await run("door", ["list", ...data]);
+    assertEquals([r.code, r.err], [0, []]);
+    assertEquals(r.out.map((l) => JSON.parse(l)), [
+      {
+        address: "M00010100",
+        ip: "10.0.0.5",
+        mode: "learned",
+        firstHeard: "2025-01-01T00:00:00.000Z",
+        lastHeard: "2025-01-02T00:00:00.000Z",
+        headerForm: 86,
+        law: "ulaw",
+        needsTalkForUnlock: true,
+      },
+      {
+        address: "M00010300",
+        ip: "10.0.0.7",
+        mode: "learned",
+        firstHeard: null,
+        lastHeard: null,
+        headerForm: null,
+        law: null,
+        needsTalkForUnlock: false,
+      },
+      {
+        address: "S00010108090",
+        ip: "10.0.0.6",
+        mode: "learned",
+        firstHeard: null,
+        lastHeard: null,
+        headerForm: null,
+        law: null,
+        needsTalkForUnlock: false,
+      },
+    ]);
+
+    r = await run("door", ["pin", "M0001010", ...data]);
+    assertEquals([r.code, r.out.map((l) => JSON.parse(l).mode)], [0, ["pinned"]]);
+    r = await run("door", ["pin", "M00010900", ...data]);
+    assertEquals([r.code, r.out], [1, []]);
+    assert(/Cannot pin door M00010900: no such door/.test(r.err[0]!), r.err[0]);
+    r = await run("door", ["pin", "--all"], { INTERCOM_DATA: dir });
+    assertEquals(r.code, 0);
+    assertEquals(r.out.map((l) => [JSON.parse(l).address, JSON.parse(l).mode]), [
+      ["M00010100", "pinned"],
+      ["M00010300", "pinned"],
+      ["S00010108090", "pinned"],
+    ]);
+
+    r = await run("door", ["forget", "M00010300", ...data]);
+    assertEquals([r.code, r.out], [0, ['{"forgotten":1}']]);
+    r = await run("door", ["forget", "M00010300", ...data]);
+    assertEquals([r.code, r.out], [1, ['{"forgotten":0}']]);
+    r = await run("door", ["list", ...data]);
+    assertEquals(r.out.map((l) => JSON.parse(l).address), ["M00010100", "S00010108090"]);
+    await run("door", ["forget", "M00010100", ...data]);
+    await run("door", ["forget", "S00010108090", ...data]);
+    r = await run("door", ["pin", "--all", ...data]);
+    assertEquals([r.code, r.out, r.err], [1, [], ["no doors recorded"]]);
+  });
 });
 
 Deno.test("cli: calls prints recent records and the unlock audit", async () => {
