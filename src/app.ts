@@ -24,6 +24,7 @@ import { MediaRelay } from "./media/relay.ts";
 import { receiveLoop } from "./net/receive_loop.ts";
 import { DoorRegistry } from "./door/registry.ts";
 import { TokenBucketLimiter } from "./phone/limiter.ts";
+import { opening } from "./net/listen_error.ts";
 
 /** A running gateway. */
 export interface App {
@@ -60,7 +61,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   const logger = options.logger ??
     createLogger({ level: config.logLevel, format: config.logFormat });
   const metrics = new Metrics();
-  const kv = await openStore(config.data);
+  const kv = await opening({ kind: "store", location: config.data }, () => openStore(config.data));
   let kvOpen = true;
   const bindings = new BindingStore(kv);
   const records = new RecordStore(kv);
@@ -103,16 +104,19 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   let doorPort: DatagramPort;
   let mediaPort: DatagramPort;
   try {
-    doorPort = await openUdpPort({
-      port: config.doorPort,
-      pooled: true,
-      multicast: {
-        group: config.multicastGroup,
-        interface: config.multicastInterface ?? config.lanIp ?? "0.0.0.0",
-      },
-    });
+    const multicast = {
+      group: config.multicastGroup,
+      interface: config.multicastInterface ?? config.lanIp ?? "0.0.0.0",
+    };
+    doorPort = await opening(
+      { kind: "udp", flag: "door-port", port: config.doorPort, multicast },
+      () => openUdpPort({ port: config.doorPort, pooled: true, multicast }),
+    );
     opened.push(doorPort);
-    mediaPort = await openUdpPort({ port: config.mediaPort, pooled: true });
+    mediaPort = await opening(
+      { kind: "udp", flag: "media-port", port: config.mediaPort },
+      () => openUdpPort({ port: config.mediaPort, pooled: true }),
+    );
     opened.push(mediaPort);
   } catch (e) {
     for (const p of opened) p.close();
@@ -192,15 +196,32 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   let resolveListen!: (addr: Deno.NetAddr) => void;
   const listening = new Promise<Deno.NetAddr>((r) => (resolveListen = r));
   const tls = config.tlsCert && config.tlsKey
-    ? { cert: await Deno.readTextFile(config.tlsCert), key: await Deno.readTextFile(config.tlsKey) }
+    ? {
+      cert: await opening(
+        { kind: "file", flag: "tls-cert", path: config.tlsCert },
+        () => Deno.readTextFile(config.tlsCert!),
+      ),
+      key: await opening(
+        { kind: "file", flag: "tls-key", path: config.tlsKey },
+        () => Deno.readTextFile(config.tlsKey!),
+      ),
+    }
     : {};
-  const server = Deno.serve({
-    hostname: config.httpHost,
+  const httpStep = {
+    kind: "tcp",
+    flag: "http-port",
+    host: config.httpHost,
     port: config.httpPort,
-    signal: abort.signal,
-    onListen: (addr) => resolveListen(addr as Deno.NetAddr),
-    ...tls,
-  }, createHandler({ hub, service, metrics, health, version: options.version ?? "dev" }));
+    tls: !!config.tlsCert,
+  } as const;
+  const server = await opening(httpStep, () =>
+    Deno.serve({
+      hostname: config.httpHost,
+      port: config.httpPort,
+      signal: abort.signal,
+      onListen: (addr) => resolveListen(addr as Deno.NetAddr),
+      ...tls,
+    }, createHandler({ hub, service, metrics, health, version: options.version ?? "dev" })));
   const http = await listening;
   transport.start();
   const mediaLoop = receiveLoop(
