@@ -127,6 +127,58 @@ Deno.test(
   },
 );
 
+Deno.test(
+  "a data store on a read-only file system stops the start with one line naming the file and why",
+  netnsOnly,
+  async () => {
+    const dir = await Deno.makeTempDir({ prefix: "gw-rofs-" });
+    try {
+      (await Deno.openKv(`${dir}/gateway.kv`)).close();
+      // serve probes the store before opening it (Deno KV opens a read-only database file of
+      // ours and fails only at its first write; as nobody, by hand, that case gives
+      // "…cannot write it (owner uid 65534, mode 444)…": the run_tests namespace has no nobody).
+      const [cmd, ...pre] = denoCommand();
+      const r = await new Deno.Command("unshare", {
+        args: [
+          "-m",
+          "sh",
+          "-c",
+          'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" "$0" && shift && exec "$@"',
+          dir,
+          "-",
+          cmd!,
+          ...pre,
+          "run",
+          ...PERMS,
+          MAIN,
+          "serve",
+          "--data",
+          dir,
+          "--http-port",
+          "18431",
+          "--door-port",
+          "18432",
+          "--media-port",
+          "18433",
+        ],
+        stdout: "null",
+        stderr: "piped",
+      }).output();
+      const err = new TextDecoder().decode(r.stderr).trim();
+      assertEquals(r.code, 1, err);
+      assertEquals(err.split("\n").length, 1, err);
+      assert(
+        err.startsWith(
+          `Cannot open the data store ${dir}/gateway.kv (--data ${dir}): it is on a read-only file system`,
+        ),
+        err,
+      );
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
 Deno.test("deno task cli works with files and --data anywhere (not only under ./data)", async () => {
   const outside = await Deno.makeTempDir({ prefix: "gw-paths-" });
   try {

@@ -174,6 +174,9 @@ function describeStore(
   if (isDenoPermission(error)) {
     return `${head}: Deno's --allow-read/--allow-write do not cover it (run it with deno task start or the compiled binary)`;
   }
+  if (/read-only file system|os error 30\b/i.test(message)) {
+    return `${head}: it is on a read-only file system; give --data a directory on a writable disk (the systemd service: /var/lib/intercom-gateway), or remount that disk read-write`;
+  }
   if (
     isPermission(error) || isPermission((error as Error).cause) ||
     /readonly database|read-only database|unable to open database file/i.test(message)

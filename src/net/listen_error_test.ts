@@ -110,6 +110,11 @@ Deno.test("describeStartError: a store another user owns, or read-only, names th
     const line = describeStartError(e, { step: STORE, store: { ...facts, mode: 0o100444 } });
     assert(line.includes("cannot write it (owner uid 0, mode 444)"), line);
   }
+  const rofs = describeStartError(
+    new Error("Read-only file system (os error 30): open '/var/lib/intercom-gateway/gateway.kv'"),
+    { step: STORE, store: facts },
+  );
+  assert(rofs.includes("gateway.kv") && rofs.includes("read-only file system"), rofs);
   const bare = describeStartError(new Error("disk I/O error"), { step: STORE });
   assertEquals(
     bare,
