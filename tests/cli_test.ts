@@ -78,7 +78,7 @@ Deno.test("a bad flag value exits 2 with one line naming the flag", async () => 
 const netnsOnly = { ignore: !inNetns, sanitizeOps: false, sanitizeResources: false };
 
 Deno.test(
-  "a port in use stops the start with one line naming the port and its flag",
+  "a port in use, or a LAN IP this box lacks, stops the start with one line naming the flag",
   netnsOnly,
   async () => {
     const data = await Deno.makeTempDir({ prefix: "gw-inuse-" });
@@ -98,9 +98,10 @@ Deno.test(
     const udp = Deno.listenDatagram({ transport: "udp", hostname: "0.0.0.0", port: 18411 });
     const tcp = Deno.listen({ hostname: "127.0.0.1", port: 18412 });
     try {
-      const [door, http] = await Promise.all([
+      const [door, http, lan] = await Promise.all([
         runDeno([...base, "--door-port", "18411", "--media-port", "18413", "--http-port", "18414"]),
         runDeno([...base, "--door-port", "18415", "--media-port", "18416", "--http-port", "18412"]),
+        runDeno([...base, "--door-port", "18417", "--media-port", "18418", "--lan-ip", "10.9.9.9"]),
       ]);
       for (
         const [r, line] of [
@@ -111,6 +112,10 @@ Deno.test(
           [
             http,
             "Cannot listen on TCP 18412 (--http-port): address in use; is another gateway running?",
+          ],
+          [
+            lan,
+            "Cannot join multicast group 238.9.9.1 on 10.9.9.9 (--multicast-interface, else --lan-ip): no local interface has the address 10.9.9.9",
           ],
         ] as const
       ) {
