@@ -1,6 +1,6 @@
 /**
  * The gateway's commands as an installer types them: a Deno subcommand (`run … main.ts serve`,
- * `task start`, `task cli …`) run by the Deno that runs the tests, from the repository root, with
+ * a deno.json task's command line) run by the Deno that runs the tests, from the repository root, with
  * a chosen environment; either to completion or until `/healthz` answers.
  *
  * @module
