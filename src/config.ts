@@ -250,7 +250,7 @@ export class ConfigError extends RangeError {
 /** Longest duration any timer option takes: one day. */
 const MAX_SECONDS = 86400;
 
-/** A door address: a capital letter and letters or digits (door-protocol.md §2), e.g. `M00010100`. */
+/** A door address (door-protocol.md §2): a capital letter, then letters or digits (`M00010100`). */
 const DOOR_ADDRESS = /^[A-Z][0-9A-Za-z]{1,19}$/;
 
 /** Linux interface names: at most 15 characters, no `/`, `:` or blanks. */

@@ -58,7 +58,8 @@ export class StartError extends Error {
  *
  * @example
  * ```ts
- * const kv = await opening({ kind: "store", location: "./data" }, () => Deno.openKv("./data/gateway.kv"));
+ * const step = { kind: "store", location: "./data" } as const;
+ * const kv = await opening(step, () => Deno.openKv("./data/gateway.kv"));
  * ```
  */
 export async function opening<T>(step: StartStep, open: () => T | Promise<T>): Promise<T> {

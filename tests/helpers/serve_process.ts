@@ -1,7 +1,7 @@
 /**
- * The gateway's commands as an installer types them: a Deno subcommand (`run … main.ts serve`,
- * a deno.json task's command line) run by the Deno that runs the tests, from the repository root, with
- * a chosen environment; either to completion or until `/healthz` answers.
+ * The gateway's commands as an installer types them: a Deno subcommand (`run … main.ts serve`, a
+ * deno.json task's command line) run by the Deno that runs the tests, from the repository root,
+ * with a chosen environment; either to completion or until `/healthz` answers.
  *
  * @module
  */
