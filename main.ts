@@ -65,7 +65,8 @@ export async function run(args: string[]): Promise<number> {
         return 2;
     }
   } catch (e) {
-    eprintln(e instanceof Error ? e.message : String(e));
+    // One line, whatever the error: the journal and `systemctl status` show all of it.
+    eprintln((e instanceof Error ? e.message : String(e)).split("\n").join(" "));
     return e instanceof RangeError ? 2 : 1;
   }
 }

@@ -19,7 +19,13 @@ NAME=intercom-gateway
 SVC_USER=intercom
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
-usage() { sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
+# usage [CODE]: the comment block above (to stdout for --help, else stderr), then exit CODE (2).
+usage() {
+  local code="${1:-2}"
+  awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "${BASH_SOURCE[0]}" \
+    | if [ "$code" = 0 ]; then cat; else cat >&2; fi
+  exit "$code"
+}
 say() { echo "install: $*"; }
 die() { echo "install: error: $*" >&2; exit 1; }
 

@@ -25,6 +25,22 @@ mkbin "$work/gw-1" 1.0.0
 mkbin "$work/gw-2" 2.0.0
 B="$root/usr/local/bin/intercom-gateway"
 
+# --- --help ------------------------------------------------------------------
+for h in --help -h; do
+  out="$(bash "$here/install.sh" "$h" 2>/dev/null)"; rc=$?
+  check "install.sh $h exits 0" [ "$rc" = 0 ]
+  check "install.sh $h prints the usage line and options" \
+    bash -c 'grep -q "install.sh \[--root DIR\]" <<<"$1" && grep -q -- "--low-port" <<<"$1"' _ "$out"
+  check "install.sh $h prints the help only (no script lines)" \
+    bash -c '! grep -qE "^(set |NAME=)" <<<"$1"' _ "$out"
+done
+out="$(bash "$here/install.sh" 2>&1 >/dev/null)"; rc=$?
+check "install.sh without BINARY: usage on stderr, exit 2" \
+  bash -c '[ "$1" = 2 ] && grep -q "install.sh \[--root DIR\]" <<<"$2"' _ "$rc" "$out"
+out="$(bash "$here/rollback.sh" --help 2>/dev/null)"; rc=$?
+check "rollback.sh --help exits 0 with its usage" \
+  bash -c '[ "$1" = 0 ] && grep -q "rollback.sh \[--root DIR\]" <<<"$2"' _ "$rc" "$out"
+
 # --- fake root without etc/passwd: user creation skipped with a note --------
 mkdir -p "$work/bare"
 out="$(bash "$here/install.sh" --root "$work/bare" "$work/gw-1" 2>&1)"; rc=$?
@@ -82,13 +98,16 @@ check "rollback without .previous fails" bash -c "! bash '$here/rollback.sh' --r
 check "install without binary fails" bash -c "! bash '$here/install.sh' --root '$work/empty' '$work/nope' 2>/dev/null"
 
 # --- env example covers every setting ---------------------------------------
+# (tests/example_config_test.ts checks the same against src/config.ts and starts the gateway
+# with every example switched on.)
 for v in INTERCOM_LAN_IP INTERCOM_DOOR_PORT INTERCOM_MULTICAST_GROUP INTERCOM_MULTICAST_INTERFACE \
-  INTERCOM_MAGIC INTERCOM_DATA INTERCOM_LOG_LEVEL INTERCOM_LOG_FORMAT INTERCOM_HTTP_PORT \
-  INTERCOM_MEDIA_PORT INTERCOM_HEARTBEAT_TIMEOUT INTERCOM_RING_TIMEOUT INTERCOM_TALK_TIMEOUT \
-  INTERCOM_TLS_CERT INTERCOM_TLS_KEY INTERCOM_DOOR_ALLOWLIST; do
+  INTERCOM_MAGIC INTERCOM_DATA INTERCOM_LOG_LEVEL INTERCOM_LOG_FORMAT INTERCOM_HTTP_HOST \
+  INTERCOM_HTTP_PORT INTERCOM_MEDIA_PORT INTERCOM_HEARTBEAT_TIMEOUT INTERCOM_RING_TIMEOUT \
+  INTERCOM_TALK_TIMEOUT INTERCOM_TLS_CERT INTERCOM_TLS_KEY INTERCOM_DOOR_ALLOWLIST \
+  INTERCOM_DOOR_RELEARN_AFTER; do
   grep -q "^#\?$v=" "$here/gateway.env.example" || missing="${missing:-} $v"
 done
-check "gateway.env.example lists all 16 settings${missing:+ (missing:$missing)}" [ -z "${missing:-}" ]
+check "gateway.env.example lists all 18 settings${missing:+ (missing:$missing)}" [ -z "${missing:-}" ]
 check "gateway.env.example parses as shell" bash -n "$here/gateway.env.example"
 
 # --- systemd-analyze verify ---------------------------------------------------

@@ -38,6 +38,7 @@ import { EventBus } from "./events/bus.ts";
 import { COUNTED_EVENTS, countEvent } from "./events/metrics_subscriber.ts";
 import { logEvent, LOGGED_EVENTS } from "./events/log_subscriber.ts";
 import type { LiveState } from "./live/state.ts";
+import { opening } from "./net/listen_error.ts";
 
 /** A running gateway. */
 export interface App {
@@ -84,7 +85,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   await using stack = new AsyncDisposableStack();
 
   // ---- 1. open ----
-  const kv = await openStore(config.data);
+  const kv = await opening({ kind: "store", location: config.data }, () => openStore(config.data));
   let kvOpen = true;
   // deno-lint-ignore prefer-const
   let writer: RecordWriter | undefined;
@@ -107,19 +108,31 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       });
     }
   }
-  const doorPort = await openUdpPort({
-    port: config.doorPort,
-    pooled: true,
-    multicast: {
-      group: config.multicastGroup,
-      interface: config.multicastInterface ?? config.lanIp ?? "0.0.0.0",
-    },
-  });
+  const multicast = {
+    group: config.multicastGroup,
+    interface: config.multicastInterface ?? config.lanIp ?? "0.0.0.0",
+  };
+  const doorPort = await opening(
+    { kind: "udp", flag: "door-port", port: config.doorPort, multicast },
+    () => openUdpPort({ port: config.doorPort, pooled: true, multicast }),
+  );
   stack.defer(() => doorPort.close());
-  const mediaPort = await openUdpPort({ port: config.mediaPort, pooled: true });
+  const mediaPort = await opening(
+    { kind: "udp", flag: "media-port", port: config.mediaPort },
+    () => openUdpPort({ port: config.mediaPort, pooled: true }),
+  );
   stack.defer(() => mediaPort.close());
   const tls = config.tlsCert && config.tlsKey
-    ? { cert: await Deno.readTextFile(config.tlsCert), key: await Deno.readTextFile(config.tlsKey) }
+    ? {
+      cert: await opening(
+        { kind: "file", flag: "tls-cert", path: config.tlsCert },
+        () => Deno.readTextFile(config.tlsCert!),
+      ),
+      key: await opening(
+        { kind: "file", flag: "tls-key", path: config.tlsKey },
+        () => Deno.readTextFile(config.tlsKey!),
+      ),
+    }
     : {};
 
   // ---- 2. wire ----
@@ -132,6 +145,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   const registry = new DoorRegistry({
     clock,
     wallClock: () => clock.wallNow(),
+    relearnAfterMs: config.doorRelearnAfter * 1000,
     logger: logger.child({ part: "door" }),
     metrics,
     allowlist: config.doorAllowlist,
@@ -284,13 +298,21 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   const abort = new AbortController();
   let resolveListen!: (addr: Deno.NetAddr) => void;
   const listening = new Promise<Deno.NetAddr>((r) => (resolveListen = r));
-  const server = Deno.serve({
-    hostname: config.httpHost,
+  const httpStep = {
+    kind: "tcp",
+    flag: "http-port",
+    host: config.httpHost,
     port: config.httpPort,
-    signal: abort.signal,
-    onListen: (addr) => resolveListen(addr as Deno.NetAddr),
-    ...tls,
-  }, createHandler({ hub, service, metrics, health, version: options.version ?? "dev" }));
+    tls: !!config.tlsCert,
+  } as const;
+  const server = await opening(httpStep, () =>
+    Deno.serve({
+      hostname: config.httpHost,
+      port: config.httpPort,
+      signal: abort.signal,
+      onListen: (addr) => resolveListen(addr as Deno.NetAddr),
+      ...tls,
+    }, createHandler({ hub, service, metrics, health, version: options.version ?? "dev" })));
   stack.defer(async () => {
     abort.abort();
     await server.finished.catch(() => {});

@@ -15,8 +15,13 @@ export interface Config {
   /** The gateway's IPv4 towards doors; `undefined`: per door, the local address on its subnet. */
   readonly lanIp: string | undefined;
   readonly doorPort: number;
+  /** An IPv4 multicast group (224.0.0.0-239.255.255.255). */
   readonly multicastGroup: string;
-  /** Local IPv4 of the interface to join the group on; `undefined`: the kernel's choice. */
+  /**
+   * The interface to join the group on, as given: its local IPv4 address or its name (`eth1`);
+   * `undefined`: the kernel's choice. The serve command resolves a name to the interface's IPv4
+   * (`resolveInterface` in `net/interfaces.ts`) before the gateway starts.
+   */
   readonly multicastInterface: string | undefined;
   readonly magic: string;
   readonly data: string;
@@ -33,11 +38,44 @@ export interface Config {
   readonly talkTimeout: number;
   readonly tlsCert: string | undefined;
   readonly tlsKey: string | undefined;
-  /** Door addresses (and optionally `=IP`) accepted; empty: doors are learned on first contact. */
+  /**
+   * Door addresses (`ADDR` or `ADDR=IP`, each checked to be a door address) accepted; empty:
+   * doors are learned on first contact.
+   */
   readonly doorAllowlist: readonly string[];
+  /**
+   * Seconds after which a learned door that speaks from a new IP is re-learned, counted from the
+   * last datagram of its old IP; 0: never.
+   */
+  readonly doorRelearnAfter: number;
 }
 
-type Kind = "ip" | "port" | "string" | "seconds" | "level" | "format" | "magic" | "list";
+/** The data directory when neither `--data` nor `INTERCOM_DATA` is given. */
+export const DEFAULT_DATA = "./data";
+
+/**
+ * `INTERCOM_*` variables that the test and CI tools read, not the gateway: no warning for them.
+ */
+export const TOOL_VARIABLES: readonly string[] = [
+  "INTERCOM_DENO",
+  "INTERCOM_IN_NETNS",
+  "INTERCOM_TEST_LOG",
+  "INTERCOM_TEST_SCALE",
+];
+
+/** How an option's text is checked and converted. */
+type Kind =
+  | "ip"
+  | "multicast"
+  | "interface"
+  | "port"
+  | "string"
+  | "seconds"
+  | "seconds_or_never"
+  | "level"
+  | "format"
+  | "magic"
+  | "allowlist";
 
 /** One option: flag, environment variable, default, kind, help. */
 export interface OptionSpec {
@@ -71,7 +109,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     flag: "multicast-group",
     env: "INTERCOM_MULTICAST_GROUP",
     key: "multicastGroup",
-    kind: "ip",
+    kind: "multicast",
     default: DEFAULTS.MULTICAST_GROUP,
     help: "name-resolution multicast group",
   },
@@ -79,9 +117,10 @@ export const OPTIONS: readonly OptionSpec[] = [
     flag: "multicast-interface",
     env: "INTERCOM_MULTICAST_INTERFACE",
     key: "multicastInterface",
-    kind: "ip",
+    kind: "interface",
     default: undefined,
-    help: "local IPv4 of the interface that joins the group (default: the kernel's choice)",
+    help:
+      "interface joining the group: its name (eth1) or IPv4 (default: --lan-ip, else the kernel's choice)",
   },
   {
     flag: "magic",
@@ -96,7 +135,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     env: "INTERCOM_DATA",
     key: "data",
     kind: "string",
-    default: "./data",
+    default: DEFAULT_DATA,
     help: "data directory (Deno KV: bindings, call records)",
   },
   {
@@ -105,7 +144,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     key: "logLevel",
     kind: "level",
     default: "info",
-    help: "debug | info | warn | error",
+    help: "debug, info, warn or error",
   },
   {
     flag: "log-format",
@@ -113,7 +152,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     key: "logFormat",
     kind: "format",
     default: "json",
-    help: "json | text",
+    help: "json (one object per line) or text",
   },
   {
     flag: "http-host",
@@ -183,10 +222,19 @@ export const OPTIONS: readonly OptionSpec[] = [
     flag: "door-allowlist",
     env: "INTERCOM_DOOR_ALLOWLIST",
     key: "doorAllowlist",
-    kind: "list",
+    kind: "allowlist",
     default: "",
     help:
-      "comma-separated door addresses (ADDR or ADDR=IP) accepted; empty: learn on first contact",
+      "comma-separated door addresses (ADDR or ADDR=IP, e.g. M00010100=192.168.1.21) accepted; empty: learn on first contact",
+  },
+  {
+    flag: "door-relearn-after",
+    env: "INTERCOM_DOOR_RELEARN_AFTER",
+    key: "doorRelearnAfter",
+    kind: "seconds_or_never",
+    default: "60",
+    help:
+      "seconds: a learned door that speaks from a new IP is re-learned once its old IP has been silent this long; 0: never",
   },
 ];
 
@@ -199,12 +247,60 @@ export class ConfigError extends RangeError {
   }
 }
 
+/** Longest duration any timer option takes: one day. */
+const MAX_SECONDS = 86400;
+
+/** A door address (door-protocol.md §2): a capital letter, then letters or digits (`M00010100`). */
+const DOOR_ADDRESS = /^[A-Z][0-9A-Za-z]{1,19}$/;
+
+/** Linux interface names: at most 15 characters, no `/`, `:` or blanks. */
+const INTERFACE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.@-]{0,14}$/;
+
+/**
+ * Why `entry` is not a `--door-allowlist` entry (`ADDR` or `ADDR=IP`); `undefined` when it is.
+ * An IP given alone is the usual mistake (the registry would take it for a door address and
+ * reject every real door), so it gets its own hint.
+ */
+export function allowlistEntryProblem(entry: string): string | undefined {
+  const [address = "", ip, ...rest] = entry.split("=");
+  if (/^[\d.]+(\/\d+)?$/.test(address)) {
+    return `an IP address, not a door address (write ADDR=IP, e.g. M00010100=${address})`;
+  }
+  if (!DOOR_ADDRESS.test(address)) {
+    return "not a door address (a capital letter and digits, e.g. M00010100, optionally =IP)";
+  }
+  if (rest.length > 0 || (ip !== undefined && !parseIp(ip))) {
+    return `${JSON.stringify(ip ?? "")} after "=" is not an IPv4 address`;
+  }
+  return undefined;
+}
+
+function isMulticast(ip: string): boolean {
+  const p = parseIp(ip);
+  return p !== undefined && p[0] >= 224 && p[0] <= 239;
+}
+
+function seconds(raw: string, zero: boolean): number | undefined {
+  const n = Number(raw);
+  if (!/^\d+(\.\d+)?$/.test(raw) || n > MAX_SECONDS || (n === 0 && !zero)) return undefined;
+  return n;
+}
+
 function convert(spec: OptionSpec, raw: string, source: string): unknown {
   const bad = (why: string) =>
     new ConfigError(`Cannot use ${source}=${JSON.stringify(raw)}: ${why}`);
   switch (spec.kind) {
     case "ip":
       if (!parseIp(raw)) throw bad("not an IPv4 address");
+      return raw;
+    case "multicast":
+      if (!isMulticast(raw)) throw bad("not an IPv4 multicast group (224.0.0.0-239.255.255.255)");
+      return raw;
+    case "interface":
+      if (parseIp(raw)) return raw;
+      if (/^[\d.]+$/.test(raw) || !INTERFACE_NAME.test(raw)) {
+        throw bad("not an interface name (eth1) or IPv4 address");
+      }
       return raw;
     case "port": {
       if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > 65535) {
@@ -213,10 +309,13 @@ function convert(spec: OptionSpec, raw: string, source: string): unknown {
       return Number(raw);
     }
     case "seconds": {
-      const n = Number(raw);
-      if (!/^\d+(\.\d+)?$/.test(raw) || !(n > 0) || n > 86400) {
-        throw bad("not a positive number of seconds");
-      }
+      const n = seconds(raw, false);
+      if (n === undefined) throw bad(`not a positive number of seconds (at most ${MAX_SECONDS})`);
+      return n;
+    }
+    case "seconds_or_never": {
+      const n = seconds(raw, true);
+      if (n === undefined) throw bad(`not a number of seconds from 0 (never) to ${MAX_SECONDS}`);
       return n;
     }
     case "level":
@@ -228,8 +327,16 @@ function convert(spec: OptionSpec, raw: string, source: string): unknown {
     case "magic":
       if (!/^[\x20-\x7e]{6}$/.test(raw)) throw bad("not 6 ASCII characters");
       return raw;
-    case "list":
-      return raw.split(",").map((s) => s.trim()).filter(Boolean);
+    case "allowlist": {
+      const entries = raw.split(",").map((s) => s.trim()).filter(Boolean);
+      for (const entry of entries) {
+        const why = allowlistEntryProblem(entry);
+        if (why) {
+          throw new ConfigError(`Cannot use ${source} entry ${JSON.stringify(entry)}: ${why}`);
+        }
+      }
+      return entries;
+    }
     case "string":
       if (raw === "") throw bad("empty");
       return raw;
@@ -241,16 +348,63 @@ export function serveArgOptions(): Record<string, { type: "string" }> {
   return Object.fromEntries(OPTIONS.map((o) => [o.flag, { type: "string" as const }]));
 }
 
+/** A configuration and what was odd about its input (unknown variables). */
+export interface ConfigResult {
+  readonly config: Config;
+  /** One line each, for the log at warn level. */
+  readonly warnings: readonly string[];
+}
+
+function distance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min(
+        prev[j]! + 1,
+        row[j - 1]! + 1,
+        prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    }
+    prev = row;
+  }
+  return prev[b.length]!;
+}
+
+/**
+ * Warnings for `INTERCOM_*` variables that no option reads (a typo, or a setting of another
+ * version), with the closest known name when there is one.
+ */
+export function unknownVariableWarnings(
+  env: Readonly<Record<string, string | undefined>>,
+): string[] {
+  const known = OPTIONS.map((o) => o.env);
+  const out: string[] = [];
+  for (const name of Object.keys(env).sort()) {
+    if (!name.startsWith("INTERCOM_") || known.includes(name) || TOOL_VARIABLES.includes(name)) {
+      continue;
+    }
+    const near = known
+      .map((k) => [k, distance(name, k)] as const)
+      .sort((a, b) => a[1] - b[1])[0]!;
+    out.push(
+      `Ignoring ${name}: no such setting${near[1] <= 3 ? ` (did you mean ${near[0]}?)` : ""}`,
+    );
+  }
+  return out;
+}
+
 /**
  * Builds the configuration from already-parsed flag values and the environment: a flag beats
- * its environment variable, which beats the default.
+ * its environment variable, which beats the default. Unknown `INTERCOM_*` variables are
+ * warnings, not errors (an old gateway.env must not stop an upgraded gateway).
  *
  * @throws {ConfigError} naming the flag (or variable) whose value is bad.
  */
-export function configFrom(
+export function resolveConfig(
   flags: Readonly<Record<string, string | boolean | undefined>>,
   env: Readonly<Record<string, string | undefined>> = {},
-): Config {
+): ConfigResult {
   const out: Record<string, unknown> = {};
   for (const spec of OPTIONS) {
     const flag = flags[spec.flag];
@@ -258,14 +412,101 @@ export function configFrom(
     if (typeof flag === "string") out[spec.key] = convert(spec, flag, `--${spec.flag}`);
     else if (fromEnv !== undefined && fromEnv !== "") {
       out[spec.key] = convert(spec, fromEnv, spec.env);
-    } else {out[spec.key] = spec.default === undefined
+    } else {
+      out[spec.key] = spec.default === undefined
         ? undefined
-        : convert(spec, spec.default, `--${spec.flag}`);}
+        : convert(spec, spec.default, `--${spec.flag}`);
+    }
   }
   if ((out.tlsCert === undefined) !== (out.tlsKey === undefined)) {
     throw new ConfigError("Cannot use --tls-cert without --tls-key (or the reverse)");
   }
-  return Object.freeze(out) as unknown as Config;
+  return {
+    config: Object.freeze(out) as unknown as Config,
+    warnings: unknownVariableWarnings(env),
+  };
+}
+
+/**
+ * {@linkcode resolveConfig} without the warnings.
+ *
+ * @throws {ConfigError} naming the flag (or variable) whose value is bad.
+ */
+export function configFrom(
+  flags: Readonly<Record<string, string | boolean | undefined>>,
+  env: Readonly<Record<string, string | undefined>> = {},
+): Config {
+  return resolveConfig(flags, env).config;
+}
+
+/** Parsed serve flags. */
+export interface ServeArgs {
+  /** Flag values by flag name (without `--`). */
+  readonly values: Readonly<Record<string, string | undefined>>;
+  /** `--help` or `-h` was given. */
+  readonly help: boolean;
+}
+
+function argsErrorMessage(e: unknown): string {
+  const message = e instanceof Error ? e.message : String(e);
+  const code = (e as { code?: unknown }).code;
+  const flag = /'(-{1,2}[^' ]+)/.exec(message)?.[1];
+  if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION" && flag) {
+    return `Cannot use ${flag}: no such flag (serve --help lists them)`;
+  }
+  if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE" && flag) {
+    if (/does not take an argument/.test(message)) return `Cannot use ${flag}: it takes no value`;
+    return `Cannot use ${flag}: it needs a value (one that starts with "-" is written ${flag}=-…)`;
+  }
+  const positional = /Unexpected argument '([^']*)'/.exec(message)?.[1];
+  if (code === "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL" && positional !== undefined) {
+    return `Cannot use ${JSON.stringify(positional)}: serve takes flags only (--flag value)`;
+  }
+  return `Cannot parse flags: ${message.split("\n").join(" ")}`;
+}
+
+/**
+ * Parses the serve flags (and `--help`). A value that is a negative number (`--ring-timeout -1`)
+ * is taken as the flag's value, so that the value check names the flag.
+ *
+ * @throws {ConfigError} with one line naming the flag, for an unknown flag or a missing value.
+ */
+export function parseServeArgs(args: readonly string[]): ServeArgs {
+  const options = serveArgOptions();
+  const joined: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    const next = args[i + 1];
+    if (a.startsWith("--") && a.slice(2) in options && next !== undefined && /^-\d/.test(next)) {
+      joined.push(`${a}=${next}`);
+      i++;
+    } else joined.push(a);
+  }
+  try {
+    const { values } = parseArgs({
+      args: joined,
+      options: { ...options, help: { type: "boolean", short: "h" } },
+      strict: true,
+      allowPositionals: false,
+    });
+    const { help, ...rest } = values;
+    return { values: rest as Record<string, string | undefined>, help: help === true };
+  } catch (e) {
+    throw new ConfigError(argsErrorMessage(e));
+  }
+}
+
+/**
+ * Parses serve flags and environment into a configuration and its warnings (`--help` is the
+ * serve command's business and ignored here).
+ *
+ * @throws {ConfigError} for an unknown flag or a bad value.
+ */
+export function loadConfig(
+  args: readonly string[],
+  env: Readonly<Record<string, string | undefined>> = {},
+): ConfigResult {
+  return resolveConfig(parseServeArgs(args).values, env);
 }
 
 /**
@@ -277,18 +518,7 @@ export function parseConfig(
   args: readonly string[],
   env: Readonly<Record<string, string | undefined>> = {},
 ): Config {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    values = parseArgs({
-      args: [...args],
-      options: serveArgOptions(),
-      strict: true,
-      allowPositionals: false,
-    }).values;
-  } catch (e) {
-    throw new ConfigError(`Cannot parse flags: ${e instanceof Error ? e.message : String(e)}`);
-  }
-  return configFrom(values, env);
+  return loadConfig(args, env).config;
 }
 
 /** Usage lines for the serve flags. */

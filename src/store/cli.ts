@@ -19,6 +19,7 @@ import {
   uidProblem,
 } from "./bindings.ts";
 import { openStore } from "./kv.ts";
+import { DEFAULT_DATA } from "../config.ts";
 import { MAX_LIST_LIMIT, RecordStore } from "./records.ts";
 import { doorAddressProblem, DoorStore } from "./doors.ts";
 import type { DoorRecord } from "../door/registry.ts";
@@ -52,9 +53,6 @@ export interface StoreIo {
   /** The environment (for `INTERCOM_DATA`). @default the process environment */
   readonly env?: Readonly<Record<string, string | undefined>>;
 }
-
-/** The data directory when neither `--data` nor `INTERCOM_DATA` is given. */
-export const DEFAULT_DATA = "./data";
 
 /** Usage of `bind`. */
 export const BIND_USAGE = `Usage:
