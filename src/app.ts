@@ -90,8 +90,10 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   // deno-lint-ignore prefer-const
   let writer: RecordWriter | undefined;
   let pruning: Promise<unknown> = Promise.resolve();
+  let drainEvents = (): Promise<void> => Promise.resolve();
   stack.defer(async () => {
     // Last: what was accepted is written before the store closes.
+    await drainEvents();
     await writer?.flushed();
     await pruning;
     kv.close();
@@ -138,6 +140,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   // ---- 2. wire ----
   const metrics = new Metrics();
   const events = new EventBus({ logger: logger.child({ part: "events" }), metrics });
+  drainEvents = () => events.drained();
   const callLog = logger.child({ part: "calls" });
   events.subscribe((e) => countEvent(metrics, e), { name: "metrics", types: COUNTED_EVENTS });
   events.subscribe((e) => logEvent(callLog, e), { name: "log", types: LOGGED_EVENTS });
@@ -245,6 +248,17 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     logger: logger.child({ part: "phones" }),
     events,
   });
+  // "The door says unavailable": say why, once a minute per door and room.
+  events.subscribeQueued(async (e) => {
+    const [bound, heard] = [(await bindings.uidsOf(e.roomKey)).length, hub.lastHeardIn(e.roomKey)];
+    logger.child({ part: "door" }).info("NS ask not answered: no phone of the room is online", {
+      door: e.doorAddress,
+      doorIp: e.doorIp,
+      room: e.roomKey,
+      bindings: bound,
+      lastPhoneHeard: heard === undefined ? "never (since start)" : new Date(heard).toISOString(),
+    });
+  }, { name: "ns_log", types: ["ns_unanswered"], bound: 100 });
   const live: LiveState = {
     doors: () =>
       registry.list().map((d) => ({

@@ -32,6 +32,7 @@ import type { Clock, TimerId } from "../clock.ts";
 import { type Logger, nullLogger } from "../log.ts";
 import type { Counter, Metrics } from "../metrics.ts";
 import { canonicalAddress, displayAddress, parseIp } from "../protocol/address.ts";
+import { LogThrottle } from "../log_throttle.ts";
 
 /** How a door's IP is held: re-learnable, or fixed. */
 export type DoorMode = "learned" | "pinned";
@@ -180,6 +181,7 @@ export class DoorRegistry {
   #polling: Promise<void> | undefined;
   #closed = false;
   #fullLogged = false;
+  #throttle: LogThrottle;
   readonly #relearned: Counter;
   readonly #refused: Counter;
 
@@ -191,6 +193,7 @@ export class DoorRegistry {
   constructor(options: DoorRegistryOptions) {
     this.#o = options;
     this.#log = options.logger ?? nullLogger;
+    this.#throttle = new LogThrottle(options.clock);
     this.#now = options.wallClock ?? Date.now;
     this.#relearnAfterMs = options.relearnAfterMs ?? DEFAULT_RELEARN_AFTER_MS;
     this.#maxDoors = options.maxDoors ?? MAX_DOORS;
@@ -305,7 +308,16 @@ export class DoorRegistry {
     const now = this.#o.clock.now();
     let d = this.#doors.get(key);
     if (!d) {
-      if (this.#allowOnly) return false;
+      if (this.#allowOnly) {
+        if (this.#throttle.allow(`allow|${key}|${ip}`)) {
+          this.#log.info("door refused: not on --door-allowlist", {
+            door: displayAddress(key),
+            ip,
+            hint: `add ${displayAddress(key)}=${ip} to --door-allowlist (INTERCOM_DOOR_ALLOWLIST)`,
+          });
+        }
+        return false;
+      }
       if (this.#doors.size >= this.#maxDoors) {
         this.#refused.value++;
         if (!this.#fullLogged) {
@@ -333,9 +345,24 @@ export class DoorRegistry {
       this.#changed(d);
       return true;
     }
-    if (d.pin !== "none" || this.#relearnAfterMs === 0) return false;
     const silentMs = now - d.heardAt;
-    if (silentMs < this.#relearnAfterMs) return false;
+    if (d.pin !== "none" || this.#relearnAfterMs === 0 || silentMs < this.#relearnAfterMs) {
+      if (this.#throttle.allow(`ip|${key}|${ip}`)) {
+        const door = displayAddress(key);
+        this.#log.info("door refused: its address is known at another IP", {
+          door,
+          ip,
+          knownIp: d.ip,
+          mode: d.pin !== "none" ? "pinned" : "learned",
+          hint: d.pin !== "none" || this.#relearnAfterMs === 0
+            ? `a replaced door: run \`intercom-gateway door forget ${door}\``
+            : `a replaced door is re-learned once ${d.ip} is silent for ${
+              this.#relearnAfterMs / 1000
+            } s, or run \`intercom-gateway door forget ${door}\``,
+        });
+      }
+      return false;
+    }
     this.#log.warn("door re-learned at a new IP", {
       door: displayAddress(key),
       ip,

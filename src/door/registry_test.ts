@@ -68,9 +68,43 @@ Deno.test("door registry: learned on first contact, logged in display form; anot
     logger.records.map((l) => [l.level, l.msg, l.door, l.ip]),
     [
       ["info", "door learned", "M00010100", "10.0.0.5"],
+      ["info", "door refused: its address is known at another IP", "M00010100", "10.0.0.66"],
       ["info", "door learned", "S00010108090", "10.0.0.6"],
     ],
   );
+});
+
+Deno.test("door registry: a refused door is logged at info with both IPs and what to run, once a minute", () => {
+  const { registry: r, logger, clock } = setup({ relearnAfterMs: 60_000 });
+  r.admit("M00010100", "10.0.0.5");
+  for (let i = 0; i < 20; i++) r.admit("M00010100", "10.0.0.66");
+  const refused = () => logger.records.filter((l) => String(l.msg).startsWith("door refused"));
+  assertEquals(refused().length, 1);
+  const line = refused()[0]!;
+  assertEquals([line.door, line.ip, line.knownIp, line.mode], [
+    "M00010100",
+    "10.0.0.66",
+    "10.0.0.5",
+    "learned",
+  ]);
+  assert(String(line.hint).includes("door forget M00010100"), String(line.hint));
+  clock.advance(30_000);
+  r.admit("M00010100", "10.0.0.5"); // the old door is still alive: no relearn
+  clock.advance(30_000);
+  r.admit("M00010100", "10.0.0.66");
+  assertEquals(refused().length, 2);
+});
+
+Deno.test("door registry: a door not on the allowlist is logged with the entry to add", () => {
+  const { registry: r, logger } = setup({ allowlist: ["M00010100=10.0.0.5"] });
+  assert(!r.admit("M00010200", "10.0.0.7"));
+  assert(!r.admit("M00010200", "10.0.0.7"));
+  const lines = logger.records.filter((l) => String(l.msg).includes("allowlist"));
+  assertEquals(lines.map((l) => [l.door, l.ip, l.hint]), [[
+    "M00010200",
+    "10.0.0.7",
+    "add M00010200=10.0.0.7 to --door-allowlist (INTERCOM_DOOR_ALLOWLIST)",
+  ]]);
 });
 
 Deno.test("door registry: a learned door silent for relearnAfterMs is re-learned at its new IP, warned with both IPs", () => {

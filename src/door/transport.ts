@@ -16,6 +16,7 @@
  */
 
 import { OnceFilter } from "../once.ts";
+import { LogThrottle } from "../log_throttle.ts";
 import type { Clock } from "../clock.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
@@ -127,6 +128,7 @@ export class DoorTransport implements DoorPort {
   #wireCalls = new WeakMap<DoorCall, WireCall>();
   #wireHangups = new WeakMap<DoorHangup, WireHangup>();
   #seen = new Map<string, { ip: string; at: number }>();
+  #throttle: LogThrottle;
 
   /** Wires the transport; call {@linkcode DoorTransport.listen} to receive. */
   constructor(options: DoorTransportOptions) {
@@ -134,6 +136,7 @@ export class DoorTransport implements DoorPort {
     this.#magic = options.magic ?? DEFAULT_MAGIC;
     this.#magicBytes = magicBytes(this.#magic);
     this.#debug = options.logger.enabled("debug");
+    this.#throttle = new LogThrottle(options.clock);
     this.#asks = new AskEngine(options.clock, (bytes, to) => this.#send(bytes, to));
     const m = options.metrics;
     this.#c = {
@@ -304,6 +307,19 @@ export class DoorTransport implements DoorPort {
     const room = p.target.startsWith("S") ? roomKey(p.target) : undefined;
     if (room === undefined || !this.#o.isOnline(room)) {
       this.#c.nsIgnored!.value++;
+      const events = this.#o.events;
+      if (
+        room !== undefined && events?.wants("ns_unanswered") &&
+        this.#throttle.allow(`${from.hostname}|${p.asker}|${room}`)
+      ) {
+        events.emit({
+          type: "ns_unanswered",
+          at: this.#o.clock.wallNow(),
+          doorAddress: displayAddress(p.asker),
+          doorIp: from.hostname,
+          roomKey: room,
+        });
+      }
       return;
     }
     this.#c.nsAnswered!.value++;

@@ -6,6 +6,8 @@ import { type Endpoint, MemoryNetwork } from "../net/datagram.ts";
 import { encodeCall, encodeNsAsk, MSG_TYPE, OP } from "../protocol/mod.ts";
 import type { DoorCall, DoorEvent, DoorHangup } from "../call/ports.ts";
 import { DoorTransport } from "./transport.ts";
+import { EventBus } from "../events/bus.ts";
+import type { GatewayEvent } from "../events/types.ts";
 
 const callOf = (e: DoorEvent | undefined): DoorCall => {
   assert(e?.type === "call");
@@ -284,4 +286,34 @@ Deno.test("door transport: the door call it reports names door, room and our IP;
   );
   t.answer(call, "LINEUSE");
   assertEquals([port.sent[0]!.data.length, port.sent[0]!.data[8]], [57, OP.LINEUSE]);
+});
+
+Deno.test("door transport: an unanswered NS ask is reported (door, room) once a minute per door and room", () => {
+  const net = new MemoryNetwork();
+  const clock = new FakeClock(1000);
+  const bus = new EventBus({ logger: nullLogger, metrics: new Metrics() });
+  const seen: GatewayEvent[] = [];
+  bus.subscribe((e) => void seen.push(e), { name: "test", types: ["ns_unanswered"] });
+  const t = new DoorTransport({
+    port: net.bind("192.168.31.223", 8302),
+    clock,
+    logger: nullLogger,
+    metrics: new Metrics(),
+    events: bus,
+    isOnline: () => false,
+    localIpFor: () => "192.168.31.223",
+    onEvent: () => {},
+  });
+  for (let i = 0; i < 5; i++) t.handle(nsAsk("S00010108090"), DOOR);
+  t.handle(nsAsk("S00010108091"), DOOR);
+  clock.advance(60_000);
+  t.handle(nsAsk("S00010108090"), DOOR);
+  assertEquals(
+    seen.map((e) => e.type === "ns_unanswered" ? [e.doorAddress, e.doorIp, e.roomKey] : []),
+    [
+      ["M00010100", DOOR.hostname, "00010108090"],
+      ["M00010100", DOOR.hostname, "00010108091"],
+      ["M00010100", DOOR.hostname, "00010108090"],
+    ],
+  );
 });

@@ -55,6 +55,14 @@ export type GatewayEvent =
     readonly length: number;
   }
   | {
+    /** A door's NS ask left unanswered: no phone of the room is online (throttled per door and room). */
+    readonly type: "ns_unanswered";
+    readonly at: number;
+    readonly doorAddress: string;
+    readonly doorIp: string;
+    readonly roomKey: string;
+  }
+  | {
     /** A door's CALL refused at once (LINEUSE, no call). */
     readonly type: "call_refused";
     readonly at: number;

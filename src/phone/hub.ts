@@ -15,6 +15,7 @@ import type { CallNotice, PhoneNotifier } from "../call/ports.ts";
 import type { EventSink } from "../events/bus.ts";
 import type { PhoneSnapshot } from "../live/state.ts";
 import { ERROR_TEXT } from "./messages.ts";
+import { LogThrottle } from "../log_throttle.ts";
 
 /** The part of a WebSocket the hub uses (a fake in tests). */
 export interface PhoneSocket {
@@ -90,10 +91,14 @@ export class PhoneHub implements PhoneNotifier {
   #sessions = new Set<PhoneSession>();
   #sweeper: TimerId | undefined;
   #stopped = false;
+  #throttle: LogThrottle;
+  /** When a phone of a room was last heard (wall ms), for "why is this room offline". */
+  #roomHeard = new Map<string, number>();
 
   /** Starts the presence sweeper (every second). */
   constructor(options: PhoneHubOptions) {
     this.#o = options;
+    this.#throttle = new LogThrottle(options.clock);
     options.metrics.gauge("phones_connected", () => this.#sessions.size, "Open phone connections");
     options.metrics.gauge("phones_logged_in", () => this.#byUid.size, "Phones logged in");
     this.#scheduleSweep();
@@ -166,6 +171,7 @@ export class PhoneHub implements PhoneNotifier {
     if (uid === undefined) return;
     if (this.#byUid.get(uid) === s) this.#byUid.delete(uid);
     const rooms = [...s.rooms.keys()];
+    this.#noteRooms(rooms, s);
     s.rooms.clear();
     s.uid = undefined;
     if (rooms.length) {
@@ -213,6 +219,16 @@ export class PhoneHub implements PhoneNotifier {
     for (const s of [...this.#sessions]) {
       if (now - s.lastHeard >= this.#o.heartbeatTimeoutMs) {
         this.#o.metrics.inc("phones_timed_out_total");
+        if (s.uid !== undefined && this.#throttle.allow(s.uid)) {
+          // Why a room went offline for the doors (NS unanswered): its phone stopped heartbeating.
+          this.#o.logger.info("phone closed: no heartbeat", {
+            uid: s.uid,
+            rooms: [...s.rooms.keys()],
+            ip: s.ip,
+            lastHeard: new Date(this.#o.clock.wallNow() - (now - s.lastHeard)).toISOString(),
+            timeoutS: this.#o.heartbeatTimeoutMs / 1000,
+          });
+        }
         this.#drop(s, CLOSE_CODE.heartbeat_timeout, "heartbeat timeout");
       }
     }
@@ -238,6 +254,23 @@ export class PhoneHub implements PhoneNotifier {
   /** True when a phone of the room is online (feeds the door's NS answers). */
   roomOnline(roomKey: string): boolean {
     return this.online(roomKey).length > 0;
+  }
+
+  #noteRooms(rooms: Iterable<string>, s: PhoneSession): void {
+    const at = this.#o.clock.wallNow() - (this.#o.clock.now() - s.lastHeard);
+    for (const r of rooms) {
+      this.#roomHeard.delete(r);
+      if (this.#roomHeard.size >= 65_536) {
+        this.#roomHeard.delete(this.#roomHeard.keys().next().value!);
+      }
+      this.#roomHeard.set(r, at);
+    }
+  }
+
+  /** When a phone of the room was last heard (wall ms): now if one is online. */
+  lastHeardIn(roomKey: string): number | undefined {
+    if (this.roomOnline(roomKey)) return this.#o.clock.wallNow();
+    return this.#roomHeard.get(roomKey);
   }
 
   /** Phones logged in now (the live state). */

@@ -17,6 +17,8 @@ export interface BindingCheck {
   isBound(uid: string, roomKey: string): Promise<boolean>;
   /** The id of the binding's current token, or undefined when unbound. */
   tokenIdOf?(uid: string, roomKey: string): Promise<string | undefined>;
+  /** The rooms (keys) `uid` is bound to (explains a refused login). */
+  roomsOf?(uid: string): Promise<string[]>;
 }
 
 /** Media attachment of a phone on its signalling socket (WebSocket transport). */

@@ -11,6 +11,7 @@
  */
 
 import { OnceFilter } from "../once.ts";
+import { LogThrottle } from "../log_throttle.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import type { CallControl } from "../call/ports.ts";
@@ -39,8 +40,8 @@ export interface PhoneServiceOptions {
   heartbeatInterval?: number;
   /** Where unlock attempts refused here go (the audit subscribes). */
   events?: EventSink;
-  /** Wall time of events. @default Date.now */
-  clock?: Pick<Clock, "wallNow">;
+  /** Wall time of events, monotonic time of log throttling. @default the system's */
+  clock?: Pick<Clock, "wallNow" | "now">;
   media?: PhoneMedia;
   limiter?: Limiter;
 }
@@ -50,10 +51,13 @@ export class PhoneService {
   #o: PhoneServiceOptions;
   /** Bad messages are logged once per session and order, counted always. */
   #logged = new OnceFilter();
+  /** Refused logins: one line per uid, source and reason a minute. */
+  #throttle: LogThrottle;
 
   /** Wires the service. */
   constructor(options: PhoneServiceOptions) {
     this.#o = options;
+    this.#throttle = new LogThrottle(options.clock ?? { now: () => performance.now() });
   }
 
   /** Sends an `error` to a session. */
@@ -121,6 +125,7 @@ export class PhoneService {
       o.limiter &&
       (!o.limiter.take("login", `uid:${m.uid}`) || !o.limiter.take("login", `ip:${s.ip}`))
     ) {
+      this.#refusedLog(m.uid, m.roomAddress, s.ip, "rate limited");
       return this.error(s, "rate_limited", "login");
     }
     const room = roomKeyOf(m.roomAddress);
@@ -129,7 +134,8 @@ export class PhoneService {
       : await o.bindings.verify(m.uid, m.roomAddress, m.token);
     if (!binding || room === undefined) {
       o.metrics.inc("phone_logins_total", { result: "unauthorized" });
-      o.logger.info("phone login refused", { uid: m.uid, roomAddress: m.roomAddress, ip: s.ip });
+      const why = room === undefined ? "not a room address" : await this.#whyRefused(m.uid, room);
+      this.#refusedLog(m.uid, m.roomAddress, s.ip, why);
       this.error(s, "unauthorized", "login");
       s.socket.close(CLOSE_CODE.unauthorized, "unauthorized");
       return;
@@ -149,6 +155,23 @@ export class PhoneService {
       heartbeatInterval: o.heartbeatInterval ?? 2,
       mediaPort: o.mediaPort,
     });
+  }
+
+  /** Why a login was refused (never from the token itself): for the installer's log. */
+  async #whyRefused(uid: string, room: string): Promise<string> {
+    try {
+      if (await this.#o.bindings.isBound(uid, room)) return "wrong token";
+      const rooms = await this.#o.bindings.roomsOf?.(uid);
+      if (rooms === undefined) return "not bound to that room, or wrong token";
+      return rooms.length ? "not bound to that room" : "unknown uid";
+    } catch {
+      return "unknown";
+    }
+  }
+
+  #refusedLog(uid: string, roomAddress: string, ip: string, reason: string): void {
+    if (!this.#throttle.allow(`${uid}|${ip}|${reason}`)) return;
+    this.#o.logger.info("phone login refused", { uid, roomAddress, ip, reason });
   }
 
   async #callOrder(s: PhoneSession, m: PhoneCallMessage): Promise<void> {
