@@ -10,7 +10,7 @@
 import { startApp } from "../src/app.ts";
 import { parseConfig } from "../src/config.ts";
 import { createLogger } from "../src/log.ts";
-import { openUdpPort } from "../src/net/datagram.ts";
+import { openUdpPort } from "../src/net/udp.ts";
 import { DoorSim } from "../src/sim/door_sim.ts";
 import { formatEvent, formatSummary } from "../src/sim/door_cli.ts";
 import { PhoneSim } from "../src/sim/phone_sim.ts";

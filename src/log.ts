@@ -118,19 +118,3 @@ export function createLogger(options: LoggerOptions = {}, fields: LogFields = {}
     child: (more) => createLogger(options, { ...fields, ...more }),
   };
 }
-
-/** A logger that writes nothing. */
-export const nullLogger: Logger = createLogger({ level: "silent", sink: () => {} });
-
-/** Test helper: a logger that keeps parsed JSON records in memory. */
-export function memoryLogger(
-  level: LogLevel = "debug",
-): Logger & { records: Record<string, unknown>[] } {
-  const records: Record<string, unknown>[] = [];
-  const logger = createLogger({
-    level,
-    format: "json",
-    sink: (line) => records.push(JSON.parse(line)),
-  });
-  return Object.assign(logger, { records });
-}

@@ -13,9 +13,10 @@ import { assert, assertEquals } from "./helpers/assert.ts";
 import { inNetns } from "./helpers/netns.ts";
 import { systemClock } from "../src/clock.ts";
 import { type DoorEvent, DoorTransport } from "../src/door/transport.ts";
-import { nullLogger } from "../src/log.ts";
+import { nullLogger } from "../src/testing/mod.ts";
 import { Metrics } from "../src/metrics.ts";
-import { type DatagramPort, type Endpoint, openUdpPort } from "../src/net/datagram.ts";
+import type { DatagramPort, Endpoint } from "../src/net/port.ts";
+import { openUdpPort } from "../src/net/udp.ts";
 import {
   type CallParties,
   decodePacket,

@@ -11,7 +11,7 @@ import { openStore } from "../src/store/kv.ts";
 import { BindingStore } from "../src/store/bindings.ts";
 import { RecordStore } from "../src/store/records.ts";
 import { PhoneSim } from "../src/sim/phone_sim.ts";
-import { openUdpPort } from "../src/net/datagram.ts";
+import { openUdpPort } from "../src/net/udp.ts";
 import { decodePacket, encodeMedia, OP, PacketDecodeError } from "../src/protocol/mod.ts";
 import { encodeMediaControl } from "../src/phone/messages.ts";
 

@@ -7,7 +7,7 @@ import { assert, assertEquals } from "./helpers/assert.ts";
 import { IN_NETNS, startTestGateway, TIME_SCALE } from "./helpers/gateway.ts";
 import { openDoor, openPhone, sleep } from "./helpers/sims.ts";
 import { PhoneSim } from "../src/sim/phone_sim.ts";
-import { memoryLogger } from "../src/log.ts";
+import { memoryLogger } from "../src/testing/mod.ts";
 import { startApp } from "../src/app.ts";
 import { parseConfig } from "../src/config.ts";
 

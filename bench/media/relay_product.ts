@@ -26,7 +26,7 @@
 import { systemClock } from "../../src/clock.ts";
 import { createLogger } from "../../src/log.ts";
 import { Metrics } from "../../src/metrics.ts";
-import { openUdpPort } from "../../src/net/datagram.ts";
+import { openUdpPort } from "../../src/net/udp.ts";
 import { receiveLoop } from "../../src/net/receive_loop.ts";
 import { DoorTransport } from "../../src/door/transport.ts";
 import { MediaRelay } from "../../src/media/relay.ts";

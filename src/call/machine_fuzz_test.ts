@@ -4,22 +4,12 @@
 import fc from "fast-check";
 import { runs } from "../../tests/helpers/scale.ts";
 import { assert, assertEquals } from "../../tests/helpers/assert.ts";
-import { FakeClock } from "../clock.ts";
-import { nullLogger } from "../log.ts";
+import { FakeClock, FakeDoor, nullLogger } from "../testing/mod.ts";
 import { Metrics } from "../metrics.ts";
-import type { Endpoint } from "../net/datagram.ts";
-import {
-  type CallParties,
-  decodePacket,
-  encodeCall,
-  MSG_TYPE,
-  OP,
-  OP_NAME,
-  PacketDecodeError,
-} from "../protocol/mod.ts";
+import { decodePacket, encodeCall, MSG_TYPE, OP, PacketDecodeError } from "../protocol/mod.ts";
 import type { DoorEvent } from "../door/transport.ts";
 import { LEGAL, startCall, transition } from "./machine.ts";
-import { CallManager, type DoorPort, type PhoneRequest } from "./manager.ts";
+import { CallManager, type PhoneRequest } from "./manager.ts";
 import {
   type CallContext,
   type CallEvent,
@@ -365,33 +355,6 @@ const DOORS = [
   { ep: { hostname: "10.0.0.7", port: 8302 }, address: "M00010300" },
 ] as const;
 
-interface PendingAsk {
-  op: string;
-  to: string;
-  resolve: (ok: boolean) => void;
-}
-
-class FakeDoor implements DoorPort {
-  asks: PendingAsk[] = [];
-  keepAlives = new Map<number, () => void>();
-  #next = 0;
-  answers: string[] = [];
-  answer(key: string, bytes: Uint8Array): void {
-    const p = decodePacket(bytes);
-    assert(!(p instanceof PacketDecodeError) && p.kind === "call");
-    this.answers.push(`${key} ${OP_NAME[p.op]}${p.type === MSG_TYPE.REPLY ? " reply" : ""}`);
-  }
-  ask(op: number, _parties: CallParties, to: Endpoint): Promise<boolean> {
-    return new Promise((resolve) => this.asks.push({ op: OP_NAME[op]!, to: to.hostname, resolve }));
-  }
-  startKeepAlive(_p: CallParties, _to: Endpoint, onLost: () => void): () => void {
-    const id = this.#next++;
-    this.keepAlives.set(id, onLost);
-    return () => this.keepAlives.delete(id);
-  }
-  sendOnce(): void {}
-}
-
 function doorEvent(door: number, room: number, type: "call" | "hangup"): DoorEvent {
   const d = DOORS[door]!;
   const raw = encodeCall({
@@ -519,13 +482,7 @@ async function act(s: ReturnType<typeof setupManager>, x: Action): Promise<void>
       return;
     }
     case "lost": {
-      // The real keep-alive stops itself, then reports the loss once.
-      const ids = [...door.keepAlives.keys()];
-      if (ids.length === 0) return;
-      const id = ids[x.index % ids.length]!;
-      const onLost = door.keepAlives.get(id)!;
-      door.keepAlives.delete(id);
-      onLost();
+      door.loseKeepAlive(x.index);
       return;
     }
     case "advance":

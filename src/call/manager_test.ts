@@ -1,19 +1,10 @@
 import { assert, assertEquals } from "../../tests/helpers/assert.ts";
-import { FakeClock } from "../clock.ts";
-import { nullLogger } from "../log.ts";
+import { FakeClock, FakeDoor, nullLogger } from "../testing/mod.ts";
 import { Metrics } from "../metrics.ts";
-import type { Endpoint } from "../net/datagram.ts";
-import {
-  type CallParties,
-  decodePacket,
-  encodeCall,
-  MSG_TYPE,
-  OP,
-  OP_NAME,
-  PacketDecodeError,
-} from "../protocol/mod.ts";
+import type { Endpoint } from "../net/port.ts";
+import { decodePacket, encodeCall, MSG_TYPE, OP, PacketDecodeError } from "../protocol/mod.ts";
 import type { DoorEvent } from "../door/transport.ts";
-import { CallManager, type CallMessage, type DoorPort } from "./manager.ts";
+import { CallManager, type CallMessage } from "./manager.ts";
 
 const DOOR_A: Endpoint = { hostname: "10.0.0.5", port: 8302 };
 const DOOR_B: Endpoint = { hostname: "10.0.0.6", port: 8302 };
@@ -24,35 +15,6 @@ const partiesA = {
   calleeIp: "10.0.0.2",
 };
 const partiesB = { ...partiesA, caller: "M00010200", callerIp: "10.0.0.6" };
-
-class FakeDoor implements DoorPort {
-  log: string[] = [];
-  forget?: (key: string) => void;
-  pending = new Map<string, (ok: boolean) => void>();
-  keepAlives = 0;
-  lost: (() => void)[] = [];
-  answer(key: string, bytes: Uint8Array): void {
-    const p = decodePacket(bytes);
-    assert(!(p instanceof PacketDecodeError) && p.kind === "call");
-    this.log.push(
-      `answer ${OP_NAME[p.op]}${p.type === MSG_TYPE.REPLY ? " reply" : ""} ${key.split("|")[0]}`,
-    );
-  }
-  ask(op: number, _parties: CallParties, to: Endpoint): Promise<boolean> {
-    this.log.push(`ask ${OP_NAME[op]} ${to.hostname}`);
-    return new Promise((resolve) => this.pending.set(OP_NAME[op]!, resolve));
-  }
-  reply(op: string, ok = true): void {
-    this.pending.get(op)!(ok);
-    this.pending.delete(op);
-  }
-  startKeepAlive(_p: CallParties, _to: Endpoint, onLost: () => void): () => void {
-    this.keepAlives++;
-    this.lost.push(onLost);
-    return () => this.keepAlives--;
-  }
-  sendOnce(): void {}
-}
 
 function setup(online: Record<string, string[]> = { "00010108090": ["a", "b"] }) {
   const clock = new FakeClock();
@@ -127,7 +89,7 @@ Deno.test("manager: full call with both wires in order, then nothing left runnin
     "a:over success",
   ]);
   assert(sent.every((s) => s.msg.callId === call.callId));
-  assertEquals([m.size, door.keepAlives, clock.pending], [0, 0, 0]);
+  assertEquals([m.size, door.keepAlives.size, clock.pending], [0, 0, 0]);
 });
 
 Deno.test("manager: a second door calling a ringing room gets LINEUSE; the phones are not disturbed", () => {
@@ -210,7 +172,7 @@ Deno.test("manager: door lost ends the call with over (door lost)", () => {
   const { door, m, said } = setup();
   m.onDoorEvent(callEvent(partiesA, DOOR_A));
   m.phoneRequest("a", "00010108090", "call ok");
-  door.lost[0]!();
+  door.loseKeepAlive();
   assertEquals(said().slice(-2), ["a:over(door lost)", "b:over(door lost)"]);
   assertEquals(m.size, 0);
 });

@@ -1,5 +1,5 @@
 import { assert, assertEquals, assertThrows } from "../../tests/helpers/assert.ts";
-import { FakeClock } from "../clock.ts";
+import { FakeClock } from "../testing/mod.ts";
 import { DoorRegistry } from "./registry.ts";
 
 Deno.test("door registry: learned on first contact; the same address from another IP is rejected", () => {

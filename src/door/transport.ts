@@ -19,7 +19,7 @@ import { OnceFilter } from "../once.ts";
 import type { Clock } from "../clock.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
-import type { DatagramPort, Endpoint } from "../net/datagram.ts";
+import type { DatagramPort, Endpoint } from "../net/port.ts";
 import {
   type CallPacket,
   type CallParties,

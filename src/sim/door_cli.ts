@@ -10,7 +10,7 @@
 
 import { parseArgs } from "node:util";
 import { eprintln, println } from "../print.ts";
-import { openUdpPort } from "../net/datagram.ts";
+import { openUdpPort } from "../net/udp.ts";
 import { parseIp, type PayloadOffset } from "../protocol/mod.ts";
 import {
   DOOR_SIM_DEFAULTS,

@@ -33,7 +33,7 @@
 
 import { type Clock, systemClock, type TimerId } from "../clock.ts";
 import { AskEngine } from "../door/ask_engine.ts";
-import type { DatagramPort, Endpoint } from "../net/datagram.ts";
+import type { DatagramPort, Endpoint } from "../net/port.ts";
 import {
   type CallPacket,
   type CallParties,

@@ -16,7 +16,8 @@
  */
 
 import { type Clock, systemClock, type TimerId } from "../clock.ts";
-import { type DatagramPort, type Endpoint, openUdpPort } from "../net/datagram.ts";
+import type { DatagramPort, Endpoint } from "../net/port.ts";
+import { openUdpPort } from "../net/udp.ts";
 import {
   AUDIO_FRAME_BYTES,
   AUDIO_FRAME_MS,

@@ -1,5 +1,5 @@
 import { assert, assertEquals, assertRejects } from "../../tests/helpers/assert.ts";
-import { FakeClock } from "../clock.ts";
+import { FakeClock } from "../testing/mod.ts";
 import { decodePacket, encodeMedia, OP } from "../protocol/mod.ts";
 import { MEDIA_CONTROL_OK, parseMediaControl, parsePhoneMessage } from "../phone/messages.ts";
 import { type CallEndEvent, PhoneSim, type PhoneSimOptions } from "./phone_sim.ts";

@@ -7,7 +7,8 @@
 
 import { type App, startApp } from "../../src/app.ts";
 import { type Config, parseConfig } from "../../src/config.ts";
-import { createLogger, type Logger, nullLogger } from "../../src/log.ts";
+import { createLogger, type Logger } from "../../src/log.ts";
+import { nullLogger } from "../../src/testing/mod.ts";
 
 /** A running test gateway. */
 export interface TestGateway {

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { openUdpPort } from "../../src/net/datagram.ts";
+import { openUdpPort } from "../../src/net/udp.ts";
 import { DoorSim, type DoorSimOptions } from "../../src/sim/door_sim.ts";
 import { type PhoneScript, PhoneSim } from "../../src/sim/phone_sim.ts";
 import type { TestGateway } from "./gateway.ts";

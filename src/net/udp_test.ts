@@ -1,5 +1,6 @@
 import { assert, assertEquals } from "../../tests/helpers/assert.ts";
-import { openUdpPort, receivePool } from "./datagram.ts";
+import { openUdpPort } from "./udp.ts";
+import { receivePool } from "./buffer_pool.ts";
 
 Deno.test("pooled ports: forwarded bytes stay intact while buffers are reused; every buffer comes back", async () => {
   const a = await openUdpPort({ hostname: "127.0.0.1", port: 0, pooled: true });
