@@ -50,6 +50,7 @@ export class MemoryPort implements DatagramPort {
   #queue: [Uint8Array, Endpoint][] = [];
   #waiters: { resolve: (v: [Uint8Array, Endpoint]) => void; reject: (e: Error) => void }[] = [];
   #closed = false;
+  #sendErrors = 0;
 
   /** Use {@linkcode MemoryNetwork.bind}. */
   constructor(net: MemoryNetwork, local: Endpoint) {
@@ -62,14 +63,17 @@ export class MemoryPort implements DatagramPort {
     return this.#closed;
   }
 
-  /** Always 0: memory sends cannot fail. */
+  /** Sends after close (the only way a memory send fails). */
   get sendErrors(): number {
-    return 0;
+    return this.#sendErrors;
   }
 
-  /** Sends to another memory port (or a group). */
+  /** Sends to another memory port (or a group); after close, counts a send error. */
   send(data: Uint8Array, to: Endpoint): void {
-    if (this.#closed) return;
+    if (this.#closed) {
+      this.#sendErrors++;
+      return;
+    }
     this.sent.push({ data: data.slice(), to });
     this.#net.deliver(data, this.local, to);
   }
@@ -93,10 +97,11 @@ export class MemoryPort implements DatagramPort {
     return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }));
   }
 
-  /** Closes; pending receives reject. */
+  /** Closes; pending receives reject, datagrams not yet received are dropped. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#queue.length = 0;
     this.#net.unbind(this);
     for (const w of this.#waiters.splice(0)) w.reject(new Error("Cannot receive: port closed"));
   }
