@@ -4,7 +4,8 @@
  */
 
 import { assert, assertEquals } from "./helpers/assert.ts";
-import { IN_NETNS, startTestGateway, TIME_SCALE } from "./helpers/gateway.ts";
+import { startTestGateway, TIME_SCALE } from "./helpers/gateway.ts";
+import { inNetns } from "./helpers/netns.ts";
 import { openDoor, openPhone, sleep } from "./helpers/sims.ts";
 import { denoCommand, spawnGateway } from "./helpers/process.ts";
 import { openStore } from "../src/store/kv.ts";
@@ -15,7 +16,7 @@ import { openUdpPort } from "../src/net/udp.ts";
 import { decodePacket, encodeMedia, OP, PacketDecodeError } from "../src/protocol/mod.ts";
 import { encodeMediaControl } from "../src/phone/messages.ts";
 
-const opts = { ignore: !IN_NETNS, sanitizeOps: false, sanitizeResources: false };
+const opts = { ignore: !inNetns, sanitizeOps: false, sanitizeResources: false };
 const T = (ms: number) => ms * TIME_SCALE;
 
 function inOrders(p: PhoneSim): string[] {

@@ -59,6 +59,3 @@ export async function startTestGateway(
 }
 
 export { TIME_SCALE } from "./scale.ts";
-
-/** True inside the private network namespace of `deno task test` (multicast allowed). */
-export const IN_NETNS = Deno.env.get("INTERCOM_IN_NETNS") === "1";

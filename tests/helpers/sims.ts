@@ -54,7 +54,4 @@ function trace(who: string, event: unknown): void {
   console.error(`${new Date().toISOString()} SIM   ${who} ${JSON.stringify(event)}`);
 }
 
-/** Resolves after `ms` of real time. */
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
+export { sleep } from "./wait.ts";
