@@ -192,17 +192,31 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   const abort = new AbortController();
   let resolveListen!: (addr: Deno.NetAddr) => void;
   const listening = new Promise<Deno.NetAddr>((r) => (resolveListen = r));
-  const tls = config.tlsCert && config.tlsKey
-    ? { cert: await Deno.readTextFile(config.tlsCert), key: await Deno.readTextFile(config.tlsKey) }
-    : {};
-  const server = Deno.serve({
-    hostname: config.httpHost,
-    port: config.httpPort,
-    signal: abort.signal,
-    onListen: (addr) => resolveListen(addr as Deno.NetAddr),
-    ...tls,
-  }, createHandler({ hub, service, metrics, health, version: options.version ?? "dev" }));
-  const http = await listening;
+  let server: ReturnType<typeof Deno.serve>;
+  let http: Deno.NetAddr;
+  try {
+    const tls = config.tlsCert && config.tlsKey
+      ? {
+        cert: await Deno.readTextFile(config.tlsCert),
+        key: await Deno.readTextFile(config.tlsKey),
+      }
+      : {};
+    server = Deno.serve({
+      hostname: config.httpHost,
+      port: config.httpPort,
+      signal: abort.signal,
+      onListen: (addr) => resolveListen(addr as Deno.NetAddr),
+      ...tls,
+    }, createHandler({ hub, service, metrics, health, version: options.version ?? "dev" }));
+    http = await listening;
+  } catch (e) {
+    // No TLS files or the HTTP port taken: close what is open so far (the caller may go on).
+    hub.close();
+    doorPort.close();
+    mediaPort.close();
+    kv.close();
+    throw e;
+  }
   transport.start();
   const mediaLoop = receiveLoop(
     mediaPort,

@@ -11,7 +11,7 @@ import { openDoor, openPhone, sleep } from "./helpers/sims.ts";
 import type { PhoneSim } from "../src/sim/phone_sim.ts";
 import type { DoorSim } from "../src/sim/door_sim.ts";
 
-const opts = { ignore: !inNetns, sanitizeOps: false, sanitizeResources: false };
+const opts = { ignore: !inNetns };
 const T = (ms: number) => ms * TIME_SCALE;
 
 function orders(p: PhoneSim): string[] {

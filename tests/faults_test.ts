@@ -16,7 +16,7 @@ import { openUdpPort } from "../src/net/udp.ts";
 import { decodePacket, encodeMedia, OP, PacketDecodeError } from "../src/protocol/mod.ts";
 import { encodeMediaControl } from "../src/phone/messages.ts";
 
-const opts = { ignore: !inNetns, sanitizeOps: false, sanitizeResources: false };
+const opts = { ignore: !inNetns };
 const T = (ms: number) => ms * TIME_SCALE;
 
 function inOrders(p: PhoneSim): string[] {

@@ -12,7 +12,7 @@ import { memoryLogger } from "../src/testing/mod.ts";
 import { startApp } from "../src/app.ts";
 import { parseConfig } from "../src/config.ts";
 
-const opts = { ignore: !inNetns, sanitizeOps: false, sanitizeResources: false };
+const opts = { ignore: !inNetns };
 const TLS = new URL("./fixtures/tls/", import.meta.url).pathname;
 
 Deno.test(

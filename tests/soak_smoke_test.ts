@@ -15,8 +15,6 @@ import { addPhoneRoute, PHONE_ROUTE } from "../scripts/netns.ts";
 Deno.test({
   name: "soak smoke: 4 doors, 24 rooms, 40 phones churning calls for 10 s keep every invariant",
   ignore: !inNetns,
-  sanitizeOps: false,
-  sanitizeResources: false,
   fn: async () => {
     assert(await addPhoneRoute(), `cannot add the phone route: ${PHONE_ROUTE}`);
     const lines: string[] = [];

@@ -42,7 +42,13 @@ export async function startTestGateway(
     (Deno.env.get("INTERCOM_TEST_LOG")
       ? createLogger({ level: "debug", format: "text" })
       : nullLogger);
-  const app = await startApp(config, { logger, version: "test" });
+  let app: App;
+  try {
+    app = await startApp(config, { logger, version: "test" });
+  } catch (e) {
+    if (overrides.data === undefined) await Deno.remove(data, { recursive: true }).catch(() => {});
+    throw e;
+  }
   const httpBase = `http://127.0.0.1:${app.addresses.http.port}`;
   return {
     app,
