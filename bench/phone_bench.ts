@@ -27,9 +27,12 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
-import { ensureNetns, phoneIp, vmRssKiB } from "./soak.ts";
+import { PRODUCT_PERMS } from "../scripts/deno_flags.ts";
+import { ensureNetns, phoneIp } from "../scripts/netns.ts";
+import { vmRssKiB } from "../tests/helpers/proc.ts";
+import { sleep, within } from "../tests/helpers/wait.ts";
+import { parseBenchFlags } from "./lib/flags.ts";
 import { openStore } from "../src/store/kv.ts";
 import { BindingStore } from "../src/store/bindings.ts";
 import { encodeCall, MSG_TYPE, OP, replyTo, roomKey, type SignalOp } from "../src/protocol/mod.ts";
@@ -63,23 +66,6 @@ type Tid = ReturnType<typeof setTimeout>;
  */
 function doorAddress(k: number): string {
   return `M${String(1 + (k % DOOR_ADDRESSES)).padStart(4, "0")}010`;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-/** `p`, or `undefined` after `ms`. */
-async function within<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
-  let timer: Tid | undefined;
-  try {
-    return await Promise.race([
-      p,
-      new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), ms))),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 function percentile(sorted: readonly number[], q: number): number {
@@ -498,13 +484,7 @@ export async function runBench(o: {
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
-      "--unstable-net",
-      "--unstable-kv",
-      "--allow-net",
-      "--allow-read",
-      "--allow-write",
-      "--allow-env",
-      "--allow-sys",
+      ...PRODUCT_PERMS,
       main,
       "serve",
       "--http-host",
@@ -664,33 +644,18 @@ export async function runBench(o: {
 
 if (IN_WORKER) workerMain();
 else if (import.meta.main) {
-  let values;
-  try {
-    values = parseArgs({
-      // `deno task bench -- --flag` passes the `--` through.
-      args: Deno.args[0] === "--" ? Deno.args.slice(1) : Deno.args,
-      options: {
-        phones: { type: "string", default: "1000" },
-        "per-room": { type: "string", default: "2" },
-        "probe-rooms": { type: "string", default: "100" },
-        rounds: { type: "string", default: "500" },
-        "baseline-rounds": { type: "string", default: "200" },
-        "gap-ms": { type: "string", default: "5" },
-        help: { type: "boolean", short: "h" },
-      },
-      strict: true,
-    }).values;
-  } catch (e) {
-    eprintln(`Cannot parse flags: ${e instanceof Error ? e.message : e}`);
-    Deno.exit(2);
-  }
-  if (values.help) {
-    println(
-      "deno task bench [-- --phones N --per-room N --probe-rooms N --rounds N " +
-        "--baseline-rounds N --gap-ms MS]",
-    );
-    Deno.exit(0);
-  }
+  const values = parseBenchFlags(
+    {
+      phones: { type: "string", default: "1000" },
+      "per-room": { type: "string", default: "2" },
+      "probe-rooms": { type: "string", default: "100" },
+      rounds: { type: "string", default: "500" },
+      "baseline-rounds": { type: "string", default: "200" },
+      "gap-ms": { type: "string", default: "5" },
+    },
+    "deno task bench [-- --phones N --per-room N --probe-rooms N --rounds N " +
+      "--baseline-rounds N --gap-ms MS]",
+  );
   const int = (name: string, raw: string, min: number, max: number): number => {
     const n = Number(raw);
     if (!Number.isInteger(n) || n < min || n > max) {
@@ -707,6 +672,8 @@ else if (import.meta.main) {
     baselineRounds: int("baseline-rounds", values["baseline-rounds"], 1, DOOR_ADDRESSES),
     gapMs: int("gap-ms", values["gap-ms"], 0, 10_000),
   };
-  await ensureNetns(import.meta.url, ["--unstable-net", "--unstable-kv", "-A"]);
+  await ensureNetns(import.meta.url, ["--unstable-net", "--unstable-kv", "-A"], {
+    phoneRoute: true,
+  });
   Deno.exit(await runBench(options));
 }

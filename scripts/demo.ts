@@ -10,28 +10,17 @@
 import { startApp } from "../src/app.ts";
 import { parseConfig } from "../src/config.ts";
 import { createLogger } from "../src/log.ts";
-import { openUdpPort } from "../src/net/datagram.ts";
+import { openUdpPort } from "../src/net/udp.ts";
 import { DoorSim } from "../src/sim/door_sim.ts";
 import { formatEvent, formatSummary } from "../src/sim/door_cli.ts";
 import { PhoneSim } from "../src/sim/phone_sim.ts";
 import { formatPhoneEvent } from "../src/sim/phone_cli.ts";
 import { println } from "../src/print.ts";
+import { PRODUCT_PERMS } from "./deno_flags.ts";
+import { ensureNetns } from "./netns.ts";
 
-if (Deno.env.get("INTERCOM_IN_NETNS") !== "1") {
-  // Re-run inside a private network namespace with multicast routed on loopback.
-  const self = new URL(import.meta.url).pathname;
-  const deno = Deno.execPath();
-  const inner = `ip link set lo up multicast on && ip route add 224.0.0.0/4 dev lo && ` +
-    `'${deno}' run --unstable-net --unstable-kv --allow-net --allow-read --allow-write --allow-env ` +
-    `--allow-sys=networkInterfaces '${self}'`;
-  const status = await new Deno.Command("unshare", {
-    args: ["-rn", "sh", "-c", inner],
-    env: { INTERCOM_IN_NETNS: "1" },
-    stdout: "inherit",
-    stderr: "inherit",
-  }).spawn().status;
-  Deno.exit(status.code);
-}
+// Re-run inside a private network namespace with multicast routed on loopback.
+await ensureNetns(import.meta.url, PRODUCT_PERMS);
 
 const t0 = performance.now();
 const stamp = () => `+${((performance.now() - t0) / 1000).toFixed(2).padStart(5)}s`;

@@ -18,9 +18,10 @@
  * @module
  */
 
-const NETNS_SETUP = "ip link set lo up multicast on && ip route add 224.0.0.0/4 dev lo";
+import { denoCommand, TEST_PERMS } from "./deno_flags.ts";
+import { NETNS_ENV, netnsCommand } from "./netns.ts";
 
-const denoCmd = (Deno.env.get("INTERCOM_DENO") ?? Deno.execPath()).split(" ").filter(Boolean);
+const denoCmd = denoCommand();
 const harness = Deno.args[0] === "--harness";
 const extra = harness ? Deno.args.slice(1) : Deno.args;
 
@@ -40,14 +41,7 @@ function harnessArgs(args: string[]): { deno: string[]; harness: string[] } {
 const split = harnessArgs(extra);
 const testArgs = [
   harness ? "run" : "test",
-  "--unstable-net",
-  "--unstable-kv",
-  "--allow-net",
-  "--allow-read",
-  "--allow-write",
-  "--allow-env",
-  "--allow-run",
-  "--allow-sys",
+  ...TEST_PERMS,
   ...(harness
     ? [
       ...split.deno,
@@ -57,18 +51,11 @@ const testArgs = [
     : extra),
 ];
 
-function shellQuote(s: string): string {
-  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replaceAll("'", `'\\''`)}'`;
-}
-
-const inner = [...denoCmd, ...testArgs].map(shellQuote).join(" ");
-const cmd = Deno.env.get("INTERCOM_IN_NETNS") === "1"
-  ? ["sh", "-c", inner]
-  : ["unshare", "-rn", "sh", "-c", `${NETNS_SETUP} && ${inner}`];
+const cmd = netnsCommand([...denoCmd, ...testArgs]);
 
 const child = new Deno.Command(cmd[0]!, {
   args: cmd.slice(1),
-  env: { INTERCOM_IN_NETNS: "1", INTERCOM_DENO: denoCmd.join(" "), NO_COLOR: "1" },
+  env: { [NETNS_ENV]: "1", INTERCOM_DENO: denoCmd.join(" "), NO_COLOR: "1" },
   stdout: "piped",
   stderr: "inherit",
 }).spawn();

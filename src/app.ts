@@ -17,7 +17,7 @@ import { type Clock, systemClock } from "./clock.ts";
 import type { Config } from "./config.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { Metrics } from "./metrics.ts";
-import { openUdpPort } from "./net/datagram.ts";
+import { openUdpPort } from "./net/udp.ts";
 import { DoorTransport } from "./door/transport.ts";
 import { pickLocalIp } from "./door/local_ip.ts";
 import { CallManager } from "./call/manager.ts";

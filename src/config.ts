@@ -7,7 +7,7 @@
 
 import { parseArgs } from "node:util";
 import { parseIp } from "./protocol/address.ts";
-import { DEFAULT_MAGIC, DEFAULTS } from "./protocol/constants.ts";
+import { DEFAULT_MAGIC, DEFAULTS, isMagic } from "./protocol/constants.ts";
 import { LOG_LEVEL, type LogFormat, type LogLevel } from "./log.ts";
 
 /** Validated gateway settings. */
@@ -325,7 +325,7 @@ function convert(spec: OptionSpec, raw: string, source: string): unknown {
       if (raw !== "json" && raw !== "text") throw bad("not json or text");
       return raw;
     case "magic":
-      if (!/^[\x20-\x7e]{6}$/.test(raw)) throw bad("not 6 ASCII characters");
+      if (!isMagic(raw)) throw bad("not 6 ASCII characters");
       return raw;
     case "allowlist": {
       const entries = raw.split(",").map((s) => s.trim()).filter(Boolean);

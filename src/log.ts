@@ -119,18 +119,5 @@ export function createLogger(options: LoggerOptions = {}, fields: LogFields = {}
   };
 }
 
-/** A logger that writes nothing. */
+/** A logger that writes nothing (a default for optional loggers; tests use it too). */
 export const nullLogger: Logger = createLogger({ level: "silent", sink: () => {} });
-
-/** Test helper: a logger that keeps parsed JSON records in memory. */
-export function memoryLogger(
-  level: LogLevel = "debug",
-): Logger & { records: Record<string, unknown>[] } {
-  const records: Record<string, unknown>[] = [];
-  const logger = createLogger({
-    level,
-    format: "json",
-    sink: (line) => records.push(JSON.parse(line)),
-  });
-  return Object.assign(logger, { records });
-}

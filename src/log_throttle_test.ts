@@ -1,5 +1,5 @@
 import { assertEquals } from "../tests/helpers/assert.ts";
-import { FakeClock } from "./clock.ts";
+import { FakeClock } from "./testing/mod.ts";
 import { LogThrottle } from "./log_throttle.ts";
 
 Deno.test("log throttle: one line per key per window, bounded", () => {

@@ -7,13 +7,14 @@
  */
 
 import { assert, assertEquals } from "./helpers/assert.ts";
-import { IN_NETNS, startTestGateway, TIME_SCALE } from "./helpers/gateway.ts";
+import { startTestGateway, TIME_SCALE } from "./helpers/gateway.ts";
+import { inNetns } from "./helpers/netns.ts";
 import { openDoor, openPhone, sleep } from "./helpers/sims.ts";
 import type { PhoneSim } from "../src/sim/phone_sim.ts";
 import { BindingStore } from "../src/store/bindings.ts";
 import { openStore } from "../src/store/kv.ts";
 
-const opts = { ignore: !IN_NETNS, sanitizeOps: false, sanitizeResources: false };
+const opts = { ignore: !inNetns, sanitizeOps: false, sanitizeResources: false };
 const T = (ms: number) => ms * TIME_SCALE;
 const ROOM = "00010108090";
 

@@ -5,12 +5,13 @@
  */
 
 import { assert, assertEquals } from "./helpers/assert.ts";
-import { IN_NETNS, startTestGateway, TIME_SCALE } from "./helpers/gateway.ts";
+import { startTestGateway, TIME_SCALE } from "./helpers/gateway.ts";
+import { inNetns } from "./helpers/netns.ts";
 import { openDoor, openPhone, sleep } from "./helpers/sims.ts";
 import type { PhoneSim } from "../src/sim/phone_sim.ts";
 import type { DoorSim } from "../src/sim/door_sim.ts";
 
-const opts = { ignore: !IN_NETNS, sanitizeOps: false, sanitizeResources: false };
+const opts = { ignore: !inNetns };
 const T = (ms: number) => ms * TIME_SCALE;
 
 function orders(p: PhoneSim): string[] {

@@ -16,7 +16,8 @@ import type { DoorEvent } from "../src/call/ports.ts";
 import { DoorTransport } from "../src/door/transport.ts";
 import { nullLogger } from "../src/log.ts";
 import { Metrics } from "../src/metrics.ts";
-import { type DatagramPort, type Endpoint, openUdpPort } from "../src/net/datagram.ts";
+import type { DatagramPort, Endpoint } from "../src/net/port.ts";
+import { openUdpPort } from "../src/net/udp.ts";
 import {
   type CallParties,
   decodePacket,

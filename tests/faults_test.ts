@@ -4,18 +4,19 @@
  */
 
 import { assert, assertEquals } from "./helpers/assert.ts";
-import { IN_NETNS, startTestGateway, TIME_SCALE } from "./helpers/gateway.ts";
+import { startTestGateway, TIME_SCALE } from "./helpers/gateway.ts";
+import { inNetns } from "./helpers/netns.ts";
 import { openDoor, openPhone, sleep } from "./helpers/sims.ts";
 import { denoCommand, spawnGateway } from "./helpers/process.ts";
 import { openStore } from "../src/store/kv.ts";
 import { BindingStore } from "../src/store/bindings.ts";
 import { RecordStore } from "../src/store/records.ts";
 import { PhoneSim } from "../src/sim/phone_sim.ts";
-import { openUdpPort } from "../src/net/datagram.ts";
+import { openUdpPort } from "../src/net/udp.ts";
 import { decodePacket, encodeMedia, OP, PacketDecodeError } from "../src/protocol/mod.ts";
 import { encodeMediaControl } from "../src/phone/messages.ts";
 
-const opts = { ignore: !IN_NETNS, sanitizeOps: false, sanitizeResources: false };
+const opts = { ignore: !inNetns };
 const T = (ms: number) => ms * TIME_SCALE;
 
 function inOrders(p: PhoneSim): string[] {

@@ -4,14 +4,15 @@
  */
 
 import { assert, assertEquals } from "./helpers/assert.ts";
-import { IN_NETNS, startTestGateway, TIME_SCALE } from "./helpers/gateway.ts";
+import { startTestGateway, TIME_SCALE } from "./helpers/gateway.ts";
+import { inNetns } from "./helpers/netns.ts";
 import { openDoor, openPhone, sleep } from "./helpers/sims.ts";
 import { PhoneSim } from "../src/sim/phone_sim.ts";
-import { memoryLogger } from "../src/log.ts";
+import { memoryLogger } from "../src/testing/mod.ts";
 import { startApp } from "../src/app.ts";
 import { parseConfig } from "../src/config.ts";
 
-const opts = { ignore: !IN_NETNS, sanitizeOps: false, sanitizeResources: false };
+const opts = { ignore: !inNetns };
 const TLS = new URL("./fixtures/tls/", import.meta.url).pathname;
 
 Deno.test(

@@ -1,20 +1,20 @@
 /**
- * A short soak (bench/soak.ts) in the regular suite: a few doors and phones churning calls for
- * ~10 s against the in-process gateway, with the soak's invariants checked every second (a room
- * in at most one call, no call outliving its timeouts or its door, every door hang-up
- * acknowledged, no `call` or media of another room at a phone, `/healthz` ok, nothing left over
- * after the drain). Runs only inside the private network namespace of `deno task test`.
+ * A short soak (tests/helpers/soak.ts, which `deno task soak` runs too) in the regular suite: a
+ * few doors and phones churning calls for ~10 s against the in-process gateway, with the soak's
+ * invariants checked every second (a room in at most one call, no call outliving its timeouts
+ * or its door, every door hang-up acknowledged, no `call` or media of another room at a phone,
+ * `/healthz` ok, nothing left over after the drain). Runs only inside the private network namespace of `deno task test`.
  */
 
 import { assert } from "./helpers/assert.ts";
-import { IN_NETNS, TIME_SCALE } from "./helpers/gateway.ts";
-import { addPhoneRoute, formatReport, PHONE_ROUTE, runSoak } from "../bench/soak.ts";
+import { TIME_SCALE } from "./helpers/gateway.ts";
+import { inNetns } from "./helpers/netns.ts";
+import { formatReport, runSoak } from "./helpers/soak.ts";
+import { addPhoneRoute, PHONE_ROUTE } from "../scripts/netns.ts";
 
 Deno.test({
   name: "soak smoke: 4 doors, 24 rooms, 40 phones churning calls for 10 s keep every invariant",
-  ignore: !IN_NETNS,
-  sanitizeOps: false,
-  sanitizeResources: false,
+  ignore: !inNetns,
   fn: async () => {
     assert(await addPhoneRoute(), `cannot add the phone route: ${PHONE_ROUTE}`);
     const lines: string[] = [];

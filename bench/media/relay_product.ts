@@ -26,11 +26,11 @@
 import { systemClock } from "../../src/clock.ts";
 import { createLogger } from "../../src/log.ts";
 import { Metrics } from "../../src/metrics.ts";
-import { openUdpPort } from "../../src/net/datagram.ts";
+import { openUdpPort } from "../../src/net/udp.ts";
 import { receiveLoop } from "../../src/net/receive_loop.ts";
 import { DoorTransport } from "../../src/door/transport.ts";
 import { MediaRelay } from "../../src/media/relay.ts";
-import type { LiveCallInfo } from "../../src/call/manager.ts";
+import type { LiveCallInfo } from "../../src/call/ports.ts";
 
 const [pa = 0, pb = 0, doorBase = 0, phoneBase = 0, calls = 0] = Deno.args.map(Number);
 const doorIpBase = Deno.args[5] ?? "127.0.1.1";
@@ -96,7 +96,7 @@ const t = relay.totals;
 const unlatched = Object.values(t.dropped).reduce((a, b) => a + b, 0);
 if (unlatched > 0) throw new Error(`setup: ${JSON.stringify(t.dropped)}`);
 
-transport.start();
+transport.listen();
 void receiveLoop(mediaPort, (bytes, from) => relay.onPhoneDatagram(bytes, from), logger);
 
 const report = () => {

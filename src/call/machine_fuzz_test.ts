@@ -4,9 +4,9 @@
 import fc from "fast-check";
 import { runs } from "../../tests/helpers/scale.ts";
 import { assert, assertEquals } from "../../tests/helpers/assert.ts";
-import { FakeClock } from "../clock.ts";
+import { FakeClock } from "../testing/mod.ts";
 import { nullLogger } from "../log.ts";
-import type { Endpoint } from "../net/datagram.ts";
+import type { Endpoint } from "../net/port.ts";
 import { nullSink } from "../events/bus.ts";
 import { doorCallEvent, FakeDoor } from "../testing/fake_door.ts";
 import { LEGAL, startCall, transition } from "./machine.ts";

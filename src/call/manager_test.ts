@@ -1,8 +1,8 @@
 import { assert, assertEquals } from "../../tests/helpers/assert.ts";
-import { FakeClock } from "../clock.ts";
+import { FakeClock } from "../testing/mod.ts";
 import { nullLogger } from "../log.ts";
 import { Metrics } from "../metrics.ts";
-import type { Endpoint } from "../net/datagram.ts";
+import type { Endpoint } from "../net/port.ts";
 import { EventBus } from "../events/bus.ts";
 import type { GatewayEvent } from "../events/types.ts";
 import { doorCallEvent as callEvent, FakeDoor } from "../testing/fake_door.ts";

@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { Endpoint } from "../net/datagram.ts";
+import type { Endpoint } from "../net/port.ts";
 
 interface Entry {
   first: number;

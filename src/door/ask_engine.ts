@@ -8,7 +8,7 @@
  */
 
 import type { Clock, TimerId } from "../clock.ts";
-import type { Endpoint } from "../net/datagram.ts";
+import type { Endpoint } from "../net/port.ts";
 
 /** Options of one {@linkcode AskEngine.ask}. */
 export interface AskOptions {

@@ -1,6 +1,5 @@
 import { assert, assertEquals, assertThrows } from "../../tests/helpers/assert.ts";
-import { FakeClock } from "../clock.ts";
-import { memoryLogger } from "../log.ts";
+import { FakeClock, memoryLogger } from "../testing/mod.ts";
 import { Metrics } from "../metrics.ts";
 import {
   type DoorPersistence,

@@ -20,7 +20,7 @@ import { LogThrottle } from "../log_throttle.ts";
 import type { Clock } from "../clock.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
-import type { DatagramPort, Endpoint } from "../net/datagram.ts";
+import type { DatagramPort, Endpoint } from "../net/port.ts";
 import {
   type CallPacket,
   type CallParties,

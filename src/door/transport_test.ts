@@ -1,8 +1,7 @@
 import { assert, assertEquals } from "../../tests/helpers/assert.ts";
-import { FakeClock } from "../clock.ts";
-import { memoryLogger, nullLogger } from "../log.ts";
+import { FakeClock, memoryLogger, MemoryNetwork, nullLogger } from "../testing/mod.ts";
 import { Metrics } from "../metrics.ts";
-import { type Endpoint, MemoryNetwork } from "../net/datagram.ts";
+import type { Endpoint } from "../net/port.ts";
 import { encodeCall, encodeNsAsk, MSG_TYPE, OP } from "../protocol/mod.ts";
 import type { DoorCall, DoorEvent, DoorHangup } from "../call/ports.ts";
 import { DoorTransport } from "./transport.ts";

@@ -19,7 +19,7 @@
 
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
-import { type Endpoint, endpointKey } from "../net/datagram.ts";
+import { type Endpoint, endpointKey } from "../net/port.ts";
 import {
   AUDIO_FRAME_MS,
   COMMAND,

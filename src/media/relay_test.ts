@@ -1,7 +1,7 @@
 import { assert, assertEquals } from "../../tests/helpers/assert.ts";
-import { nullLogger } from "../log.ts";
+import { nullLogger } from "../testing/mod.ts";
 import { Metrics } from "../metrics.ts";
-import type { Endpoint } from "../net/datagram.ts";
+import type { Endpoint } from "../net/port.ts";
 import { decodePacket, encodeMedia, OP, PacketDecodeError } from "../protocol/mod.ts";
 import type { LiveCallInfo } from "../call/ports.ts";
 import { MediaRelay } from "./relay.ts";

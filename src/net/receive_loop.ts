@@ -6,7 +6,7 @@
  */
 
 import type { Logger } from "../log.ts";
-import type { DatagramPort, Endpoint } from "./datagram.ts";
+import type { DatagramPort, Endpoint } from "./port.ts";
 
 /** Receives until the port closes; resolves then. */
 export async function receiveLoop(

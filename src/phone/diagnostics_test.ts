@@ -2,8 +2,8 @@
 // cause, and never with the token: a phone closed for missing heartbeats (uid, rooms, last
 // heard) and a refused login with its reason.
 import { assert, assertEquals } from "../../tests/helpers/assert.ts";
-import { FakeClock } from "../clock.ts";
-import { memoryLogger, nullLogger } from "../log.ts";
+import { FakeClock } from "../testing/mod.ts";
+import { memoryLogger, nullLogger } from "../testing/mod.ts";
 import { Metrics } from "../metrics.ts";
 import { BindingStore } from "../store/bindings.ts";
 import type { CallControl } from "../call/ports.ts";

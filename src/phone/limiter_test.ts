@@ -1,5 +1,5 @@
 import { assertEquals } from "../../tests/helpers/assert.ts";
-import { FakeClock } from "../clock.ts";
+import { FakeClock } from "../testing/mod.ts";
 import { TokenBucketLimiter } from "./limiter.ts";
 
 Deno.test("limiter: burst then refill per minute, keys independent", () => {

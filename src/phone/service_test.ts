@@ -1,6 +1,6 @@
 import { assert, assertEquals } from "../../tests/helpers/assert.ts";
-import { FakeClock } from "../clock.ts";
-import { type Logger, memoryLogger, nullLogger } from "../log.ts";
+import { FakeClock, memoryLogger, nullLogger } from "../testing/mod.ts";
+import type { Logger } from "../log.ts";
 import { Metrics } from "../metrics.ts";
 import { BindingStore } from "../store/bindings.ts";
 import { PhoneHub, type PhoneSocket } from "./hub.ts";

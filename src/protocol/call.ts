@@ -13,7 +13,6 @@
 
 import {
   DEFAULT_MAGIC,
-  LENGTH,
   MSG_TYPE,
   OFFSET,
   OP,
@@ -25,7 +24,7 @@ import { PacketDecodeError } from "./errors.ts";
 import { readIp, writeAddress, writeIp } from "./address.ts";
 import { address, need } from "./reader.ts";
 import { writePrefix } from "./prefix.ts";
-import type { CallPacket, CallParties, MediaPacket } from "./types.ts";
+import type { CallPacket, CallParties } from "./types.ts";
 import type { Command, MsgType } from "./constants.ts";
 
 /** Reads the caller/callee pairs at 9–56 of a packet at least 57 bytes long. */
@@ -123,14 +122,4 @@ export function replyTo(ask: Uint8Array, op: SignalOp): Uint8Array {
   const out = ask.slice(0, SIGNAL_LENGTH[op]);
   out[OFFSET.TYPE] = MSG_TYPE.REPLY;
   return out;
-}
-
-/** Length of an encoded call packet of this operation. */
-export function callLength(op: SignalOp): number {
-  return SIGNAL_LENGTH[op] ?? LENGTH.CALL_HEADER;
-}
-
-/** A type guard: is this packet media? */
-export function isMedia(p: CallPacket | MediaPacket): p is MediaPacket {
-  return p.kind === "media";
 }

@@ -1,4 +1,4 @@
-import { assert, assertEquals } from "../../tests/helpers/assert.ts";
+import { assert, assertEquals, assertThrows } from "../../tests/helpers/assert.ts";
 import vectors from "../../tests/fixtures/door_vectors.json" with { type: "json" };
 import {
   canonicalAddress,
@@ -8,7 +8,9 @@ import {
   encodeNsAsk,
   encodeNsReply,
   encodePacket,
+  isMagic,
   LENGTH,
+  magicBytes,
   OP,
   type Packet,
   PacketDecodeError,
@@ -231,4 +233,16 @@ Deno.test("bad input yields our error with the right code and offset", () => {
   odd.set(media);
   const r = decodePacket(odd);
   assert(r instanceof PacketDecodeError && r.code === "bad_length" && r.offset === 73);
+});
+
+Deno.test("a magic is exactly 6 printable ASCII characters (flags, env and the encoder agree)", () => {
+  assertEquals(["XXXCID", "QIUSHI", "ab cd~"].map(isMagic), [true, true, true]);
+  assertEquals(["ABC", "XXXCIDX", "XXXCI\n", "XXXCI\u00e9", ""].map(isMagic), [
+    false,
+    false,
+    false,
+    false,
+    false,
+  ]);
+  assertThrows(() => magicBytes("ABC"), RangeError);
 });

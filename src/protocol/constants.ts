@@ -7,6 +7,14 @@
 /** Default packet magic (§2); some OEM builds use `QIUSHI`. */
 export const DEFAULT_MAGIC = "XXXCID";
 
+/** What a packet magic may be (§2): exactly 6 printable ASCII characters. */
+export const MAGIC_PATTERN: RegExp = /^[\x20-\x7e]{6}$/;
+
+/** True when `s` can be a packet magic ({@linkcode MAGIC_PATTERN}). */
+export function isMagic(s: string): boolean {
+  return MAGIC_PATTERN.test(s);
+}
+
 /** Byte 6: command (§2). */
 export const COMMAND = {
   /** Call signalling and media. */

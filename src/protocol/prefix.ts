@@ -4,7 +4,7 @@
  * @module
  */
 
-import { DEFAULT_MAGIC, OFFSET } from "./constants.ts";
+import { DEFAULT_MAGIC, isMagic, OFFSET } from "./constants.ts";
 
 const magicCache = new Map<string, Uint8Array>();
 
@@ -12,7 +12,7 @@ const magicCache = new Map<string, Uint8Array>();
 export function magicBytes(magic: string = DEFAULT_MAGIC): Uint8Array {
   let bytes = magicCache.get(magic);
   if (!bytes) {
-    if (!/^[\x20-\x7e]{6}$/.test(magic)) {
+    if (!isMagic(magic)) {
       throw new RangeError(`Cannot use magic "${magic}": need 6 printable ASCII characters`);
     }
     bytes = new TextEncoder().encode(magic);

@@ -10,16 +10,16 @@
 
 import { parseArgs } from "node:util";
 import { eprintln, println } from "../print.ts";
-import { openUdpPort } from "../net/datagram.ts";
-import { parseIp, type PayloadOffset } from "../protocol/mod.ts";
+import { openUdpPort } from "../net/udp.ts";
+import { isMagic, parseIp, type PayloadOffset } from "../protocol/mod.ts";
 import {
   DOOR_SIM_DEFAULTS,
+  DOOR_SIM_END,
   DoorSim,
   type DoorSimEvent,
   type DoorSimOptions,
   type DoorSimSummary,
   DROP_REASON,
-  END_REASON,
   roomAddressFor,
 } from "./door_sim.ts";
 import type { G711Codec } from "./g711.ts";
@@ -165,7 +165,7 @@ export function parseDoorSimArgs(args: string[]): DoorCliArgs {
       throw new FlagError(`Cannot use --room: ${(e as Error).message}`);
     }
     const magic = str("magic") ?? d.magic;
-    if (!/^[\x20-\x7e]{6}$/.test(magic)) {
+    if (!isMagic(magic)) {
       throw new FlagError(`Cannot use --magic "${magic}": expected 6 ASCII characters`);
     }
     const payloadOffset = num(values, "payload-offset", 77, 86) ?? d.payloadOffset;
@@ -277,9 +277,9 @@ export function formatEvent(e: DoorSimEvent, ctx: EventContext): string | undefi
     case "dropped":
       return `DROP   ${e.what} (${e.length} B) from ${e.from}: ${DROP_REASON[e.reason]}`;
     case "hangup_sent":
-      return `END    hanging up (CALLEND): ${END_REASON[e.reason]}`;
+      return `END    hanging up (CALLEND): ${DOOR_SIM_END[e.reason]}`;
     case "ended":
-      return `END    hung up: ${END_REASON[e.reason]}`;
+      return `END    hung up: ${DOOR_SIM_END[e.reason]}`;
   }
 }
 

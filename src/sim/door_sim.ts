@@ -33,7 +33,7 @@
 
 import { type Clock, systemClock, type TimerId } from "../clock.ts";
 import { AskEngine } from "../door/ask_engine.ts";
-import type { DatagramPort, Endpoint } from "../net/datagram.ts";
+import type { DatagramPort, Endpoint } from "../net/port.ts";
 import {
   type CallPacket,
   type CallParties,
@@ -90,8 +90,8 @@ export const DOOR_ASK_TIMING = {
   callend: { intervalMs: 600, maxSends: 6 },
 } as const;
 
-/** Why a simulated call ended, with the words the CLI prints. */
-export const END_REASON = {
+/** Why a simulated door call ended, with the words the CLI prints (the door sim's own reasons). */
+export const DOOR_SIM_END = {
   ns_unanswered: "nobody answered the name resolution (room offline?)",
   call_unanswered: "the CALL was never answered",
   busy: "line busy (LINEUSE)",
@@ -105,12 +105,12 @@ export const END_REASON = {
   error: "simulator error",
 } as const;
 
-/** An end reason. */
-export type EndReason = keyof typeof END_REASON;
+/** Why a simulated door call ended (not the gateway call's `EndReason`). */
+export type DoorSimEnd = keyof typeof DOOR_SIM_END;
 
 /** End reasons that make the door send CALLEND itself. */
 export type HangupReason = Extract<
-  EndReason,
+  DoorSimEnd,
   "keepalive_expired" | "ring_timeout" | "talk_timeout" | "hangup_after" | "hung_up"
 >;
 
@@ -189,7 +189,7 @@ export type DoorSimEvent =
   | {
     readonly type: "ended";
     readonly t: number;
-    readonly reason: EndReason;
+    readonly reason: DoorSimEnd;
     readonly completed: boolean;
     /** The phase the call was in when it ended. */
     readonly phase: DoorSimPhase;
@@ -230,7 +230,7 @@ export interface DoorSimCounters {
 
 /** What {@linkcode DoorSim.done} resolves to. */
 export interface DoorSimSummary {
-  readonly reason: EndReason;
+  readonly reason: DoorSimEnd;
   /**
    * True when the call went as scripted: answered, then ended by the gateway, or hung up by
    * `hangupAfterS` with the CALLEND acknowledged.
@@ -467,7 +467,7 @@ export class DoorSim {
   #done: Promise<DoorSimSummary>;
   #resolveDone!: (s: DoorSimSummary) => void;
   #startedAt = 0;
-  #endReason: EndReason | undefined;
+  #endReason: DoorSimEnd | undefined;
   #error: string | undefined;
   #gatewayIp: string | undefined;
   #mediaIp: string | undefined;
@@ -1029,14 +1029,14 @@ export class DoorSim {
     for (const name of [...this.#timers.keys()]) if (name !== "linger") this.#clear(name);
   }
 
-  #finish(reason: EndReason): void {
+  #finish(reason: DoorSimEnd): void {
     if (this.#phase === "lingering" || this.#phase === "done") return;
     this.#end(reason);
     if (this.#o.lingerMs > 0) this.#set("linger", this.#o.lingerMs, () => void this.#close());
     else void this.#close();
   }
 
-  #end(reason: EndReason): void {
+  #end(reason: DoorSimEnd): void {
     const phase = this.#phase;
     this.#stopCall();
     this.#asks.cancel();
@@ -1051,7 +1051,7 @@ export class DoorSim {
     });
   }
 
-  #completed(reason: EndReason): boolean {
+  #completed(reason: DoorSimEnd): boolean {
     if (!this.#answered) return false;
     if (reason === "ended_by_gateway") return true;
     return reason === "hangup_after" && this.#callendReplied === true;

@@ -1,6 +1,6 @@
 import { assert, assertEquals, assertRejects, assertThrows } from "../../tests/helpers/assert.ts";
-import { FakeClock } from "../clock.ts";
-import { type Endpoint, MemoryNetwork, type MemoryPort } from "../net/datagram.ts";
+import { FakeClock, MemoryNetwork, type MemoryPort } from "../testing/mod.ts";
+import type { Endpoint } from "../net/port.ts";
 import {
   type CallPacket,
   type CallParties,

@@ -11,8 +11,8 @@ import {
   ANSWER_MODE,
   type AnswerMode,
   type CallSummary,
-  type MediaCounters,
   type PhoneEvent,
+  type PhoneMediaStats,
   PhoneSim,
   type PhoneSimOptions,
   type VideoMode,
@@ -212,7 +212,7 @@ function clockText(ms: number): string {
   }`;
 }
 
-function mediaText(m: MediaCounters): string {
+function mediaText(m: PhoneMediaStats): string {
   const kb = (m.videoBytes / 1024).toFixed(0);
   return `video: ${m.videoPackets} packets (${kb} KiB), audio in ${m.audioIn} / out ${m.audioOut}`;
 }

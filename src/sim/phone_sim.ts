@@ -16,7 +16,9 @@
  */
 
 import { type Clock, systemClock, type TimerId } from "../clock.ts";
-import { type DatagramPort, type Endpoint, openUdpPort } from "../net/datagram.ts";
+import type { DatagramPort, Endpoint } from "../net/port.ts";
+import { openUdpPort } from "../net/udp.ts";
+import { linearToUlaw } from "./g711.ts";
 import {
   AUDIO_FRAME_BYTES,
   AUDIO_FRAME_MS,
@@ -183,8 +185,11 @@ export type PhoneEvent =
   | CallEndEvent
   | NoteEvent;
 
-/** Media counters (whole session in {@linkcode PhoneSim.counters}, per call in summaries). */
-export interface MediaCounters {
+/**
+ * What the simulated phone saw of the media (whole session in {@linkcode PhoneSim.counters}, per
+ * call in summaries); not the relay's `MediaCounters`.
+ */
+export interface PhoneMediaStats {
   /** Door video packets (data types 2–5). */
   videoPackets: number;
   /** Bytes of those datagrams. */
@@ -233,7 +238,7 @@ export interface CallSummary {
   unlockFailReason?: string;
   /** Media control datagrams sent for this call. */
   controlSent: number;
-  media: MediaCounters;
+  media: PhoneMediaStats;
   /** What went wrong against the script (an installer's exit code hangs on this). */
   problems: string[];
 }
@@ -254,7 +259,7 @@ const DEFAULT_HEARTBEAT_MS = 2000;
 const DEFAULT_KEEPALIVE_MS = 2000;
 const MAX_AUDIO_CATCH_UP = 4;
 
-function newCounters(): MediaCounters {
+function newCounters(): PhoneMediaStats {
   return {
     videoPackets: 0,
     videoBytes: 0,
@@ -265,19 +270,6 @@ function newCounters(): MediaCounters {
     other: 0,
     controlOk: 0,
   };
-}
-
-/** G.711 μ-law of one 16-bit linear sample. */
-function linearToUlaw(sample: number): number {
-  const BIAS = 0x84;
-  let s = Math.max(-32635, Math.min(32635, Math.round(sample)));
-  const sign = s < 0 ? 0x80 : 0;
-  if (sign) s = -s;
-  s += BIAS;
-  let exponent = 7;
-  for (let mask = 0x4000; (s & mask) === 0 && exponent > 0; mask >>= 1) exponent--;
-  const mantissa = (s >> (exponent + 3)) & 0x0f;
-  return ~(sign | (exponent << 4) | mantissa) & 0xff;
 }
 
 /** 64 bytes of μ-law: a 1 kHz tone at about −12 dBFS (8 samples per period, 8 periods). */
@@ -311,7 +303,7 @@ export class PhoneSim {
   /** Every event, in order. */
   readonly events: PhoneEvent[] = [];
   /** Media counters of the whole session. */
-  readonly counters: MediaCounters = newCounters();
+  readonly counters: PhoneMediaStats = newCounters();
   /** Every call, oldest first (the last one may still be running). */
   readonly calls: CallSummary[] = [];
 
@@ -976,7 +968,7 @@ export class PhoneSim {
     this.#after(this.#keepAliveMs, () => this.#controlKeepAlive(call), true);
   }
 
-  #count(fn: (c: MediaCounters) => void): void {
+  #count(fn: (c: PhoneMediaStats) => void): void {
     fn(this.counters);
     if (this.#call && this.#call.phase !== "ended") fn(this.#call.media);
   }

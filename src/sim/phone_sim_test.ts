@@ -1,8 +1,9 @@
 import { assert, assertEquals, assertRejects } from "../../tests/helpers/assert.ts";
-import { FakeClock } from "../clock.ts";
+import { FakeClock } from "../testing/mod.ts";
 import { decodePacket, encodeMedia, OP } from "../protocol/mod.ts";
 import { MEDIA_CONTROL_OK, parseMediaControl, parsePhoneMessage } from "../phone/messages.ts";
-import { type CallEndEvent, PhoneSim, type PhoneSimOptions } from "./phone_sim.ts";
+import { type CallEndEvent, PhoneSim, type PhoneSimOptions, TONE_PAYLOAD } from "./phone_sim.ts";
+import { ulawToLinear } from "./g711.ts";
 import { parsePhoneCliArgs, phoneSimCommand } from "./phone_cli.ts";
 
 const ID = { uid: "359608060142756", roomAddress: "Y00010108090", community: "花苑" } as const;
@@ -660,4 +661,14 @@ Deno.test("sim phone CLI: bad flag exits 2; a scripted call exits 0 with a reada
   } finally {
     await stub.close();
   }
+});
+
+Deno.test("phone sim: its audio is one 8-ms frame of a 1 kHz μ-law tone, byte for byte", () => {
+  // The same bytes as before the sim used g711.ts's encoder instead of its own copy.
+  assertEquals(
+    TONE_PAYLOAD.toHex(),
+    "ffa9a0a9ff292029".repeat(8),
+  );
+  const peak = Math.max(...[...TONE_PAYLOAD].map((c) => Math.abs(ulawToLinear(c))));
+  assert(peak > 7000 && peak < 9000, `peak ${peak}`);
 });

@@ -23,26 +23,7 @@ import { DEFAULT_DATA } from "../config.ts";
 import { MAX_LIST_LIMIT, RecordStore } from "./records.ts";
 import { doorAddressProblem, DoorStore } from "./doors.ts";
 import type { DoorRecord } from "../door/registry.ts";
-
-const encoder = new TextEncoder();
-
-/**
- * Writes a line to a standard stream. (main.ts's println/eprintln cannot be imported here:
- * main.ts awaits `run()` at top level when it is the main module, and importing it from a module
- * it is loading would wait for that await, a deadlock.)
- */
-function writeLine(stream: { writeSync(p: Uint8Array): number }, line: string): void {
-  let bytes = encoder.encode(line + "\n");
-  while (bytes.length > 0) bytes = bytes.subarray(stream.writeSync(bytes));
-}
-
-function println(line: string): void {
-  writeLine(Deno.stdout, line);
-}
-
-function eprintln(line: string): void {
-  writeLine(Deno.stderr, line);
-}
+import { eprintln, println } from "../print.ts";
 
 /** Where {@linkcode storeCommand} writes and what environment it reads. */
 export interface StoreIo {

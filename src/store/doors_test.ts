@@ -1,5 +1,5 @@
 import { assert, assertEquals, assertRejects } from "../../tests/helpers/assert.ts";
-import { FakeClock } from "../clock.ts";
+import { FakeClock } from "../testing/mod.ts";
 import { DoorRegistry } from "../door/registry.ts";
 import { openStore } from "./kv.ts";
 import { DoorStore } from "./doors.ts";

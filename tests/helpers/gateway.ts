@@ -7,7 +7,8 @@
 
 import { type App, startApp } from "../../src/app.ts";
 import { type Config, parseConfig } from "../../src/config.ts";
-import { createLogger, type Logger, nullLogger } from "../../src/log.ts";
+import { createLogger, type Logger } from "../../src/log.ts";
+import { nullLogger } from "../../src/testing/mod.ts";
 
 /** A running test gateway. */
 export interface TestGateway {
@@ -41,7 +42,13 @@ export async function startTestGateway(
     (Deno.env.get("INTERCOM_TEST_LOG")
       ? createLogger({ level: "debug", format: "text" })
       : nullLogger);
-  const app = await startApp(config, { logger, version: "test" });
+  let app: App;
+  try {
+    app = await startApp(config, { logger, version: "test" });
+  } catch (e) {
+    if (overrides.data === undefined) await Deno.remove(data, { recursive: true }).catch(() => {});
+    throw e;
+  }
   const httpBase = `http://127.0.0.1:${app.addresses.http.port}`;
   return {
     app,
@@ -58,6 +65,3 @@ export async function startTestGateway(
 }
 
 export { TIME_SCALE } from "./scale.ts";
-
-/** True inside the private network namespace of `deno task test` (multicast allowed). */
-export const IN_NETNS = Deno.env.get("INTERCOM_IN_NETNS") === "1";

@@ -12,17 +12,7 @@
  * @module
  */
 
-function detect(): boolean {
-  try {
-    return Deno.env.get("INTERCOM_IN_NETNS") === "1";
-  } catch {
-    // no --allow-env: certainly not started by the test runner
-    return false;
-  }
-}
-
-/** True inside the test runner's network namespace (`INTERCOM_IN_NETNS=1`). */
-export const inNetns: boolean = detect();
+export { inNetns } from "../../scripts/netns.ts";
 
 /** Why namespace-only tests are skipped elsewhere (for log lines). */
 export const NETNS_SKIP_REASON =

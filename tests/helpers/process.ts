@@ -5,6 +5,8 @@
  * @module
  */
 
+import { denoCommand, PRODUCT_PERMS } from "../../scripts/deno_flags.ts";
+
 /** A gateway process. */
 export interface GatewayProcess {
   readonly child: Deno.ChildProcess;
@@ -13,21 +15,7 @@ export interface GatewayProcess {
   log(): string;
 }
 
-/** The product's flags: the permissions it runs with everywhere (README "Security"). */
-export const PERMS: readonly string[] = [
-  "--unstable-net",
-  "--unstable-kv",
-  "--allow-net",
-  "--allow-read",
-  "--allow-write",
-  "--allow-env",
-  "--allow-sys=networkInterfaces",
-];
-
-/** The Deno command (a wrapper under qemu, else this Deno). */
-export function denoCommand(): string[] {
-  return (Deno.env.get("INTERCOM_DENO") ?? Deno.execPath()).split(" ").filter(Boolean);
-}
+export { denoCommand, PRODUCT_PERMS as PERMS } from "../../scripts/deno_flags.ts";
 
 /** Starts `main.ts serve` with `args` and waits until `/healthz` answers. */
 export async function spawnGateway(
@@ -41,7 +29,7 @@ export async function spawnGateway(
     args: [
       ...pre,
       "run",
-      ...PERMS,
+      ...PRODUCT_PERMS,
       main,
       "serve",
       "--http-host",

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { openUdpPort } from "../../src/net/datagram.ts";
+import { openUdpPort } from "../../src/net/udp.ts";
 import { DoorSim, type DoorSimOptions } from "../../src/sim/door_sim.ts";
 import { type PhoneScript, PhoneSim } from "../../src/sim/phone_sim.ts";
 import type { TestGateway } from "./gateway.ts";
@@ -54,7 +54,4 @@ function trace(who: string, event: unknown): void {
   console.error(`${new Date().toISOString()} SIM   ${who} ${JSON.stringify(event)}`);
 }
 
-/** Resolves after `ms` of real time. */
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
+export { sleep } from "./wait.ts";
