@@ -99,7 +99,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     kv.close();
     kvOpen = false;
   });
-  const bindings = new BindingStore(kv);
+  const bindings = new BindingStore(kv, () => new Date(clock.wallNow()));
   const records = new RecordStore(kv, () => new Date(clock.wallNow()));
   // Calls a crash or power loss left open cannot be live any more: close their records.
   for (const r of await records.recent(200)) {
