@@ -36,7 +36,7 @@ import {
   writeAddress,
   writeIp,
 } from "../protocol/mod.ts";
-import { parseMediaControl } from "../phone/messages.ts";
+import { MEDIA_CONTROL_OK, parseMediaControl } from "../phone/messages.ts";
 import type { LiveCallInfo, MediaPort } from "../call/ports.ts";
 import type { PhoneMedia } from "../phone/ports.ts";
 import type { EventSink } from "../events/bus.ts";
@@ -134,7 +134,6 @@ export interface MediaRelayOptions {
 }
 
 const STANDARD_MAGIC = magicBytes("XXXCID");
-const CONTROL_OK = new TextEncoder().encode(JSON.stringify({ order: "enable_video ok" }));
 const SCRATCH = 32;
 
 /** The in-process media forwarder. */
@@ -404,7 +403,7 @@ export class MediaRelay implements MediaPort, PhoneMedia {
       }
       this.#latch(call, m.uid, { kind: "udp", to: from, key, lastHeard: now });
     }
-    this.#o.sendToPhone(CONTROL_OK, from);
+    this.#o.sendToPhone(MEDIA_CONTROL_OK, from);
   }
 
   #phoneAudio(call: RelayCall, uid: string, bytes: Uint8Array): void {
