@@ -26,11 +26,17 @@ function setup(online: Record<string, string[]> = { "00010108090": ["a", "b"] })
   const events = new EventBus({ logger: nullLogger, metrics: new Metrics() });
   const seen: GatewayEvent[] = [];
   events.subscribe((e) => seen.push(e), { name: "test" });
+  const routes: string[] = [];
   const m = new CallManager({
     door,
     phones: {
       send: (uid, _room, msg) => (sent.push({ uid, msg }), true),
       online: (room) => online[room] ?? [],
+    },
+    media: {
+      open: () => {},
+      close: () => {},
+      route: (_id, video, audioFrom) => routes.push(`${video.join(",")}/${audioFrom ?? ""}`),
     },
     clock,
     logger: nullLogger,
@@ -40,7 +46,7 @@ function setup(online: Record<string, string[]> = { "00010108090": ["a", "b"] })
   });
   const said = () =>
     sent.map((s) => `${s.uid}:${s.msg.order}${s.msg.reason ? `(${s.msg.reason})` : ""}`);
-  return { clock, door, sent, m, said, seen };
+  return { clock, door, sent, m, said, seen, routes };
 }
 
 const flush = () => new Promise((r) => setTimeout(r, 0));
@@ -238,4 +244,109 @@ Deno.test("manager: what happens is emitted as events, in order, with the call i
     seen.every((e) => !("callId" in e) || e.callId === callId),
     "every call event names the call",
   );
+});
+
+Deno.test("manager: a door silent to REMOTEOPENLOCK while ringing: CALLSTART, REMOTEOPENLOCK again, unlock success, the door learned once", async () => {
+  const { door, m, said, seen, routes } = setup();
+  m.onDoorEvent(callEvent(partiesA, DOOR_A));
+  m.phoneRequest("a", "00010108090", "call ok");
+  m.phoneRequest("a", "00010108090", "unlock");
+  door.reply("REMOTEOPENLOCK", false);
+  await flush();
+  door.reply("CALLSTART");
+  await flush();
+  door.reply("REMOTEOPENLOCK");
+  await flush();
+  assertEquals(door.log, [
+    "answer CALLANSWER 10.0.0.5",
+    "ask REMOTEOPENLOCK 10.0.0.5",
+    "ask CALLSTART 10.0.0.5",
+    "ask REMOTEOPENLOCK 10.0.0.5",
+  ]);
+  assertEquals(said(), ["a:call", "b:call", "a:unlock success"]);
+  // No phone's audio went to the door; both phones kept the door's picture.
+  assertEquals(routes, ["a,b/", "a,b/"]);
+  assertEquals(m.byRoom("00010108090")!.phase, "ringing");
+  assertEquals(m.byRoom("00010108090")!.talker, undefined);
+  const learned = seen.filter((e) => e.type === "door_quirk");
+  assertEquals(learned.map((e) => [e.address, e.ip, e.needsTalkForUnlock]), [[
+    "M00010100",
+    "10.0.0.5",
+    true,
+  ]]);
+  assertEquals(
+    seen.filter((e) => e.type === "unlock_attempted").map((e) => e.result),
+    ["success"],
+  );
+  // A talk now begins at once: the door already talks.
+  m.phoneRequest("b", "00010108090", "talk");
+  assertEquals(door.log.filter((l) => l.startsWith("ask CALLSTART")).length, 1);
+  assertEquals(said().slice(3), ["b:talk begin", "a:over(answered elsewhere)"]);
+  assertEquals(m.byRoom("00010108090")!.talker, "b");
+  assertEquals(routes.at(-1), "b/b");
+});
+
+Deno.test("manager: the next call to a learned door sends CALLSTART before REMOTEOPENLOCK at once", async () => {
+  const { door, m, said, seen } = setup();
+  m.onDoorEvent(callEvent(partiesA, DOOR_A));
+  m.phoneRequest("a", "00010108090", "call ok");
+  m.phoneRequest("a", "00010108090", "unlock");
+  door.reply("REMOTEOPENLOCK", false);
+  await flush();
+  door.reply("CALLSTART");
+  await flush();
+  door.reply("REMOTEOPENLOCK");
+  await flush();
+  m.phoneRequest("a", "00010108090", "over");
+  door.reply("CALLEND");
+  await flush();
+  assertEquals(m.size, 0);
+  door.log.length = 0;
+  m.onDoorEvent(callEvent(partiesA, DOOR_A));
+  m.phoneRequest("a", "00010108090", "call ok");
+  m.phoneRequest("a", "00010108090", "unlock");
+  assertEquals(door.log, ["answer CALLANSWER 10.0.0.5", "ask CALLSTART 10.0.0.5"]);
+  door.reply("CALLSTART");
+  await flush();
+  door.reply("REMOTEOPENLOCK");
+  await flush();
+  assertEquals(door.log.slice(-1), ["ask REMOTEOPENLOCK 10.0.0.5"]);
+  assertEquals(said().filter((s) => s.includes("unlock")), [
+    "a:unlock success",
+    "a:unlock success",
+  ]);
+  assert(!said().some((s) => s.includes("talk begin")));
+  // Learned once: the second call confirmed nothing new.
+  assertEquals(seen.filter((e) => e.type === "door_quirk").length, 1);
+  // Another door is not affected.
+  m.phoneRequest("a", "00010108090", "over");
+  door.reply("CALLEND");
+  await flush();
+  m.onDoorEvent(callEvent(partiesB, DOOR_B));
+  m.phoneRequest("a", "00010108090", "call ok");
+  m.phoneRequest("a", "00010108090", "unlock");
+  assertEquals(door.log.at(-1), "ask REMOTEOPENLOCK 10.0.0.6");
+});
+
+Deno.test("manager: the injected door quirks decide talk-first unlocks", () => {
+  const clock = new FakeClock();
+  const door = new FakeDoor();
+  const asked: string[] = [];
+  const m = new CallManager({
+    door,
+    phones: { send: () => true, online: () => ["a"] },
+    clock,
+    logger: nullLogger,
+    events: new EventBus({ logger: nullLogger, metrics: new Metrics() }),
+    ringTimeoutMs: 30_000,
+    talkTimeoutMs: 180_000,
+    quirks: {
+      needsTalkForUnlock: (d) => (asked.push(d), d === "M00010100"),
+      setNeedsTalkForUnlock: () => {},
+    },
+  });
+  m.onDoorEvent(callEvent(partiesA, DOOR_A));
+  m.phoneRequest("a", "00010108090", "call ok");
+  m.phoneRequest("a", "00010108090", "unlock");
+  assertEquals([door.log.at(-1), asked], ["ask CALLSTART 10.0.0.5", ["M00010100"]]);
 });

@@ -8,6 +8,7 @@
  * - {@linkcode PhoneNotifier}: who is online in a room, and typed notices to phones; the phone
  *   layer turns codes into text and orders into JSON.
  * - {@linkcode MediaPort}: who gets door media and whose audio goes to the door.
+ * - {@linkcode DoorQuirks}: what the gateway learned about a door's firmware (unlock needs talk).
  * - Records are not a port: they subscribe to the gateway's events (`src/events/`).
  *
  * @module
@@ -78,6 +79,18 @@ export interface DoorPort {
   keepAlive(call: DoorCall, onLost: () => void): () => void;
   /** The call is over: the same CALL bytes from this door start a new call from now on. */
   release(call: DoorCall): void;
+}
+
+/**
+ * What the gateway has learned about doors' firmware, by door address (display form). The call
+ * manager reads it for every unlock and writes what a call teaches; the door registry may
+ * persist it. Implementations bound what they keep.
+ */
+export interface DoorQuirks {
+  /** Whether the door opens its lock only while talking (it ignores REMOTEOPENLOCK before). */
+  needsTalkForUnlock(doorAddress: string): boolean;
+  /** Remembers that the door opens its lock only while talking. */
+  setNeedsTalkForUnlock(doorAddress: string): void;
 }
 
 /** Error codes the call layer gives phones (a subset of the phone protocol's). */

@@ -8,7 +8,8 @@
  *   same phone may re-latch from a new address with the key (network change); a wrong key is
  *   dropped and counted.
  * - Door media (CALLUP) goes unchanged to every latched phone in the call's video set: all
- *   ringing phones, then only the talker after `talk begin`.
+ *   ringing phones, then only the talker after `talk begin`. Door audio only once there is a
+ *   talker: a door talking for an unlock while the phones still ring is heard by nobody.
  * - Phone audio (CALLDOWN) goes to the door only from the talker during talk: addresses and IPs
  *   rewritten to the call's, timestamps +8 ms and frame numbers +1 strictly increasing, in the
  *   header form (77/86) the door uses. Sent from the door socket.
@@ -23,6 +24,7 @@ import { type Endpoint, endpointKey } from "../net/port.ts";
 import {
   AUDIO_FRAME_MS,
   COMMAND,
+  DATA_TYPE,
   encodeCall,
   hasMagic,
   LENGTH,
@@ -51,6 +53,7 @@ export const DROP = {
   before_talk: "before_talk",
   not_talker: "not_talker",
   no_call: "no_call",
+  door_audio_before_talk: "door_audio_before_talk",
 } as const;
 
 /** A drop reason. */
@@ -344,6 +347,12 @@ export class MediaRelay implements MediaPort, PhoneMedia {
     if (at !== 0) {
       call.form = at;
       if (!call.formReported) this.#reportForm(call, at);
+    }
+    if (
+      call.audioFrom === undefined && bytes[OFFSET.DATA_TYPE] === DATA_TYPE.AUDIO &&
+      bytes[OFFSET.DATA_TYPE + 1] === 0
+    ) {
+      return this.#drop(call, "door_audio_before_talk");
     }
     const fan = call.fanout;
     for (let i = 0; i < fan.length; i++) {

@@ -89,6 +89,31 @@ Deno.test("relay: door video reaches both ringing phones, then only the talker",
   assertEquals(toPhones.map((p) => p.to.port), [40000]);
 });
 
+Deno.test("relay: door audio reaches no phone until there is a talker (a door talking for an unlock)", () => {
+  const { relay, toPhones } = setup();
+  relay.route("c1", ["a", "b"], undefined);
+  relay.onPhoneDatagram(control("a"), PHONE_A);
+  relay.onPhoneDatagram(control("b"), PHONE_B);
+  const doorAudio = encodeMedia({
+    op: OP.CALLUP,
+    ...info.parties,
+    timestamp: 8,
+    dataType: 1,
+    frameNo: 1,
+    payloadOffset: 77,
+    payload: new Uint8Array(64),
+  });
+  toPhones.length = 0;
+  relay.onDoorMedia(doorAudio, DOOR);
+  relay.onDoorMedia(doorVideo(1), DOOR);
+  assertEquals(toPhones.map((p) => p.bytes[61]), [3, 3], "video to both, audio to none");
+  assertEquals(relay.totals.dropped.door_audio_before_talk, 1);
+  relay.route("c1", ["a"], "a");
+  toPhones.length = 0;
+  relay.onDoorMedia(doorAudio, DOOR);
+  assertEquals(toPhones.map((p) => [p.to.port, p.bytes[61]]), [[40000, 1]]);
+});
+
 Deno.test("relay: enable_video is acknowledged; a wrong key or unknown call is dropped and counted", () => {
   const { relay, toPhones } = setup();
   relay.route("c1", ["a"], undefined);
