@@ -225,6 +225,12 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     ringTimeoutMs: config.ringTimeout * 1000,
     talkTimeoutMs: config.talkTimeout * 1000,
     media: relay,
+    // What a door's firmware needs (unlock only while talking) lives in the door registry:
+    // persisted, and shown by `door list`.
+    quirks: {
+      needsTalkForUnlock: (address) => registry.get(address)?.needsTalkForUnlock ?? false,
+      setNeedsTalkForUnlock: (address) => registry.setNeedsTalkForUnlock(address),
+    },
   });
   const service = new PhoneService({
     hub,

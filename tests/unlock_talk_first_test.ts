@@ -142,6 +142,11 @@ Deno.test(
         learned.map((e) => [e.address, e.ip, e.needsTalkForUnlock]),
         [["M00010100", "127.0.0.2", true]],
       );
+      // The door registry keeps it (persisted, shown by `door list`).
+      assertEquals(
+        gw.app.live.doors().map((d) => [d.address, d.needsTalkForUnlock]),
+        [["M00010100", true]],
+      );
 
       // Second call from the same door: CALLSTART before the first REMOTEOPENLOCK.
       const second = await ringAndUnlock(gw, phone);
