@@ -173,7 +173,7 @@ Deno.test("manager: shutdown ends every call with CALLEND and waits for the door
   door.reply("CALLEND");
   await done;
   assertEquals(m.size, 0);
-  assert(said().includes("a:over(door lost)"));
+  assert(said().includes("a:over(gateway stopping)"));
 });
 
 Deno.test("manager: an answered call forgets its CALL when it ends, so a new press rings again", async () => {
