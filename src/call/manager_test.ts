@@ -239,3 +239,21 @@ Deno.test("manager: what happens is emitted as events, in order, with the call i
     "every call event names the call",
   );
 });
+
+Deno.test("manager: each phone of a call gets its own media key; the call knows whose is whose", () => {
+  const { m, sent } = setup();
+  m.onDoorEvent(callEvent(partiesA, DOOR_A));
+  const keys = new Map(
+    sent.filter((s) => s.msg.order === "call").map((
+      s,
+    ) => [s.uid, (s.msg as { mediaKey: string }).mediaKey]),
+  );
+  assertEquals([...keys.keys()].sort(), ["a", "b"]);
+  assert(keys.get("a") !== keys.get("b"), "one key per phone");
+  const view = m.byRoom("00010108090")!;
+  assertEquals([view.mediaKeyOf("a"), view.mediaKeyOf("b"), view.mediaKeyOf("z")], [
+    keys.get("a"),
+    keys.get("b"),
+    undefined,
+  ]);
+});

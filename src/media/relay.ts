@@ -4,9 +4,11 @@
  * allocation, logging or JSON; counters instead.
  *
  * - Latching: a phone's control datagram `{"order":"enable_video","uid","callId","mediaKey"}`
- *   latches the datagram's source address for that phone in that call (works behind NAT). The
- *   same phone may re-latch from a new address with the key (network change); a wrong key is
- *   dropped and counted.
+ *   latches the datagram's source address for that phone in that call (works behind NAT). Each
+ *   phone has its own key in the call, so a datagram naming another phone's uid is dropped
+ *   (`bad_key`). The same phone may re-latch from a new address with its key (network change)
+ *   once its current sink is gone (a UDP address silent 3 s, a closed WebSocket) or after it
+ *   re-asked on its authenticated socket; else `relatch_refused`.
  * - Door media (CALLUP) goes unchanged to every latched phone in the call's video set: all
  *   ringing phones, then only the talker after `talk begin`.
  * - Phone audio (CALLDOWN) goes to the door only from the talker during talk: addresses and IPs
@@ -86,7 +88,7 @@ function newCounters(): MediaCounters {
 /** Where a phone receives media: a UDP address or its WebSocket. */
 type Sink =
   | { kind: "udp"; to: Endpoint; key: string; lastHeard: number }
-  | { kind: "ws"; send: (bytes: Uint8Array) => void };
+  | { kind: "ws"; send: (bytes: Uint8Array) => void; isOpen: () => boolean };
 
 interface RelayCall {
   info: LiveCallInfo;
@@ -308,11 +310,19 @@ export class MediaRelay implements MediaPort, PhoneMedia {
 
   // ---- PhoneMedia (from the phone service) ----
 
-  /** WebSocket transport: door media to `send`. */
-  enableWs(callId: string, uid: string, send: (bytes: Uint8Array) => void): boolean {
+  /**
+   * WebSocket transport: door media to `send` while `isOpen` (a control datagram of the same
+   * phone replaces an open WebSocket only after the phone re-asked for UDP on it).
+   */
+  enableWs(
+    callId: string,
+    uid: string,
+    send: (bytes: Uint8Array) => void,
+    isOpen: () => boolean = () => true,
+  ): boolean {
     const call = this.#calls.get(callId);
     if (!call) return false;
-    this.#latch(call, uid, { kind: "ws", send });
+    this.#latch(call, uid, { kind: "ws", send, isOpen });
     return true;
   }
 
@@ -388,7 +398,11 @@ export class MediaRelay implements MediaPort, PhoneMedia {
     if ("error" in m) return this.#drop(undefined, "bad_control");
     const call = this.#calls.get(m.callId);
     if (!call) return this.#drop(undefined, "no_call");
-    if (!constantTimeEqual(m.mediaKey, call.info.mediaKey)) return this.#drop(call, "bad_key");
+    // Each phone's own key: a phone of the call cannot latch for another uid with its key.
+    const want = call.info.mediaKeyOf(m.uid);
+    if (want === undefined || !constantTimeEqual(m.mediaKey, want)) {
+      return this.#drop(call, "bad_key");
+    }
     if (!call.video.includes(m.uid) && call.audioFrom !== m.uid) {
       return this.#drop(call, "not_talker");
     }
@@ -399,9 +413,12 @@ export class MediaRelay implements MediaPort, PhoneMedia {
       current.lastHeard = now;
     } else {
       const armed = call.relatchArmed.delete(m.uid);
-      if (current?.kind === "udp" && !armed && now - current.lastHeard < this.#relatchAfter) {
-        return this.#drop(call, "relatch_refused");
-      }
+      // A live sink is not taken over by a datagram alone (it may be a replay from elsewhere):
+      // a UDP address must have been silent, a WebSocket closed, unless the phone re-asked.
+      const live = current?.kind === "udp"
+        ? now - current.lastHeard < this.#relatchAfter
+        : current?.kind === "ws" && current.isOpen();
+      if (live && !armed) return this.#drop(call, "relatch_refused");
       this.#latch(call, m.uid, { kind: "udp", to: from, key, lastHeard: now });
     }
     this.#o.sendToPhone(CONTROL_OK, from);

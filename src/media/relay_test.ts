@@ -7,9 +7,11 @@ import type { LiveCallInfo } from "../call/ports.ts";
 import { MediaRelay } from "./relay.ts";
 
 const DOOR: Endpoint = { hostname: "10.0.0.5", port: 8302 };
+/** Each phone's own media key in the call. */
+const KEYS: Record<string, string> = { a: "a".repeat(32), b: "b".repeat(32) };
 const info: LiveCallInfo = {
   callId: "c1",
-  mediaKey: "k".repeat(32),
+  mediaKeyOf: (uid) => KEYS[uid],
   roomKey: "00010108090",
   door: DOOR,
   doorAddress: "M00010100",
@@ -38,7 +40,7 @@ function setup(now = () => 0) {
   return { relay, toPhones, toDoor, metrics };
 }
 
-const control = (uid: string, key = info.mediaKey, callId = "c1") =>
+const control = (uid: string, key = KEYS[uid] ?? "k".repeat(32), callId = "c1") =>
   new TextEncoder().encode(JSON.stringify({ order: "enable_video", uid, callId, mediaKey: key }));
 
 const doorVideo = (frameNo: number, payloadOffset: 77 | 86 = 77) =>
@@ -93,7 +95,7 @@ Deno.test("relay: enable_video is acknowledged; a wrong key or unknown call is d
   const { relay, toPhones } = setup();
   relay.route("c1", ["a"], undefined);
   relay.onPhoneDatagram(control("a", "wrong"), PHONE_A);
-  relay.onPhoneDatagram(control("a", info.mediaKey, "nope"), PHONE_A);
+  relay.onPhoneDatagram(control("a", KEYS.a, "nope"), PHONE_A);
   relay.onPhoneDatagram(new TextEncoder().encode("{not json"), PHONE_A);
   assertEquals(toPhones.length, 0);
   assertEquals([
@@ -247,4 +249,40 @@ Deno.test("relay: an OEM door (magic QIUSHI) gets the phone's XXXCID audio in it
   relay.onPhoneDatagram(control("a"), PHONE_A);
   relay.onPhoneDatagram(phoneAudio(1, 1), PHONE_A);
   assertEquals(new TextDecoder().decode(toDoor.at(-1)!.subarray(0, 6)), "QIUSHI");
+});
+
+Deno.test("relay: a phone of the call cannot latch for another uid: its key is its own", () => {
+  const { relay, toPhones, toDoor } = setup();
+  relay.route("c1", ["a"], "a"); // b was told "answered elsewhere"
+  assert(relay.enableWs("c1", "a", () => {}));
+  const rogue = { hostname: "10.0.1.2", port: 40009 };
+  relay.onPhoneDatagram(control("a", KEYS.b), rogue);
+  assertEquals([relay.totals.dropped.bad_key, toPhones.length], [1, 0]);
+  relay.onPhoneDatagram(phoneAudio(1, 1), rogue);
+  assertEquals(toDoor.length, 0);
+});
+
+Deno.test("relay: an open WebSocket sink is not taken over by a control datagram unless the phone re-asks", () => {
+  let open = true;
+  const { relay, toPhones } = setup();
+  relay.route("c1", ["a"], "a");
+  const frames: Uint8Array[] = [];
+  assert(relay.enableWs("c1", "a", (b) => frames.push(b), () => open));
+  // The phone's own key, replayed from elsewhere while its WebSocket is live: refused.
+  relay.onPhoneDatagram(control("a"), PHONE_B);
+  assertEquals([relay.totals.dropped.relatch_refused, toPhones.length], [1, 0]);
+  relay.onDoorMedia(doorVideo(1), DOOR);
+  assertEquals(frames.length, 1);
+  // The phone asks for UDP on its authenticated socket: its datagram latches at once.
+  relay.enableUdp("c1", "a");
+  relay.onPhoneDatagram(control("a"), PHONE_A);
+  relay.onDoorMedia(doorVideo(2), DOOR);
+  assertEquals([frames.length, toPhones.at(-1)!.to], [1, PHONE_A]);
+  // Back on the WebSocket, which then closes: a datagram may latch (nothing live is stolen).
+  assert(relay.enableWs("c1", "a", (b) => frames.push(b), () => open));
+  open = false;
+  relay.onPhoneDatagram(control("a"), PHONE_B);
+  toPhones.length = 0;
+  relay.onDoorMedia(doorVideo(3), DOOR);
+  assertEquals(toPhones.map((p) => p.to), [PHONE_B]);
 });

@@ -227,7 +227,7 @@ export class PhoneService {
       const ok = o.media?.enableWs(call.callId, uid, (bytes) => {
         // A copy: the bytes live in a pooled receive buffer reused after this turn.
         if (!s.closed) s.socket.send(bytes.slice());
-      }) ?? false;
+      }, () => !s.closed) ?? false;
       if (!ok) return this.error(s, "not_in_call", m.order);
     } else {
       o.media?.enableUdp?.(call.callId, uid);
