@@ -221,6 +221,87 @@ Deno.test(
   },
 );
 
+Deno.test(
+  "phone audio is paced: a talker at 10× the real-time rate reaches the door at the real-time rate",
+  opts,
+  async () => {
+    await sleep(T(700)); // the previous door lingers on 127.0.0.2:8302
+    const gw = await startTestGateway();
+    const phone = await openPhone(gw, "p1", {
+      answer: "talk",
+      talkAfterS: 0.2,
+      enableVideo: "none",
+    });
+    // The door's socket, watched: the timestamps of the audio the gateway sends it.
+    const socket = await openUdpPort({ hostname: "127.0.0.2", port: 8302 });
+    const stamps: number[] = [];
+    const watched: DatagramPort = {
+      get local() {
+        return socket.local;
+      },
+      get sendErrors() {
+        return socket.sendErrors;
+      },
+      get closed() {
+        return socket.closed;
+      },
+      send: (d, to) => socket.send(d, to),
+      release: (d) => socket.release(d),
+      close: () => socket.close(),
+      receive: async () => {
+        const r = await socket.receive();
+        const d = r[0];
+        if (d.length >= 77 && d[OFFSET.OP] === OP.CALLDOWN) {
+          stamps.push(new DataView(d.buffer, d.byteOffset).getUint32(OFFSET.TIMESTAMP, true));
+        }
+        return r;
+      },
+    };
+    const door = new DoorSim({ socket: watched, ip: "127.0.0.2", ringTimeoutS: 20 });
+    const talker = await openUdpPort({ hostname: "127.0.0.1", port: 0 });
+    try {
+      void door.start();
+      await door.when("talk");
+      const call = phone.messagesIn("call")[0] as unknown as { callId: string; mediaKey: string };
+      const media = { hostname: "127.0.0.1", port: gw.app.addresses.media.port };
+      talker.send(encodeMediaControl({ uid: "p1", ...call }), media);
+      assert((await received(talker, T(300))) >= 1, "latched");
+      // 1,250 packets a second for 2 s.
+      const packet = audioPacket();
+      const start = performance.now();
+      let sent = 0;
+      while (performance.now() - start < 2000) {
+        const due = Math.floor((performance.now() - start) * 1.25);
+        for (; sent < due; sent++) talker.send(packet, media);
+        await sleep(4);
+      }
+      const ms = performance.now() - start;
+      await sleep(T(300));
+      const span = stamps.length ? stamps.at(-1)! - stamps[0]! : 0;
+      const paced = await metric(gw.httpBase, 'media_dropped_total{reason="paced"}');
+      figure("pacing", {
+        sent,
+        ms: Math.round(ms),
+        toDoor: stamps.length,
+        doorTsSpanMs: span,
+        paced,
+      });
+      assert(stamps.length > 100, `the door heard ${stamps.length} packets`);
+      assert(
+        stamps.length <= 16 + (125 * (ms + 300)) / 1000,
+        `${stamps.length} packets in ${ms} ms`,
+      );
+      assert(span <= ms + 300 + 16 * 8, `door timestamps span ${span} ms in ${ms} ms`);
+      assertEquals(paced, sent - stamps.length);
+    } finally {
+      talker.close();
+      await door.close();
+      await phone.close();
+      await gw.close();
+    }
+  },
+);
+
 Deno.test("shutdown: phones in a call are told over (gateway stopping)", opts, async () => {
   await sleep(T(700)); // the previous door lingers on 127.0.0.2:8302
   const gw = await startTestGateway();

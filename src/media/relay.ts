@@ -11,9 +11,11 @@
  *   re-asked on its authenticated socket; else `relatch_refused`.
  * - Door media (CALLUP) goes unchanged to every latched phone in the call's video set: all
  *   ringing phones, then only the talker after `talk begin`.
- * - Phone audio (CALLDOWN) goes to the door only from the talker during talk: addresses and IPs
- *   rewritten to the call's, timestamps +8 ms and frame numbers +1 strictly increasing, in the
- *   header form (77/86) the door uses. Sent from the door socket.
+ * - Phone audio (CALLDOWN) goes to the door only from the talker during talk, at most at the
+ *   real-time rate (a token bucket of {@linkcode PACE_BURST} packets refilled one per 8 ms; the
+ *   excess is dropped as `paced`): addresses and IPs rewritten to the call's, timestamps that
+ *   follow the real clock (max(last + 8 ms, time since the first packet)) and frame numbers +1,
+ *   in the header form (77/86) the door uses. Sent from the door socket.
  * - Forwarding stops the moment a call is closed.
  *
  * @module
@@ -53,6 +55,7 @@ export const DROP = {
   before_talk: "before_talk",
   not_talker: "not_talker",
   no_call: "no_call",
+  paced: "paced",
 } as const;
 
 /** A drop reason. */
@@ -90,6 +93,12 @@ type Sink =
   | { kind: "udp"; to: Endpoint; key: string; lastHeard: number }
   | { kind: "ws"; send: (bytes: Uint8Array) => void; isOpen: () => boolean };
 
+/**
+ * Phone audio packets the relay forwards at once above the real-time rate (one per 8 ms): a
+ * phone's jitter, not a flood.
+ */
+export const PACE_BURST = 16;
+
 interface RelayCall {
   info: LiveCallInfo;
   /** Bytes 9–56 (caller/callee block) of what we send to the door. */
@@ -104,8 +113,14 @@ interface RelayCall {
   /** Latched sinks of the video set, rebuilt on change: the per-packet fan-out list. */
   fanout: Sink[];
   audioFrom: string | undefined;
+  /** Last timestamp sent to the door (not wrapped; written as uint32). */
   outTs: number;
   outFrame: number;
+  /** `now()` minus the timestamp of the first audio packet sent: timestamps follow the clock. */
+  tsOrigin: number;
+  /** Pacing of phone audio: tokens left and when they were counted. */
+  paceTokens: number;
+  paceAt: number;
   forcedFor: Set<string>;
   /** Phones that re-asked for UDP media on their authenticated socket: may re-latch at once. */
   relatchArmed: Set<string>;
@@ -227,6 +242,9 @@ export class MediaRelay implements MediaPort, PhoneMedia {
       audioFrom: undefined,
       outTs: 0,
       outFrame: 0,
+      tsOrigin: NaN,
+      paceTokens: PACE_BURST,
+      paceAt: 0,
       forcedFor: new Set(),
       relatchArmed: new Set(),
       c: newCounters(),
@@ -437,7 +455,22 @@ export class MediaRelay implements MediaPort, PhoneMedia {
     if (at === 0) return this.#drop(call, "not_media");
     if (call.audioFrom === undefined) return this.#drop(call, "before_talk");
     if (call.audioFrom !== uid) return this.#drop(call, "not_talker");
-    call.outTs = (call.outTs + AUDIO_FRAME_MS) >>> 0;
+    // Pacing: at most the real-time rate (one packet per 8 ms) plus a small burst. Numbers only.
+    const now = this.#now();
+    let tokens = call.paceTokens + (now - call.paceAt) / AUDIO_FRAME_MS;
+    if (tokens > PACE_BURST) tokens = PACE_BURST;
+    call.paceAt = now;
+    if (tokens < 1) {
+      call.paceTokens = tokens;
+      return this.#drop(call, "paced");
+    }
+    call.paceTokens = tokens - 1;
+    // The door's timestamps follow the real clock: +8 ms per packet, never behind the time since
+    // the first packet (a gap in the phone's audio is a gap for the door too).
+    if (call.tsOrigin !== call.tsOrigin) call.tsOrigin = now - AUDIO_FRAME_MS; // NaN: first packet
+    const elapsed = Math.floor(now - call.tsOrigin);
+    const next = call.outTs + AUDIO_FRAME_MS;
+    call.outTs = elapsed > next ? elapsed : next;
     call.outFrame = call.outFrame >= 65535 ? 1 : call.outFrame + 1;
     let out = bytes;
     if (at !== call.form) {
@@ -451,7 +484,7 @@ export class MediaRelay implements MediaPort, PhoneMedia {
     }
     // Phones speak XXXCID; an OEM door may expect its own magic.
     if (this.#magic !== STANDARD_MAGIC) out.set(this.#magic, 0);
-    patchMediaHeader(out, call.parties48, call.outTs, call.outFrame);
+    patchMediaHeader(out, call.parties48, call.outTs >>> 0, call.outFrame);
     this.#o.sendToDoor(out, call.info.door);
     call.c.toDoor++;
     call.c.toDoorBytes += out.length;

@@ -286,3 +286,38 @@ Deno.test("relay: an open WebSocket sink is not taken over by a control datagram
   relay.onDoorMedia(doorVideo(3), DOOR);
   assertEquals(toPhones.map((p) => p.to), [PHONE_B]);
 });
+
+Deno.test("relay: phone audio is paced to the real-time rate; timestamps follow the clock", () => {
+  let t = 1000;
+  const { relay, toDoor, metrics } = setup(() => t);
+  relay.route("c1", ["a"], "a");
+  relay.onPhoneDatagram(control("a"), PHONE_A);
+  toDoor.length = 0;
+  const ts = () =>
+    toDoor.map((p) => {
+      const d = decodePacket(p.bytes);
+      assert(!(d instanceof PacketDecodeError) && d.kind === "media");
+      return d.timestamp;
+    });
+  // A flood: 10 packets every 8 ms for 1 s (10× the real-time rate).
+  for (let tick = 0; tick < 125; tick++, t += 8) {
+    for (let i = 0; i < 10; i++) relay.onPhoneDatagram(phoneAudio(tick, tick), PHONE_A);
+  }
+  const sent = toDoor.length;
+  assert(sent >= 125 && sent <= 125 + 16, `forwarded ${sent} in 1 s`);
+  assertEquals(relay.totals.dropped.paced, 1250 - sent);
+  assert(metrics.render().includes(`media_dropped_total{reason="paced"} ${1250 - sent}`));
+  const stamps = ts();
+  assert(
+    stamps.at(-1)! - stamps[0]! <= 1000 + 16 * 8,
+    `door timestamps span ${stamps.at(-1)! - stamps[0]!} ms`,
+  );
+  // Strictly increasing, +8 within a burst.
+  for (let i = 1; i < stamps.length; i++) assert(stamps[i]! > stamps[i - 1]!);
+  assertEquals(stamps[1]! - stamps[0]!, 8);
+  // After 2 s of silence the timestamps jump with the clock rather than continuing at +8: the
+  // door's timestamp is again the time since the first packet (plus the first 8 ms).
+  t += 2000;
+  relay.onPhoneDatagram(phoneAudio(1, 1), PHONE_A);
+  assertEquals(ts().at(-1)! - stamps[0]!, t - 1000);
+});
