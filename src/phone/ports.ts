@@ -45,4 +45,6 @@ export interface PhoneMedia {
 export interface Limiter {
   /** True when one more attempt of `kind` by `key` is allowed now (and counts it). */
   take(kind: "login" | "unlock", key: string): boolean;
+  /** Un-counts an attempt that turned out not to count (a login whose token was right). */
+  refund(kind: "login" | "unlock", key: string): void;
 }
