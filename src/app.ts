@@ -94,7 +94,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   stack.defer(async () => {
     // Last: what was accepted is written before the store closes.
     await drainEvents();
-    await writer?.flushed();
+    await writer?.close();
     await pruning;
     kv.close();
     kvOpen = false;
@@ -197,6 +197,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     records,
     logger: logger.child({ part: "records" }),
     metrics,
+    clock,
     ipOf: (uid) => hub.sessionOf(uid)?.ip,
   });
   const recordWriter = writer;

@@ -2,16 +2,19 @@
  * Call records and the unlock audit as a subscriber of the gateway's events: `call_started`,
  * `call_answered`, `call_talk`, `unlock_attempted` and `call_ended` become writes to the
  * {@linkcode RecordStore}. Writes run concurrently (the store serialises each call's writes);
- * at most {@linkcode MAX_IN_FLIGHT} are pending, beyond that they are dropped and counted. A
+ * at most {@linkcode MAX_IN_FLIGHT} are pending, beyond that they are dropped and counted. Refused
+ * unlock attempts are counted per (uid, result, minute) by the {@linkcode AuditAggregator}. A
  * failed write is counted and logged once per reason; it never reaches the call.
  *
  * @module
  */
 
+import { type Clock, systemClock } from "../clock.ts";
 import type { EventOf, GatewayEvent } from "../events/types.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import type { RecordStore } from "./records.ts";
+import { AuditAggregator } from "./audit_aggregator.ts";
 
 /** Writes pending at most; more are dropped and counted. */
 export const MAX_IN_FLIGHT = 10_000;
@@ -35,6 +38,8 @@ export interface RecordWriterOptions {
   metrics: Metrics;
   /** The IP of a connected phone, for audit entries that lack one. */
   ipOf?: (uid: string) => string | undefined;
+  /** Timers of the audit counts. @default systemClock */
+  clock?: Pick<Clock, "now" | "wallNow" | "setTimeout" | "clearTimeout">;
 }
 
 /** Turns events into record writes. */
@@ -42,10 +47,15 @@ export class RecordWriter {
   #o: RecordWriterOptions;
   #inFlight = new Set<Promise<unknown>>();
   #failedLogged = false;
+  #audit: AuditAggregator;
 
   /** Creates the writer; subscribe {@linkcode RecordWriter.onEvent} to the bus. */
   constructor(options: RecordWriterOptions) {
     this.#o = options;
+    this.#audit = new AuditAggregator({
+      clock: options.clock ?? systemClock,
+      write: (row) => this.#run(() => options.records.auditUnlock(row)),
+    });
   }
 
   /** Writes pending now. */
@@ -93,34 +103,32 @@ export class RecordWriter {
         })
       );
     }
-    const ip = e.ip ?? this.#o.ipOf?.(e.uid);
-    this.#write(() =>
-      r.auditUnlock({
-        uid: e.uid,
-        roomAddress: e.roomAddress,
-        doorAddress: e.doorAddress,
-        result: e.result,
-        at,
-        ...(e.callId !== undefined ? { callId: e.callId } : {}),
-        ...(e.reason !== undefined ? { reason: e.reason } : {}),
-        ...(ip !== undefined ? { ip } : {}),
-      })
-    );
+    // One row per real attempt; refused ones counted per (uid, result, minute).
+    this.#audit.add(e, e.ip ?? this.#o.ipOf?.(e.uid));
   }
 
   #write(write: () => Promise<unknown>): void {
+    void this.#run(write);
+  }
+
+  /** Starts a write; resolves once it has settled (never rejects). */
+  #run(write: () => Promise<unknown>): Promise<void> {
     if (this.#inFlight.size >= MAX_IN_FLIGHT) {
       this.#o.metrics.inc("record_writes_dropped_total");
-      return;
+      return Promise.resolve();
     }
     let p: Promise<unknown>;
     try {
       p = write();
     } catch (e) {
-      return this.#failed(e);
+      this.#failed(e);
+      return Promise.resolve();
     }
-    const tracked = p.catch((e) => this.#failed(e)).finally(() => this.#inFlight.delete(tracked));
+    const tracked: Promise<void> = p.then(() => {}, (e) => this.#failed(e)).finally(() =>
+      this.#inFlight.delete(tracked)
+    );
     this.#inFlight.add(tracked);
+    return tracked;
   }
 
   #failed(error: unknown): void {
@@ -133,8 +141,17 @@ export class RecordWriter {
     }
   }
 
-  /** Resolves when every write started so far has settled. */
+  /** Resolves when every write started so far has settled, the audit counts included. */
   async flushed(): Promise<void> {
-    while (this.#inFlight.size) await Promise.allSettled([...this.#inFlight]);
+    do {
+      this.#audit.flush();
+      while (this.#inFlight.size) await Promise.allSettled([...this.#inFlight]);
+    } while (this.#audit.dirty);
+  }
+
+  /** Writes what is counted and waits for every write; stops the timers. */
+  async close(): Promise<void> {
+    await this.#audit.close();
+    await this.flushed();
   }
 }
