@@ -116,3 +116,44 @@ Deno.test("record writer: an unlock flood is a few counted audit rows; real atte
     kv.close();
   }
 });
+
+Deno.test("record writer: on a full store the records wait and are written once it has room", async () => {
+  const kv = await Deno.openKv(":memory:");
+  const clock = new FakeClock();
+  const real = new RecordStore(kv);
+  let full = true;
+  const refuse = <T>(f: () => Promise<T>): Promise<T> =>
+    full ? Promise.reject(new TypeError("database or disk is full")) : f();
+  const records = {
+    start: (s: Parameters<RecordStore["start"]>[0]) => refuse(() => real.start(s)),
+    update: (id: string, p: Parameters<RecordStore["update"]>[1]) =>
+      refuse(() => real.update(id, p)),
+    addUnlock: (id: string, u: Parameters<RecordStore["addUnlock"]>[1]) =>
+      refuse(() => real.addUnlock(id, u)),
+    auditUnlock: (u: Parameters<RecordStore["auditUnlock"]>[0]) =>
+      refuse(() => real.auditUnlock(u)),
+  };
+  const w = new RecordWriter({ records, logger: nullLogger, metrics: new Metrics(), clock });
+  try {
+    const common = { callId: "c1", roomKey: "00010108090" };
+    w.onEvent({
+      type: "call_started",
+      at,
+      doorAddress: "M00010100",
+      doorIp: "10.0.0.5",
+      roomAddress: "S00010108090",
+      ...common,
+    });
+    w.onEvent({ type: "call_ended", at: at + 5000, reason: "door_hung_up", ...common });
+    await w.flushed();
+    assertEquals(w.health().state, "full");
+    assertEquals(await real.get("c1"), undefined);
+    full = false;
+    clock.advance(5000);
+    await w.flushed();
+    assertEquals([w.health().state, (await real.get("c1"))?.endReason], ["ok", "door_hung_up"]);
+  } finally {
+    await w.close();
+    kv.close();
+  }
+});
