@@ -58,7 +58,7 @@ export interface App {
   readonly bindings: BindingStore;
   readonly records: RecordStore;
   readonly relay: MediaRelay;
-  /** Liveness: sockets bound, KV open. */
+  /** Liveness: sockets bound, KV open and accepting writes (`store`: `ok`, `full`, `failing`). */
   health(): Health;
   /** Ends calls (≤ 1.5 s for the doors' replies), closes sockets, server and KV. */
   shutdown(): Promise<void>;
@@ -94,7 +94,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   stack.defer(async () => {
     // Last: what was accepted is written before the store closes.
     await drainEvents();
-    await writer?.flushed();
+    await writer?.close();
     await pruning;
     kv.close();
     kvOpen = false;
@@ -197,6 +197,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     records,
     logger: logger.child({ part: "records" }),
     metrics,
+    clock,
     ipOf: (uid) => hub.sessionOf(uid)?.ip,
   });
   const recordWriter = writer;
@@ -304,14 +305,24 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   };
 
   let closing = false;
-  const health = (): Health => ({
-    ok: kvOpen && !closing,
-    kv: kvOpen,
-    doorPort: doorPort.local.port,
-    mediaPort: mediaPort.local.port,
-    calls: live.calls().length,
-    phones: live.phones().length,
-  });
+  const health = (): Health => {
+    // A store that refuses writes (a full disk) degrades the gateway: calls go on, records wait.
+    const store = recordWriter.health();
+    return {
+      ok: kvOpen && !closing && store.state === "ok",
+      kv: kvOpen,
+      store: store.state,
+      ...(store.state === "ok" ? {} : {
+        storeError: store.reason,
+        storeFailingSince: store.since,
+        storeWritesWaiting: store.queued,
+      }),
+      doorPort: doorPort.local.port,
+      mediaPort: mediaPort.local.port,
+      calls: live.calls().length,
+      phones: live.phones().length,
+    };
+  };
   metrics.gauge("calls_active", () => manager.size, "Calls in progress");
 
   // ---- 3. listen ----

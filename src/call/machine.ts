@@ -427,7 +427,8 @@ const LIVE = {
         : [{ type: "answer_call", op: "LINEUSE" } as const]),
     ]),
   door_recall: (s) => ended(s, "door_recalled", over(participantsOf(s), "door hung up")),
-  shutdown: (s) => endFromGateway(s, "shutdown", undefined, over(participantsOf(s), "door lost")),
+  shutdown: (s) =>
+    endFromGateway(s, "shutdown", undefined, over(participantsOf(s), "gateway stopping")),
   unlock_result: liveUnlockResult,
   phone_unlock: unlock,
 } as const satisfies { readonly [T in CallEvent["type"]]?: Handler<LiveState, T> };

@@ -366,6 +366,16 @@ Deno.test("door lost ends the call with over (door lost) and a last CALLEND", ()
   assert(r.effects.some((e) => e.type === "keepalive" && !e.on));
 });
 
+Deno.test("shutdown tells the phones over (gateway stopping), not door lost", () => {
+  const talking = run([call, ok(), talk(), started, { type: "shutdown" }]);
+  assertEquals(orders(talking.effects).slice(-2), ["over(gateway stopping)>a", "door_ask:CALLEND"]);
+  const offered = run([call, { type: "shutdown" }]);
+  assert(
+    orders(offered.effects).includes("over(gateway stopping)>a,b"),
+    orders(offered.effects).join(),
+  );
+});
+
 Deno.test("phone disconnect: a ringing phone leaves the group; the talker's leaving ends the call", () => {
   const ringing = run([call, ok(), { type: "phone_left", uid: "b" }]);
   assertEquals(ringing.state.phase, "ringing");

@@ -57,11 +57,13 @@ export interface CallManagerOptions {
   quirks?: DoorQuirks;
   /** @default crypto.randomUUID */
   newId?: () => string;
-  /** @default 128 random bits as hex */
+  /** A phone's media key in a call (one per phone and call). @default 128 random bits as hex */
   newMediaKey?: () => string;
 }
 
 interface LiveCall extends LiveCallInfo {
+  /** Each phone's media key, made when it is first sent `call` (bounded by the ring group). */
+  mediaKeys: Map<string, string>;
   state: CallState;
   /** The door side of the call (the door layer's handle). */
   doorCall: DoorCall;
@@ -160,9 +162,11 @@ export class CallManager implements CallControl {
         return this.#refuse(d, "busy");
       }
     }
+    const mediaKeys = new Map<string, string>();
     const call: LiveCall = {
       callId: this.#o.newId?.() ?? crypto.randomUUID(),
-      mediaKey: this.#o.newMediaKey?.() ?? randomHex(16),
+      mediaKeys,
+      mediaKeyOf: (uid) => mediaKeys.get(uid),
       roomKey: room,
       door: d.door,
       parties: d.parties,
@@ -335,8 +339,16 @@ export class CallManager implements CallControl {
     let notice: CallNotice;
     switch (fx.order) {
       case "call":
-        notice = { ...base, order: "call", mediaKey: call.mediaKey };
-        break;
+        // Each phone its own key: one phone's key cannot latch another phone's media.
+        for (const uid of fx.to) {
+          let mediaKey = call.mediaKeys.get(uid);
+          if (mediaKey === undefined) {
+            mediaKey = this.#o.newMediaKey?.() ?? randomHex(16);
+            call.mediaKeys.set(uid, mediaKey);
+          }
+          this.#o.phones.send(uid, call.roomKey, { ...base, order: "call", mediaKey });
+        }
+        return;
       case "over":
         notice = { ...base, order: "over", reason: fx.reason as CallNoticeReason };
         break;
@@ -481,7 +493,7 @@ type CallNoticeCode = Extract<CallNotice, { order: "error" }>["code"];
 function infoOf(c: LiveCall): LiveCallInfo {
   return {
     callId: c.callId,
-    mediaKey: c.mediaKey,
+    mediaKeyOf: c.mediaKeyOf,
     roomKey: c.roomKey,
     door: c.door,
     parties: c.parties,

@@ -179,7 +179,7 @@ Deno.test("manager: shutdown ends every call with CALLEND and waits for the door
   door.reply("CALLEND");
   await done;
   assertEquals(m.size, 0);
-  assert(said().includes("a:over(door lost)"));
+  assert(said().includes("a:over(gateway stopping)"));
 });
 
 Deno.test("manager: an answered call forgets its CALL when it ends, so a new press rings again", async () => {
@@ -349,4 +349,22 @@ Deno.test("manager: the injected door quirks decide talk-first unlocks", () => {
   m.phoneRequest("a", "00010108090", "call ok");
   m.phoneRequest("a", "00010108090", "unlock");
   assertEquals([door.log.at(-1), asked], ["ask CALLSTART 10.0.0.5", ["M00010100"]]);
+});
+
+Deno.test("manager: each phone of a call gets its own media key; the call knows whose is whose", () => {
+  const { m, sent } = setup();
+  m.onDoorEvent(callEvent(partiesA, DOOR_A));
+  const keys = new Map(
+    sent.filter((s) => s.msg.order === "call").map((
+      s,
+    ) => [s.uid, (s.msg as { mediaKey: string }).mediaKey]),
+  );
+  assertEquals([...keys.keys()].sort(), ["a", "b"]);
+  assert(keys.get("a") !== keys.get("b"), "one key per phone");
+  const view = m.byRoom("00010108090")!;
+  assertEquals([view.mediaKeyOf("a"), view.mediaKeyOf("b"), view.mediaKeyOf("z")], [
+    keys.get("a"),
+    keys.get("b"),
+    undefined,
+  ]);
 });

@@ -100,7 +100,11 @@ export type CallErrorCode = "door_timeout" | "not_in_call";
 export type CallNotice =
   & { readonly doorAddress: string; readonly callId: string }
   & (
-    | { readonly order: "call"; readonly mediaKey: string }
+    | {
+      readonly order: "call";
+      /** This phone's media key in this call (each phone of a call has its own). */
+      readonly mediaKey: string;
+    }
     | { readonly order: "talk begin" | "over success" }
     | { readonly order: "unlock success" }
     | { readonly order: "unlock fail"; readonly reason?: string }
@@ -119,7 +123,11 @@ export interface PhoneNotifier {
 /** Read-only facts about a live call. */
 export interface LiveCallInfo {
   readonly callId: string;
-  readonly mediaKey: string;
+  /**
+   * The media key the call gave phone `uid` (in its `call` notice), or undefined when it gave
+   * that uid none. Each phone has its own: a key latches media only for its own uid.
+   */
+  mediaKeyOf(uid: Uid): string | undefined;
   readonly roomKey: RoomKey;
   readonly door: Peer;
   readonly parties: CallParties;

@@ -99,8 +99,10 @@ export const OVER_REASON = {
   RING_TIMEOUT: "ring timeout",
   /** The talk lasted the talk timeout. */
   TALK_TIMEOUT: "talk timeout",
-  /** The door stopped answering the keep-alive, or the gateway shuts down. */
+  /** The door stopped answering the keep-alive. */
   DOOR_LOST: "door lost",
+  /** The gateway shuts down (older phone apps may not know this reason: they see an `over`). */
+  GATEWAY_STOPPING: "gateway stopping",
   /** Another phone took the call, or ended it before the talk began. */
   ANSWERED_ELSEWHERE: "answered elsewhere",
 } as const;

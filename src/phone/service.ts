@@ -2,9 +2,11 @@
  * The phone service: what the gateway does with each message of a phone connection
  * (phone-protocol.md, seed flows 二–六). Transport-free: the handler feeds it text frames.
  *
- * Checks, in order: size and shape (`bad_request`), login first (`login_required`), the token
- * (`unauthorized`), the rate limits (`rate_limited`), the uid's binding to the message's room
- * (`not_bound`), the room's call with that door (`not_in_call`). Every failure is answered with an
+ * Checks, in order: size and shape (`bad_request`), login first (`login_required`), the login
+ * rate limits per (uid, source IP) and per source IP, counting failures only (`rate_limited`),
+ * the token (`unauthorized`), the unlock rate limits per uid and source IP (`rate_limited`), the
+ * uid's binding to the message's room (`not_bound`), the room's call with that door
+ * (`not_in_call`). Every failure is answered with an
  * `error` and never disturbs another phone or call.
  *
  * @module
@@ -121,10 +123,12 @@ export class PhoneService {
 
   async #login(s: PhoneSession, m: PhoneMessage & { order: "login" }): Promise<void> {
     const o = this.#o;
-    if (
-      o.limiter &&
-      (!o.limiter.take("login", `uid:${m.uid}`) || !o.limiter.take("login", `ip:${s.ip}`))
-    ) {
+    // Wrong tokens are limited per (uid, source) and per source, never per uid alone: someone
+    // else's guesses cannot lock a resident out. The tokens are taken before the check (a hash
+    // and a KV read), so a refused source costs nothing and concurrent guesses cannot overshoot,
+    // and given back when the token was right: failures count, not attempts.
+    const keys = [`uid:${m.uid}|${s.ip}`, `ip:${s.ip}`] as const;
+    if (o.limiter && !takeAll(o.limiter, keys)) {
       this.#refusedLog(m.uid, m.roomAddress, s.ip, "rate limited");
       return this.error(s, "rate_limited", "login");
     }
@@ -132,6 +136,7 @@ export class PhoneService {
     const binding = room === undefined
       ? undefined
       : await o.bindings.verify(m.uid, m.roomAddress, m.token);
+    if (binding && room !== undefined) { for (const k of keys) o.limiter?.refund("login", k); }
     if (!binding || room === undefined) {
       o.metrics.inc("phone_logins_total", { result: "unauthorized" });
       const why = room === undefined ? "not a room address" : await this.#whyRefused(m.uid, room);
@@ -227,7 +232,7 @@ export class PhoneService {
       const ok = o.media?.enableWs(call.callId, uid, (bytes) => {
         // A copy: the bytes live in a pooled receive buffer reused after this turn.
         if (!s.closed) s.socket.send(bytes.slice());
-      }) ?? false;
+      }, () => !s.closed) ?? false;
       if (!ok) return this.error(s, "not_in_call", m.order);
     } else {
       o.media?.enableUdp?.(call.callId, uid);
@@ -243,4 +248,15 @@ export class PhoneService {
       mediaPort: o.mediaPort,
     });
   }
+}
+
+/** Takes a login token from every bucket of `keys`, or from none (false). */
+function takeAll(limiter: Limiter, keys: readonly string[]): boolean {
+  for (let i = 0; i < keys.length; i++) {
+    if (!limiter.take("login", keys[i]!)) {
+      for (let j = 0; j < i; j++) limiter.refund("login", keys[j]!);
+      return false;
+    }
+  }
+  return true;
 }

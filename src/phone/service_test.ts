@@ -60,9 +60,9 @@ async function setup(requests: string[] = [], logger: Logger = nullLogger) {
       unlock: { burst: 2, perMinute: 1 },
     }),
   });
-  const connect = () => {
+  const connect = (ip = "10.0.1.1") => {
     const socket = new FakeSocket();
-    return { socket, session: hub.attach(socket, "10.0.1.1") };
+    return { socket, session: hub.attach(socket, ip) };
   };
   const close = () => {
     hub.close();
@@ -184,6 +184,35 @@ Deno.test("phone service: logins and unlocks are rate limited", async () => {
       "not_in_call",
       "rate_limited",
     ]);
+  } finally {
+    t.close();
+  }
+});
+
+Deno.test("phone service: wrong tokens from other sources never lock a uid out; each source is limited", async () => {
+  const t = await setup();
+  try {
+    const login = (ip: string, token: string, uid = ID.uid) => {
+      const { socket, session } = t.connect(ip);
+      return t.service.onText(session, JSON.stringify({ order: "login", ...ID, uid, token }))
+        .then(() => socket.last().code ?? socket.last().order);
+    };
+    const guesses: unknown[] = [];
+    for (const ip of ["10.6.6.1", "10.6.6.2"]) {
+      for (let i = 0; i < 4; i++) guesses.push(await login(ip, "bad"));
+    }
+    // Each source keeps its own (low) guessing rate: burst 3, then refused without a check.
+    assertEquals(guesses, [
+      ...["unauthorized", "unauthorized", "unauthorized", "rate_limited"],
+      ...["unauthorized", "unauthorized", "unauthorized", "rate_limited"],
+    ]);
+    // The resident, from its own address: in, at once and again (successes do not count).
+    for (let i = 0; i < 5; i++) assertEquals(await login("10.0.1.1", t.token), "login ok");
+    // A source guessing across uids is limited per source too (per-IP burst 3 here).
+    const spray = [];
+    for (let i = 0; i < 4; i++) spray.push(await login("10.6.6.3", "bad", `uid-${i}`));
+    assertEquals(spray.at(-1), "rate_limited");
+    assertEquals(t.metrics.get("phone_logins_total", { result: "unauthorized" }), 9);
   } finally {
     t.close();
   }

@@ -52,7 +52,10 @@ the bare 11 digits. DIR defaults to $INTERCOM_DATA, else ${DEFAULT_DATA}.`;
 /** Usage of `calls`. */
 export const CALLS_USAGE = `Usage:
   calls [--limit N] [--data DIR]             recent call records, newest first, as JSON lines
-  calls --unlocks [--limit N] [--data DIR]   recent unlock attempts (the audit log)
+  calls --unlocks [--limit N] [--data DIR]   recent unlock attempts (the audit log); "count" is
+                                             how many attempts a line stands for: refused ones
+                                             (not_bound, not_in_call, rate_limited) are counted
+                                             per uid, result and minute, from "at" to "lastAt"
 
 N defaults to 20. DIR defaults to $INTERCOM_DATA, else ${DEFAULT_DATA}.`;
 
@@ -316,8 +319,12 @@ async function calls(
   const dir = dataDir(values, io);
   const lines = await withStore(dir, async (kv) => {
     const store = new RecordStore(kv);
-    const list = values.unlocks ? await store.recentUnlocks(limit) : await store.recent(limit);
-    return list.map((r) => JSON.stringify(r));
+    if (values.unlocks) {
+      return (await store.recentUnlocks(limit)).map((r) =>
+        JSON.stringify({ ...r, count: r.count ?? 1 })
+      );
+    }
+    return (await store.recent(limit)).map((r) => JSON.stringify(r));
   });
   for (const line of lines) out(line);
   if (lines.length === 0) err(values.unlocks ? "no unlock attempts recorded" : "no calls recorded");

@@ -337,6 +337,16 @@ Deno.test("cli: calls prints recent records and the unlock audit", async () => {
         doorAddress: "M00010100",
         result: "not_in_call",
       });
+      // A flood, counted in one row.
+      await store.auditUnlock({
+        uid: "u1",
+        roomAddress: "Y00010108090",
+        doorAddress: "M00010100",
+        result: "rate_limited",
+        at: new Date(Date.now() + 1000).toISOString(),
+        lastAt: new Date(Date.now() + 1500).toISOString(),
+        count: 412,
+      });
     } finally {
       kv.close();
     }
@@ -346,7 +356,10 @@ Deno.test("cli: calls prints recent records and the unlock audit", async () => {
     r = await run("calls", ["--limit", "1"], { INTERCOM_DATA: dir });
     assertEquals(r.out.map((l) => JSON.parse(l).callId), ["c2"]);
     r = await run("calls", ["--unlocks", "--data", dir]);
-    assertEquals(r.out.map((l) => JSON.parse(l).result), ["not_in_call"]);
+    assertEquals(r.out.map((l) => [JSON.parse(l).result, JSON.parse(l).count]), [
+      ["rate_limited", 412],
+      ["not_in_call", 1],
+    ]);
   });
 });
 

@@ -2,16 +2,22 @@
  * Call records and the unlock audit as a subscriber of the gateway's events: `call_started`,
  * `call_answered`, `call_talk`, `unlock_attempted` and `call_ended` become writes to the
  * {@linkcode RecordStore}. Writes run concurrently (the store serialises each call's writes);
- * at most {@linkcode MAX_IN_FLIGHT} are pending, beyond that they are dropped and counted. A
- * failed write is counted and logged once per reason; it never reaches the call.
+ * at most {@linkcode MAX_IN_FLIGHT} are pending, beyond that they are dropped and counted. Refused
+ * unlock attempts are counted per (uid, result, minute) by the {@linkcode AuditAggregator}. When
+ * the store refuses writes (a full disk) they wait in memory, bounded, and are retried in order
+ * ({@linkcode StoreWrites}: {@linkcode RecordWriter.health} for `/healthz`); a failure never
+ * reaches the call.
  *
  * @module
  */
 
+import { type Clock, systemClock } from "../clock.ts";
 import type { EventOf, GatewayEvent } from "../events/types.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import type { RecordStore } from "./records.ts";
+import { AuditAggregator } from "./audit_aggregator.ts";
+import { type StoreHealth, StoreWrites } from "./store_writes.ts";
 
 /** Writes pending at most; more are dropped and counted. */
 export const MAX_IN_FLIGHT = 10_000;
@@ -35,22 +41,43 @@ export interface RecordWriterOptions {
   metrics: Metrics;
   /** The IP of a connected phone, for audit entries that lack one. */
   ipOf?: (uid: string) => string | undefined;
+  /** Timers of the audit counts and the retries. @default systemClock */
+  clock?: Pick<Clock, "now" | "wallNow" | "setTimeout" | "clearTimeout">;
+  /** Retry period while the store refuses writes. @default 5000 */
+  retryMs?: number;
 }
 
 /** Turns events into record writes. */
 export class RecordWriter {
   #o: RecordWriterOptions;
-  #inFlight = new Set<Promise<unknown>>();
-  #failedLogged = false;
+  #writes: StoreWrites;
+  #audit: AuditAggregator;
 
   /** Creates the writer; subscribe {@linkcode RecordWriter.onEvent} to the bus. */
   constructor(options: RecordWriterOptions) {
     this.#o = options;
+    const clock = options.clock ?? systemClock;
+    this.#writes = new StoreWrites({
+      clock,
+      logger: options.logger,
+      metrics: options.metrics,
+      maxInFlight: MAX_IN_FLIGHT,
+      ...(options.retryMs !== undefined ? { retryMs: options.retryMs } : {}),
+    });
+    this.#audit = new AuditAggregator({
+      clock,
+      write: (row) => this.#writes.run(() => options.records.auditUnlock(row)),
+    });
   }
 
-  /** Writes pending now. */
+  /** Writes pending now (running or waiting for the store). */
   get pending(): number {
-    return this.#inFlight.size;
+    return this.#writes.pending;
+  }
+
+  /** The store as the last write saw it (`/healthz`). */
+  health(): StoreHealth {
+    return this.#writes.health();
   }
 
   /** Handles one event (synchronously starts its writes). */
@@ -93,48 +120,29 @@ export class RecordWriter {
         })
       );
     }
-    const ip = e.ip ?? this.#o.ipOf?.(e.uid);
-    this.#write(() =>
-      r.auditUnlock({
-        uid: e.uid,
-        roomAddress: e.roomAddress,
-        doorAddress: e.doorAddress,
-        result: e.result,
-        at,
-        ...(e.callId !== undefined ? { callId: e.callId } : {}),
-        ...(e.reason !== undefined ? { reason: e.reason } : {}),
-        ...(ip !== undefined ? { ip } : {}),
-      })
-    );
+    // One row per real attempt; refused ones counted per (uid, result, minute).
+    this.#audit.add(e, e.ip ?? this.#o.ipOf?.(e.uid));
   }
 
   #write(write: () => Promise<unknown>): void {
-    if (this.#inFlight.size >= MAX_IN_FLIGHT) {
-      this.#o.metrics.inc("record_writes_dropped_total");
-      return;
-    }
-    let p: Promise<unknown>;
-    try {
-      p = write();
-    } catch (e) {
-      return this.#failed(e);
-    }
-    const tracked = p.catch((e) => this.#failed(e)).finally(() => this.#inFlight.delete(tracked));
-    this.#inFlight.add(tracked);
+    void this.#writes.run(write);
   }
 
-  #failed(error: unknown): void {
-    this.#o.metrics.inc("record_writes_failed_total");
-    if (!this.#failedLogged) {
-      this.#failedLogged = true;
-      this.#o.logger.error("call record write failed (further failures are only counted)", {
-        error,
-      });
-    }
-  }
-
-  /** Resolves when every write started so far has settled. */
+  /**
+   * Resolves when every write started so far has settled, the audit counts included (or the
+   * store still refuses writes after one more try: they keep waiting).
+   */
   async flushed(): Promise<void> {
-    while (this.#inFlight.size) await Promise.allSettled([...this.#inFlight]);
+    do {
+      this.#audit.flush();
+      await this.#writes.flushed();
+    } while (this.#audit.dirty && this.#writes.health().state === "ok");
+  }
+
+  /** Writes what it can (one more try if the store refused); what still waits is lost, counted. */
+  async close(): Promise<void> {
+    this.#audit.flush();
+    await this.#writes.close();
+    await this.#audit.close();
   }
 }

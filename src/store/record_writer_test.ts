@@ -1,5 +1,6 @@
 import { assertEquals } from "../../tests/helpers/assert.ts";
 import { nullLogger } from "../log.ts";
+import { FakeClock } from "../testing/mod.ts";
 import { Metrics } from "../metrics.ts";
 import { RecordStore } from "./records.ts";
 import { RecordWriter } from "./record_writer.ts";
@@ -73,6 +74,86 @@ Deno.test("record writer: a call's events become its record; every unlock attemp
       ["a", "success", "10.0.0.9", "c1"],
     ]);
   } finally {
+    kv.close();
+  }
+});
+
+Deno.test("record writer: an unlock flood is a few counted audit rows; real attempts keep theirs", async () => {
+  const kv = await Deno.openKv(":memory:");
+  const clock = new FakeClock();
+  const w = new RecordWriter({
+    records: new RecordStore(kv),
+    logger: nullLogger,
+    metrics: new Metrics(),
+    clock,
+  });
+  try {
+    const common = { uid: "a", doorAddress: "M00010100", roomAddress: "Y00010108090" };
+    const at = clock.wallNow();
+    w.onEvent({ type: "unlock_attempted", at, callId: "c1", result: "success", ...common });
+    for (let i = 0; i < 3; i++) {
+      w.onEvent({ type: "unlock_attempted", at, result: "not_in_call", ...common });
+    }
+    for (let i = 0; i < 5000; i++) {
+      w.onEvent({ type: "unlock_attempted", at: at + i, result: "rate_limited", ...common });
+    }
+    w.onEvent({ type: "unlock_attempted", at: at + 6000, callId: "c1", result: "fail", ...common });
+    await w.flushed();
+    const audit = await new RecordStore(kv).recentUnlocks(100);
+    assertEquals(audit.map((u) => [u.result, u.count ?? 1]).sort(), [
+      ["fail", 1],
+      ["not_in_call", 3],
+      ["rate_limited", 5000],
+      ["success", 1],
+    ]);
+    const flood = audit.find((u) => u.result === "rate_limited")!;
+    assertEquals([flood.at, flood.lastAt], [
+      new Date(at).toISOString(),
+      new Date(at + 4999).toISOString(),
+    ]);
+  } finally {
+    await w.close();
+    kv.close();
+  }
+});
+
+Deno.test("record writer: on a full store the records wait and are written once it has room", async () => {
+  const kv = await Deno.openKv(":memory:");
+  const clock = new FakeClock();
+  const real = new RecordStore(kv);
+  let full = true;
+  const refuse = <T>(f: () => Promise<T>): Promise<T> =>
+    full ? Promise.reject(new TypeError("database or disk is full")) : f();
+  const records = {
+    start: (s: Parameters<RecordStore["start"]>[0]) => refuse(() => real.start(s)),
+    update: (id: string, p: Parameters<RecordStore["update"]>[1]) =>
+      refuse(() => real.update(id, p)),
+    addUnlock: (id: string, u: Parameters<RecordStore["addUnlock"]>[1]) =>
+      refuse(() => real.addUnlock(id, u)),
+    auditUnlock: (u: Parameters<RecordStore["auditUnlock"]>[0]) =>
+      refuse(() => real.auditUnlock(u)),
+  };
+  const w = new RecordWriter({ records, logger: nullLogger, metrics: new Metrics(), clock });
+  try {
+    const common = { callId: "c1", roomKey: "00010108090" };
+    w.onEvent({
+      type: "call_started",
+      at,
+      doorAddress: "M00010100",
+      doorIp: "10.0.0.5",
+      roomAddress: "S00010108090",
+      ...common,
+    });
+    w.onEvent({ type: "call_ended", at: at + 5000, reason: "door_hung_up", ...common });
+    await w.flushed();
+    assertEquals(w.health().state, "full");
+    assertEquals(await real.get("c1"), undefined);
+    full = false;
+    clock.advance(5000);
+    await w.flushed();
+    assertEquals([w.health().state, (await real.get("c1"))?.endReason], ["ok", "door_hung_up"]);
+  } finally {
+    await w.close();
     kv.close();
   }
 });

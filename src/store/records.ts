@@ -107,7 +107,10 @@ export interface CallPatch {
   readonly endReason?: string;
 }
 
-/** One unlock attempt in the audit log (every attempt, including rejected ones). */
+/**
+ * One unlock attempt in the audit log (every attempt, including rejected ones), or, with a
+ * `count`, the refused attempts of one uid with one result within one minute.
+ */
 export interface UnlockAudit {
   /** Unique id of the entry. */
   readonly id: string;
@@ -127,10 +130,20 @@ export interface UnlockAudit {
   readonly reason?: string;
   /** The phone's IP, when known. */
   readonly ip?: string;
+  /** Attempts this entry stands for (from `at` to `lastAt`); absent: one. */
+  readonly count?: number;
+  /** The last of the `count` attempts (ISO 8601). */
+  readonly lastAt?: string;
 }
 
-/** What {@linkcode RecordStore.auditUnlock} needs; `at` defaults to now. */
-export type UnlockAuditInput = Omit<UnlockAudit, "id" | "at"> & { readonly at?: string };
+/**
+ * What {@linkcode RecordStore.auditUnlock} needs; `at` defaults to now. With an `id` (and the
+ * same `at`) it rewrites that entry, e.g. with a higher `count`.
+ */
+export type UnlockAuditInput = Omit<UnlockAudit, "id" | "at"> & {
+  readonly at?: string;
+  readonly id?: string;
+};
 
 /** Unlock entries kept per call record (the audit log keeps every attempt). */
 export const MAX_UNLOCKS_PER_CALL = 100;
@@ -323,8 +336,12 @@ export class RecordStore {
     checkResult(what, input.result);
     const at = input.at ?? this.#now().toISOString();
     const ms = timeOf(what, at);
+    if (input.count !== undefined && (!Number.isInteger(input.count) || input.count < 1)) {
+      throw new TypeError(`Cannot record ${what}: count must be an integer >= 1`);
+    }
+    if (input.lastAt !== undefined) timeOf(what, input.lastAt);
     const entry: UnlockAudit = {
-      id: auditId(),
+      id: input.id ?? auditId(),
       uid: input.uid,
       roomAddress: String(input.roomAddress ?? ""),
       doorAddress: String(input.doorAddress ?? ""),
@@ -333,6 +350,8 @@ export class RecordStore {
       ...(input.callId !== undefined ? { callId: input.callId } : {}),
       ...(input.reason !== undefined ? { reason: input.reason } : {}),
       ...(input.ip !== undefined ? { ip: input.ip } : {}),
+      ...(input.count !== undefined ? { count: input.count } : {}),
+      ...(input.lastAt !== undefined ? { lastAt: input.lastAt } : {}),
     };
     await this.#kv.set([AUDIT, ms, entry.id], entry);
     return entry;
