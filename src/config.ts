@@ -259,7 +259,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     kind: "token",
     default: undefined,
     help:
-      "secret of at least 16 characters: a request with Authorization: Bearer <it> may read /metrics from anywhere (use with TLS)",
+      "a secret of at least 16 characters: a request with the header Authorization: Bearer and that secret may read /metrics from anywhere (use with TLS)",
   },
 ];
 

@@ -68,6 +68,8 @@ export class FrameDecoder {
   #dead = false;
   /** Payload bytes still to skip (after a violation). */
   #skip = 0;
+  /** The peer's close frame found while skipping. */
+  #closeSeen: WsEvent | undefined;
 
   /** `maxMessageBytes`: largest message, all fragments together. */
   constructor(maxMessageBytes: number) {
@@ -104,10 +106,13 @@ export class FrameDecoder {
     }
     this.#buf.set(chunk, this.#end);
     this.#end += chunk.length;
+    // After a violation, skip at once: what is held stays a frame header's worth.
+    if (this.#dead && this.#closeSeen === undefined) this.#closeSeen = this.#skipFrames();
   }
 
-  #violation(code: 1002 | 1007 | 1009, reason: string): WsEvent {
+  #violation(code: 1002 | 1007 | 1009, reason: string, payloadLeft = 0): WsEvent {
     this.#dead = true;
+    this.#skip = payloadLeft;
     this.#parts = [];
     this.#partsBytes = 0;
     this.#buf = new Uint8Array(256);
@@ -156,7 +161,11 @@ export class FrameDecoder {
 
   /** The next event, or `undefined` until more bytes are pushed. */
   next(): WsEvent | undefined {
-    if (this.#dead) return this.#skipFrames();
+    if (this.#dead) {
+      const e = this.#closeSeen ?? this.#skipFrames();
+      this.#closeSeen = undefined;
+      return e;
+    }
     while (true) {
       const avail = this.#end - this.#start;
       if (avail < 2) return undefined;
@@ -198,7 +207,14 @@ export class FrameDecoder {
         }
         // Refused on the header: the payload is never buffered.
         if (this.#partsBytes + len > this.#max) {
-          return this.#violation(1009, `message over ${this.#max} bytes`);
+          // Skip this frame's payload: what was read of it, and what is still to come.
+          const read = Math.max(0, this.#end - (at + 4));
+          const maskMissing = Math.max(0, at + 4 - this.#end);
+          const left = read >= len ? 0 : len - read + maskMissing;
+          const rest = read > len ? this.#buf.slice(at + 4 + len, this.#end) : new Uint8Array(0);
+          const v = this.#violation(1009, `message over ${this.#max} bytes`, left);
+          if (rest.length) this.push(rest);
+          return v;
         }
       }
       const maskAt = at;

@@ -54,6 +54,7 @@ async function setup(requests: string[] = [], logger: Logger = nullLogger) {
     bindings,
     logger,
     metrics,
+    clock,
     mediaPort: 8303,
     limiter: new TokenBucketLimiter(clock, {
       login: { burst: 3, perMinute: 1 },
@@ -189,17 +190,25 @@ Deno.test("phone service: logins and unlocks are rate limited", async () => {
   }
 });
 
-Deno.test("phone service: a flood of bad messages is answered and counted each time, logged once", async () => {
+Deno.test("phone service: bad messages are counted each time, answered 20 a second, logged once", async () => {
   const logger = memoryLogger("debug");
   const t = await setup([], logger);
   try {
     const { socket, session } = t.connect();
-    for (let i = 0; i < 20; i++) await t.service.onText(session, "{not json");
+    for (let i = 0; i < 30; i++) await t.service.onText(session, "{not json");
     await t.service.onText(session, JSON.stringify({ order: "dance" }));
-    assertEquals(socket.out.filter((m) => m.code === "bad_request").length, 21);
-    assertEquals(t.metrics.get("phone_errors_total", { code: "bad_request" }), 21);
+    assertEquals(socket.out.filter((m) => m.code === "bad_request").length, 20);
+    assertEquals(t.metrics.get("phone_errors_total", { code: "bad_request" }), 31);
+    assertEquals(t.metrics.get("phone_errors_unanswered_total", { code: "bad_request" }), 11);
+    // The budget refills at 20 a second, per connection.
+    t.clock.advance(100);
+    for (let i = 0; i < 5; i++) await t.service.onText(session, "{not json");
+    assertEquals(socket.out.length, 22);
+    const other = t.connect();
+    await t.service.onText(other.session, "{not json");
+    assertEquals(other.socket.out.length, 1);
     const lines = logger.records.filter((r) => String(r.msg).startsWith("bad phone message"));
-    assertEquals(lines.length, 2);
+    assertEquals(lines.length, 3);
   } finally {
     t.close();
   }
