@@ -41,7 +41,7 @@ import { logEvent, LOGGED_EVENTS } from "./events/log_subscriber.ts";
 import type { LiveState } from "./live/state.ts";
 import { opening } from "./net/listen_error.ts";
 import { HttpServer } from "./http/server.ts";
-import { connectionCaps, readNofile } from "./http/caps.ts";
+import { connectionCaps, probeFreeDescriptors } from "./http/caps.ts";
 import { accessRule } from "./http/access.ts";
 
 /** A running gateway. */
@@ -330,7 +330,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       })
       : Deno.listen({ hostname: config.httpHost, port: config.httpPort }));
   // Connection caps below the descriptor limit: phones can never run the process out of them.
-  const caps = connectionCaps(readNofile());
+  const caps = connectionCaps(probeFreeDescriptors());
   const server = new HttpServer({
     listener,
     tls: !!tls.cert,

@@ -1,5 +1,11 @@
 import { assert, assertEquals } from "../../tests/helpers/assert.ts";
-import { connectionCaps, ConnectionCounter, FD_HEADROOM_MIN, parseNofile } from "./caps.ts";
+import {
+  connectionCaps,
+  ConnectionCounter,
+  FD_HEADROOM_MIN,
+  PROBE_MAX,
+  probeFreeDescriptors,
+} from "./caps.ts";
 
 Deno.test("connection caps stay below the descriptor limit with headroom", () => {
   for (const limit of [256, 512, 1024, 2000, 20_000, 65_536, 1_048_576]) {
@@ -17,18 +23,17 @@ Deno.test("the systemd unit's LimitNOFILE leaves the caps their headroom", async
     new URL("../../deploy/intercom-gateway.service", import.meta.url),
   );
   const limit = Number(/^LimitNOFILE=(\d+)$/m.exec(unit)?.[1]);
-  const caps = connectionCaps(limit);
+  // What the probe finds free at start: the limit less the runtime's, KV's and the doors' own.
+  const caps = connectionCaps(limit - 64);
   // Every connection cap reached at once still leaves the doors, KV and the runtime 1/8.
   assert(caps.total <= limit * 7 / 8, `${caps.total} of ${limit}`);
   assertEquals(caps, { total: 16_384, perIp: 1024 });
 });
 
-Deno.test("/proc/self/limits: the soft Max open files", () => {
-  const text = "Limit                     Soft Limit           Hard Limit           Units\n" +
-    "Max processes             63422                63422                processes\n" +
-    "Max open files            2000                 4096                 files\n";
-  assertEquals(parseNofile(text), 2000);
-  assertEquals(parseNofile("nothing"), undefined);
+Deno.test("descriptor probe: counts what can be opened, up to its bound, and closes them", () => {
+  assertEquals(probeFreeDescriptors(50), 50);
+  assertEquals(probeFreeDescriptors(50), 50);
+  assertEquals(connectionCaps(PROBE_MAX).total, 16_384);
 });
 
 Deno.test("connection counter: per IP and in total, places given back", () => {
@@ -39,4 +44,8 @@ Deno.test("connection counter: per IP and in total, places given back", () => {
   assertEquals([c.total, c.open("c")], [2, "ok"]);
   c.close("nobody");
   assertEquals(c.total, 3);
+  c.lowerTotal(2);
+  assertEquals([c.cap, c.open("d")], [2, "total"]);
+  c.lowerTotal(100);
+  assertEquals(c.cap, 2);
 });

@@ -200,10 +200,13 @@ export class HttpServer {
         if (this.#closing || e instanceof Deno.errors.BadResource) break;
         const fd = /too many open files|os error 24|os error 23/i.test(String(e));
         (fd ? this.#c.acceptFd : this.#c.acceptOther).value++;
+        // The caps were above what the process really has: keep 1/8 of what is open free.
+        if (fd) this.#counter.lowerTotal(Math.max(16, Math.floor(this.#counter.total * 7 / 8)));
         if (this.#throttle.allow(fd ? "fd" : "other")) {
           this.#o.logger.warn("HTTP accept failed; retrying", {
             error: String(e),
             openConnections: this.#counter.total,
+            cap: this.#counter.cap,
           });
         }
         await new Promise((r) => setTimeout(r, pause));
