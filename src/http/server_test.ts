@@ -7,7 +7,7 @@ import { type HttpHandler, HttpServer, type ServerLimits } from "./server.ts";
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
-async function serve(
+function serve(
   handler: HttpHandler,
   limits: Partial<ServerLimits> = {},
   listener: Deno.Listener = Deno.listen({ hostname: "127.0.0.1", port: 0 }),
@@ -44,7 +44,7 @@ async function exchange(port: number, text: string, until?: string): Promise<str
 }
 
 Deno.test("http server: keep-alive, POST body, 413, HEAD, 400, chunked framing", async () => {
-  const { server, port } = await serve(async (req) => {
+  const { server, port } = serve(async (req) => {
     if (req.method === "POST") return new Response(`got ${(await req.text()).length}`);
     return new Response(new URL(req.url).pathname, { headers: { "x-a": "1" } });
   }, { maxBodyBytes: 10 });
@@ -75,7 +75,7 @@ Deno.test("http server: keep-alive, POST body, 413, HEAD, 400, chunked framing",
 Deno.test("http server: a ReadableStream body is streamed as it comes (server-sent events)", async () => {
   let push!: (s: string) => void;
   let end!: () => void;
-  const { server, port } = await serve(() =>
+  const { server, port } = serve(() =>
     new Response(
       new ReadableStream<Uint8Array>({
         start(c) {
@@ -116,7 +116,7 @@ Deno.test("http server: connections over the per-IP or total cap are closed on a
       "total",
     ]] as const
   ) {
-    const { server, metrics, port } = await serve(() => new Response("ok"), { caps });
+    const { server, metrics, port } = serve(() => new Response("ok"), { caps });
     const conns: Deno.Conn[] = [];
     try {
       for (let i = 0; i < 3; i++) conns.push(await Deno.connect({ hostname: "127.0.0.1", port }));
@@ -148,7 +148,7 @@ Deno.test("http server: accept failing with EMFILE is counted and retried, never
         : real.accept(),
     close: () => real.close(),
   } as unknown as Deno.Listener;
-  const { server, metrics, port } = await serve(() => new Response("ok"), {}, flaky);
+  const { server, metrics, port } = serve(() => new Response("ok"), {}, flaky);
   try {
     const ok = await exchange(port, "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
     assert(ok.startsWith("HTTP/1.1 200"), ok);
