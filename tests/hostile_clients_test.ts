@@ -308,3 +308,28 @@ Deno.test(
     }
   },
 );
+
+Deno.test(
+  "a ping gets its pong; a close frame gets its close echoed, then the connection ends",
+  opts,
+  async () => {
+    const gw = await startTestGateway();
+    const ws = await RawWs.open(gw.app.addresses.http.port);
+    try {
+      await ws.write(clientFrame(OPCODE.ping, "are you there"));
+      const pong = await ws.next();
+      assertEquals([pong?.opcode, new TextDecoder().decode(pong?.payload)], [
+        OPCODE.pong,
+        "are you there",
+      ]);
+      await ws.write(clientFrame(OPCODE.close, new Uint8Array([0x03, 0xe8])));
+      assertEquals(await within(ws.closeCode(), 3000 * TIME_SCALE), 1000);
+      assertEquals(await within(ws.next(), 3000 * TIME_SCALE), undefined);
+      await sleep(50);
+      assertEquals(gw.app.hub.size, 0);
+    } finally {
+      ws.close();
+      await gw.close();
+    }
+  },
+);

@@ -213,3 +213,58 @@ Deno.test("phone service: bad messages are counted each time, answered 20 a seco
     t.close();
   }
 });
+
+Deno.test("phone service: WebSocket media is skipped (counted) while 256 KiB wait unsent", async () => {
+  const kv = await Deno.openKv(":memory:");
+  const bindings = new BindingStore(kv);
+  const { token } = await bindings.add(ID);
+  const clock = new FakeClock();
+  const metrics = new Metrics();
+  const hub = new PhoneHub({ clock, logger: nullLogger, metrics, heartbeatTimeoutMs: 6000 });
+  let sink: ((bytes: Uint8Array) => void) | undefined;
+  const call = { callId: "c1", doorAddress: "M00010100", ringing: [ID.uid], talker: undefined };
+  const service = new PhoneService({
+    hub,
+    manager: {
+      phoneRequest: () => ({ ok: true as const, callId: "c1" }),
+      byRoom: () => call,
+    } as unknown as Pick<CallManager, "phoneRequest" | "byRoom">,
+    bindings,
+    logger: nullLogger,
+    metrics,
+    clock,
+    mediaPort: 8303,
+    media: {
+      enableWs: (_c, _u, send) => {
+        sink = send;
+        return true;
+      },
+      wsAudio: () => {},
+    },
+  });
+  const sent: Uint8Array[] = [];
+  const socket = {
+    bufferedAmount: 0,
+    send: (d: string | Uint8Array) => void (typeof d !== "string" && sent.push(d)),
+    close: () => {},
+  };
+  try {
+    const session = hub.attach(socket, "10.0.1.1");
+    await service.onText(session, JSON.stringify({ order: "login", ...ID, token }));
+    await service.onText(
+      session,
+      JSON.stringify({ order: "enable_video", ...ID, doorAddress: "M00010100", transport: "ws" }),
+    );
+    assert(sink, "media sink registered");
+    sink(new Uint8Array(100));
+    socket.bufferedAmount = 300 * 1024;
+    sink(new Uint8Array(100));
+    socket.bufferedAmount = 0;
+    sink(new Uint8Array(100));
+    assertEquals(sent.length, 2);
+    assertEquals(metrics.get("phone_media_dropped_total", { reason: "backpressure" }), 1);
+  } finally {
+    hub.close();
+    kv.close();
+  }
+});

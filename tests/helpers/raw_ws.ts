@@ -39,9 +39,16 @@ export class RawWs {
     this.#buf = rest;
   }
 
-  /** Connects and completes the handshake (throws unless the server answers 101). */
-  static async open(port: number, hostname = "127.0.0.1"): Promise<RawWs> {
-    const conn = await Deno.connect({ hostname, port });
+  /**
+   * Connects (plain TCP, or `connect` for TLS) and completes the handshake (throws unless the
+   * server answers 101).
+   */
+  static async open(
+    port: number,
+    hostname = "127.0.0.1",
+    connect: () => Promise<Deno.Conn> = () => Deno.connect({ hostname, port }),
+  ): Promise<RawWs> {
+    const conn = await connect();
     await writeAll(
       conn,
       new TextEncoder().encode(
