@@ -4,7 +4,8 @@
  * 1. **open**: the store (Deno KV), the door and media UDP sockets, the TLS files;
  * 2. **wire**: the event bus and its subscribers (records, metrics, logs, door inventory), the
  *    media relay, phone hub, door transport, call manager and phone service, the live state;
- * 3. **listen**: the HTTP server, the receive loops, the record pruning timer.
+ * 3. **listen**: the HTTP server (`http/server.ts`, connection caps from the descriptor limit),
+ *    the receive loops, the record pruning timer.
  *
  * Every resource is pushed on an `AsyncDisposableStack` as it is opened, so a failure at any
  * step closes what was opened before it. `shutdown()` ends calls cleanly (CALLEND to doors,
@@ -39,6 +40,9 @@ import { COUNTED_EVENTS, countEvent } from "./events/metrics_subscriber.ts";
 import { logEvent, LOGGED_EVENTS } from "./events/log_subscriber.ts";
 import type { LiveState } from "./live/state.ts";
 import { opening } from "./net/listen_error.ts";
+import { HttpServer } from "./http/server.ts";
+import { connectionCaps, probeFreeDescriptors } from "./http/caps.ts";
+import { accessRule } from "./http/access.ts";
 
 /** A running gateway. */
 export interface App {
@@ -326,9 +330,6 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   metrics.gauge("calls_active", () => manager.size, "Calls in progress");
 
   // ---- 3. listen ----
-  const abort = new AbortController();
-  let resolveListen!: (addr: Deno.NetAddr) => void;
-  const listening = new Promise<Deno.NetAddr>((r) => (resolveListen = r));
   const httpStep = {
     kind: "tcp",
     flag: "http-port",
@@ -336,19 +337,36 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     port: config.httpPort,
     tls: !!config.tlsCert,
   } as const;
-  const server = await opening(httpStep, () =>
-    Deno.serve({
-      hostname: config.httpHost,
-      port: config.httpPort,
-      signal: abort.signal,
-      onListen: (addr) => resolveListen(addr as Deno.NetAddr),
-      ...tls,
-    }, createHandler({ hub, service, metrics, health, version: options.version ?? "dev" })));
-  stack.defer(async () => {
-    abort.abort();
-    await server.finished.catch(() => {});
+  const listener = await opening(httpStep, () =>
+    tls.cert && tls.key
+      ? Deno.listenTls({
+        hostname: config.httpHost,
+        port: config.httpPort,
+        cert: tls.cert,
+        key: tls.key,
+      })
+      : Deno.listen({ hostname: config.httpHost, port: config.httpPort }));
+  // Connection caps below the descriptor limit: phones can never run the process out of them.
+  const caps = connectionCaps(probeFreeDescriptors());
+  const server = new HttpServer({
+    listener,
+    tls: !!tls.cert,
+    clock,
+    metrics,
+    logger: logger.child({ part: "http" }),
+    limits: { caps },
+    handler: createHandler({
+      hub,
+      service,
+      metrics,
+      health,
+      version: options.version ?? "dev",
+      metricsAccess: accessRule(config.metricsAllow, config.metricsToken),
+    }),
   });
-  const http = await listening;
+  stack.defer(() => server.close());
+  server.start();
+  const http = server.addr;
   await guard.start();
   stack.defer(() => guard.stop());
   transport.listen();
@@ -382,6 +400,8 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     mediaPort: mediaPort.local.port,
     multicastGroup: config.multicastGroup,
     lanIp: config.lanIp ?? "auto",
+    maxConnections: caps.total,
+    maxConnectionsPerIp: caps.perIp,
   });
 
   // Everything is open: from here the stack is disposed by shutdown(), not by this scope.

@@ -193,7 +193,10 @@ export class MediaRelay implements MediaPort, PhoneMedia {
     return this.#calls.get(callId)?.c;
   }
 
-  /** Prometheus text of the totals and of every live call. */
+  /**
+   * Prometheus text of the totals. Per-call counters are not labels here (one series per call
+   * would grow without bound and name calls to whoever scrapes): they are in the live state.
+   */
   #render(): string {
     const lines: string[] = [];
     const block = (name: string, help: string, value: (c: MediaCounters) => number) => {
@@ -202,9 +205,6 @@ export class MediaRelay implements MediaPort, PhoneMedia {
         `# TYPE ${name} counter`,
         `${name} ${value(this.#total)}`,
       );
-      for (const call of this.#calls.values()) {
-        lines.push(`${name}{callId="${call.info.callId}"} ${value(call.c)}`);
-      }
     };
     block("media_door_packets_in_total", "Door media packets received", (c) => c.doorIn);
     block("media_door_bytes_in_total", "Door media bytes received", (c) => c.doorInBytes);

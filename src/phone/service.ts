@@ -30,6 +30,15 @@ import {
 } from "./messages.ts";
 import { CLOSE_CODE, type PhoneHub, type PhoneSession } from "./hub.ts";
 
+/** `error` replies per second (and burst) per connection; further errors are only counted. */
+export const ERROR_REPLY_RATE = 20;
+
+/**
+ * Unsent bytes on a phone's socket above which WebSocket media is skipped (counted), well below
+ * the socket's drop limit (1 MiB), so that a slow phone loses frames, not its call.
+ */
+export const WS_MEDIA_SKIP_BYTES = 256 * 1024;
+
 /** Options of {@linkcode PhoneService}. */
 export interface PhoneServiceOptions {
   hub: PhoneHub;
@@ -55,22 +64,46 @@ export class PhoneService {
   #logged = new OnceFilter();
   /** Refused logins: one line per uid, source and reason a minute. */
   #throttle: LogThrottle;
+  /** Error replies left per connection (a token bucket). */
+  #errorBudget = new WeakMap<PhoneSession, { tokens: number; at: number }>();
+  #now: () => number;
 
   /** Wires the service. */
   constructor(options: PhoneServiceOptions) {
     this.#o = options;
     this.#throttle = new LogThrottle(options.clock ?? { now: () => performance.now() });
+    const clock = options.clock;
+    this.#now = clock ? () => clock.now() : () => performance.now();
   }
 
-  /** Sends an `error` to a session. */
+  /**
+   * Sends an `error` to a session: at most {@linkcode ERROR_REPLY_RATE} a second per connection
+   * (burst as many); beyond that the error is counted in `phone_errors_unanswered_total` and not
+   * sent, so that a socket sending junk cannot make the gateway queue replies without bound.
+   */
   error(s: PhoneSession, code: ErrorCode, ref?: string, message?: string): void {
     this.#o.metrics.inc("phone_errors_total", { code });
+    if (!this.#takeErrorReply(s)) {
+      this.#o.metrics.inc("phone_errors_unanswered_total", { code });
+      return;
+    }
     this.#o.hub.sendTo(s, {
       order: "error",
       code,
       message: message ?? ERROR_TEXT[code],
       ...(ref ? { ref } : {}),
     });
+  }
+
+  #takeErrorReply(s: PhoneSession): boolean {
+    const now = this.#now();
+    const b = this.#errorBudget.get(s) ?? { tokens: ERROR_REPLY_RATE, at: now };
+    b.tokens = Math.min(ERROR_REPLY_RATE, b.tokens + ((now - b.at) / 1000) * ERROR_REPLY_RATE);
+    b.at = now;
+    const ok = b.tokens >= 1;
+    if (ok) b.tokens -= 1;
+    this.#errorBudget.set(s, b);
+    return ok;
   }
 
   /** Handles one text frame; replies keep the order of requests. */
@@ -230,8 +263,13 @@ export class PhoneService {
     }
     if (m.transport === "ws") {
       const ok = o.media?.enableWs(call.callId, uid, (bytes) => {
+        if (s.closed) return;
+        if ((s.socket.bufferedAmount ?? 0) > WS_MEDIA_SKIP_BYTES) {
+          o.metrics.inc("phone_media_dropped_total", { reason: "backpressure" });
+          return;
+        }
         // A copy: the bytes live in a pooled receive buffer reused after this turn.
-        if (!s.closed) s.socket.send(bytes.slice());
+        s.socket.send(bytes.slice());
       }, () => !s.closed) ?? false;
       if (!ok) return this.error(s, "not_in_call", m.order);
     } else {
