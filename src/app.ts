@@ -1,7 +1,8 @@
 /**
  * The composition root, in three steps with one cleanup stack:
  *
- * 1. **open**: the store (Deno KV), the door and media UDP sockets, the TLS files;
+ * 1. **open**: the store (Deno KV: locked, backed up and migrated when older, refused when newer),
+ *    the door and media UDP sockets, the TLS files;
  * 2. **wire**: the event bus and its subscribers (records, metrics, logs, door inventory), the
  *    media relay, phone hub, door transport, call manager and phone service, the live state;
  * 3. **listen**: the HTTP server (`http/server.ts`, connection caps from the descriptor limit),
@@ -26,6 +27,8 @@ import { PhoneHub } from "./phone/hub.ts";
 import { PhoneService } from "./phone/service.ts";
 import { createHandler, type Health } from "./phone/handler.ts";
 import { openStore } from "./store/kv.ts";
+import { lockStore } from "./store/lock.ts";
+import { prepareStore } from "./store/backup.ts";
 import { BindingStore, bindingVersion } from "./store/bindings.ts";
 import { BindingGuard } from "./phone/binding_guard.ts";
 import { RecordStore } from "./store/records.ts";
@@ -89,7 +92,10 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   await using stack = new AsyncDisposableStack();
 
   // ---- 1. open ----
-  const kv = await opening({ kind: "store", location: config.data }, () => openStore(config.data));
+  const storeStep = { kind: "store", location: config.data } as const;
+  const lock = await opening(storeStep, () => lockStore(config.data));
+  if (lock) stack.defer(() => lock.release());
+  const kv = await opening(storeStep, () => openStore(config.data, { schema: "any" }));
   let kvOpen = true;
   // deno-lint-ignore prefer-const
   let writer: RecordWriter | undefined;
@@ -102,6 +108,13 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     await pruning;
     kv.close();
     kvOpen = false;
+  });
+  // An older store is backed up, then migrated; a newer one refused (one line, exit 1).
+  await prepareStore(kv, {
+    location: config.data,
+    logger: logger.child({ part: "store" }),
+    writtenBy: options.version ?? "dev",
+    now: () => new Date(clock.wallNow()),
   });
   const bindings = new BindingStore(kv, () => new Date(clock.wallNow()));
   const records = new RecordStore(kv, () => new Date(clock.wallNow()));
