@@ -28,6 +28,16 @@ Usage:
   intercom-gateway --version | --help
 `;
 
+const SIM_USAGE = `intercom-gateway sim: simulators for commissioning and tests
+
+Usage:
+  intercom-gateway sim door [flags]    a door station: NS, CALL, test-card video, tone, lock
+  intercom-gateway sim phone [flags]   a resident's phone: login, answer, talk, unlock, hang up
+
+Each has --help. On the gateway's box: sim door --multicast-interface eth1 sends its NS out of
+the doors' interface; sim phone --url wss://… --ca FILE trusts the gateway's certificate.
+`;
+
 /** Runs the CLI; resolves to the exit code. */
 export async function run(args: string[]): Promise<number> {
   const [first, ...rest] = args;
@@ -53,7 +63,11 @@ export async function run(args: string[]): Promise<number> {
         if (what === "phone") {
           return await (await import("./src/sim/phone_cli.ts")).phoneSimCommand(simArgs);
         }
-        eprintln(`Cannot run sim ${what ?? ""}: expected "sim door" or "sim phone"`);
+        if (what === undefined || what === "--help" || what === "-h" || what === "help") {
+          println(SIM_USAGE);
+          return 0;
+        }
+        eprintln(`Cannot run sim ${what}: expected "sim door" or "sim phone" (try sim --help)`);
         return 2;
       }
       case "bind":

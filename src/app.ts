@@ -20,6 +20,8 @@ import type { Config } from "./config.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { Metrics } from "./metrics.ts";
 import { openUdpPort } from "./net/udp.ts";
+import { describeJoins, multicastJoins } from "./net/interfaces.ts";
+import { readLinkFlags } from "./net/link_flags.ts";
 import { DoorTransport } from "./door/transport.ts";
 import { pickLocalIp } from "./door/local_ip.ts";
 import { CallManager } from "./call/manager.ts";
@@ -127,18 +129,36 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       });
     }
   }
-  const multicast = {
-    group: config.multicastGroup,
-    interface: config.multicastInterface ?? config.lanIp ?? "0.0.0.0",
-  };
+  // The group on --multicast-interface, else --lan-ip, else every interface that can hear doors.
+  const joins = multicastJoins(
+    config.multicastInterface ?? config.lanIp,
+    Deno.networkInterfaces(),
+    readLinkFlags,
+  );
+  const multicast = { group: config.multicastGroup, interface: joins.map((j) => j.address) };
+  // One gateway per port: door simulators may bind their own addresses beside it, nobody else.
   const doorPort = await opening(
-    { kind: "udp", flag: "door-port", port: config.doorPort, multicast },
-    () => openUdpPort({ port: config.doorPort, pooled: true, multicast }),
+    {
+      kind: "udp",
+      flag: "door-port",
+      port: config.doorPort,
+      multicast: { group: multicast.group, interface: multicast.interface.join(", ") },
+    },
+    () => openUdpPort({ port: config.doorPort, pooled: true, multicast, share: "specific" }),
   );
   stack.defer(() => doorPort.close());
+  for (const f of doorPort.multicast?.failed ?? []) {
+    logger.warn("cannot join the multicast group on this interface: its doors are not heard", {
+      group: multicast.group,
+      interface: joins.find((j) => j.address === f.interface)?.name,
+      address: f.interface,
+      error: f.error,
+    });
+  }
+  const joined = joins.filter((j) => doorPort.multicast?.joined.includes(j.address));
   const mediaPort = await opening(
     { kind: "udp", flag: "media-port", port: config.mediaPort },
-    () => openUdpPort({ port: config.mediaPort, pooled: true }),
+    () => openUdpPort({ port: config.mediaPort, pooled: true, share: "none" }),
   );
   stack.defer(() => mediaPort.close());
   const tls = config.tlsCert && config.tlsKey
@@ -412,7 +432,8 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     doorPort: doorPort.local.port,
     mediaPort: mediaPort.local.port,
     multicastGroup: config.multicastGroup,
-    lanIp: config.lanIp ?? "auto",
+    interfaces: describeJoins(joined),
+    lanIp: config.lanIp ?? "auto (per door: this box's address on the door's subnet)",
     maxConnections: caps.total,
     maxConnectionsPerIp: caps.perIp,
   });

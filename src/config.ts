@@ -20,8 +20,9 @@ export interface Config {
   readonly multicastGroup: string;
   /**
    * The interface to join the group on, as given: its local IPv4 address or its name (`eth1`);
-   * `undefined`: the kernel's choice. The serve command resolves a name to the interface's IPv4
-   * (`resolveInterface` in `net/interfaces.ts`) before the gateway starts.
+   * `undefined`: `lanIp`'s interface, else every IPv4 interface that is up (`multicastJoins`). The
+   * serve command resolves a name to the interface's IPv4 (`resolveInterface` in
+   * `net/interfaces.ts`) before the gateway starts.
    */
   readonly multicastInterface: string | undefined;
   readonly magic: string;
@@ -127,7 +128,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     kind: "interface",
     default: undefined,
     help:
-      "interface joining the group: its name (eth1) or IPv4 (default: --lan-ip, else the kernel's choice)",
+      "interface joining the group: its name (eth1) or IPv4 (default: --lan-ip's, else every IPv4 interface that is up)",
   },
   {
     flag: "magic",

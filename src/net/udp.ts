@@ -1,6 +1,14 @@
 /**
  * The {@linkcode DatagramPort} over a real UDP socket (`Deno.listenDatagram`), optionally
- * receiving into the shared {@linkcode receivePool}.
+ * receiving into the shared {@linkcode receivePool}, joined to a multicast group on one or more
+ * interfaces.
+ *
+ * Sharing a port (`share`), on Linux: a socket with `SO_REUSEADDR` (Deno's `reuseAddress`) may bind
+ * a port that other such sockets hold, on the same address too, and then the newest one takes the
+ * unicast traffic; a socket without it makes the kernel refuse every other socket on that port
+ * whose address overlaps (`0.0.0.0` overlaps all). The gateway wants both: no second gateway on
+ * its door port, yet door simulators on `127.0.0.x:8302` beside it (tests, commissioning on the
+ * box). No socket option gives that, so `"specific"` binds with `SO_REUSEADDR` after a probe.
  *
  * @module
  */
@@ -8,13 +16,31 @@
 import { RECEIVE_BUFFER_SIZE, receivePool } from "./buffer_pool.ts";
 import type { DatagramPort, Endpoint } from "./port.ts";
 
+/**
+ * Who else may bind the port:
+ * - `"any"`: every socket with `SO_REUSEADDR`, on any address (door simulators, tests);
+ * - `"none"`: nobody while this socket is open (no `SO_REUSEADDR`; the kernel refuses);
+ * - `"specific"`: sockets on their own specific addresses (a door simulator on 127.0.0.2), but
+ *   the open fails with `AddrInUse` when another socket already holds the port on every address
+ *   or on the probe address (127.0.0.1 for a `0.0.0.0` bind, else `hostname`): before binding
+ *   (with `SO_REUSEADDR`) a probe socket without it binds there and is closed. A second gateway is
+ *   refused; two started within the same milliseconds could both pass.
+ */
+export type UdpShare = "any" | "none" | "specific";
+
 /** Options of {@linkcode openUdpPort}. */
 export interface UdpPortOptions {
   /** @default {"0.0.0.0"} */
   hostname?: string;
   port: number;
-  /** Multicast group to join, with the interface address to join on. */
-  multicast?: { group: string; interface: string };
+  /**
+   * Multicast group to join, on the interface with this local IPv4 address, or on each of
+   * several (`"0.0.0.0"`: the interface the kernel routes the group to). The open fails only
+   * when no join succeeds; {@linkcode UdpPort.multicast} tells which did.
+   */
+  multicast?: { group: string; interface: string | readonly string[] };
+  /** @default {"any"} */
+  share?: UdpShare;
   /**
    * Receive into pooled buffers (no allocation per datagram); the consumer must
    * {@linkcode DatagramPort.release} every datagram. @default false
@@ -22,12 +48,26 @@ export interface UdpPortOptions {
   pooled?: boolean;
 }
 
-class DenoDatagramPort implements DatagramPort {
+/** How the joins went (interfaces as given). */
+export interface MulticastJoinResult {
+  readonly group: string;
+  readonly joined: readonly string[];
+  readonly failed: readonly { readonly interface: string; readonly error: string }[];
+}
+
+/** A real UDP port: a {@linkcode DatagramPort} plus what its multicast joins did. */
+export interface UdpPort extends DatagramPort {
+  /** Set when a group was joined. */
+  readonly multicast: MulticastJoinResult | undefined;
+}
+
+class DenoDatagramPort implements UdpPort {
   readonly local: Endpoint;
+  multicast: MulticastJoinResult | undefined;
   #conn: Deno.DatagramConn;
   #closed = false;
   #sendErrors = 0;
-  #membership: Deno.MulticastV4Membership | undefined;
+  #memberships: Deno.MulticastV4Membership[] = [];
 
   #pooled: boolean;
 
@@ -38,8 +78,8 @@ class DenoDatagramPort implements DatagramPort {
     this.local = { hostname: addr.hostname, port: addr.port };
   }
 
-  set membership(m: Deno.MulticastV4Membership) {
-    this.#membership = m;
+  addMembership(m: Deno.MulticastV4Membership): void {
+    this.#memberships.push(m);
   }
 
   get sendErrors(): number {
@@ -87,7 +127,7 @@ class DenoDatagramPort implements DatagramPort {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#membership?.leave().catch(() => {});
+    for (const m of this.#memberships) m.leave().catch(() => {});
     try {
       this.#conn.close();
     } catch {
@@ -96,28 +136,89 @@ class DenoDatagramPort implements DatagramPort {
   }
 }
 
-/** Binds a real UDP socket (needs `--unstable-net` and net permission). */
-export async function openUdpPort(options: UdpPortOptions): Promise<DatagramPort> {
+/** The address a `"specific"` port probes for another holder of its port. */
+function probeAddress(hostname: string): string {
+  return hostname === "0.0.0.0" ? "127.0.0.1" : hostname;
+}
+
+/**
+ * Fails with `AddrInUse` when another socket holds `port` on every address or on the probe
+ * address; any other failure (no loopback address) proves nothing and is ignored.
+ */
+function probeFree(hostname: string, port: number): void {
+  if (port === 0) return;
+  let probe: Deno.DatagramConn;
+  try {
+    probe = Deno.listenDatagram({
+      transport: "udp",
+      hostname: probeAddress(hostname),
+      port,
+      reuseAddress: false,
+    });
+  } catch (e) {
+    if (e instanceof Deno.errors.AddrInUse) throw e;
+    return;
+  }
+  probe.close();
+}
+
+/**
+ * Binds a real UDP socket (needs `--unstable-net` and net permission).
+ *
+ * @example
+ * ```ts
+ * const door = await openUdpPort({
+ *   port: 8302,
+ *   share: "specific",
+ *   multicast: { group: "238.9.9.1", interface: ["192.168.1.10", "10.0.0.2"] },
+ * });
+ * door.multicast?.joined; // ["192.168.1.10", "10.0.0.2"]
+ * ```
+ */
+export async function openUdpPort(options: UdpPortOptions): Promise<UdpPort> {
+  if (options.multicast && options.multicast.interface.length === 0) {
+    throw new RangeError(`Cannot join multicast group ${options.multicast.group}: no interface`);
+  }
+  const hostname = options.hostname ?? "0.0.0.0";
+  const share = options.share ?? "any";
+  if (share === "specific") probeFree(hostname, options.port);
   const conn = Deno.listenDatagram({
     transport: "udp",
-    hostname: options.hostname ?? "0.0.0.0",
+    hostname,
     port: options.port,
-    reuseAddress: true,
+    reuseAddress: share !== "none",
     loopback: true,
   });
   const port = new DenoDatagramPort(conn, options.pooled ?? false);
   if (options.multicast) {
-    try {
-      const m = await conn.joinMulticastV4(options.multicast.group, options.multicast.interface);
-      await m.setLoopback(true);
-      await m.setTTL(5);
-      port.membership = m;
-    } catch (e) {
+    const { group } = options.multicast;
+    const on = typeof options.multicast.interface === "string"
+      ? [options.multicast.interface]
+      : options.multicast.interface;
+    const joined: string[] = [];
+    const failed: { interface: string; error: string }[] = [];
+    let firstError: unknown;
+    for (const iface of on) {
+      try {
+        const m = await conn.joinMulticastV4(group, iface);
+        port.addMembership(m);
+        // Socket-wide: our own multicast is looped back (a door simulator on this box), TTL 5.
+        await m.setLoopback(true);
+        await m.setTTL(5);
+        joined.push(iface);
+      } catch (e) {
+        firstError ??= e;
+        failed.push({ interface: iface, error: e instanceof Error ? e.message : String(e) });
+      }
+    }
+    if (joined.length === 0) {
       port.close();
-      throw new Error(`Cannot join multicast group ${options.multicast.group}: ${String(e)}`, {
-        cause: e,
+      const where = on.length === 1 ? "" : ` on any of ${on.join(", ")}`;
+      throw new Error(`Cannot join multicast group ${group}${where}: ${String(firstError)}`, {
+        cause: firstError,
       });
     }
+    port.multicast = { group, joined, failed };
   }
   return port;
 }

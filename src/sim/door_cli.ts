@@ -10,7 +10,8 @@
 
 import { parseArgs } from "node:util";
 import { eprintln, println } from "../print.ts";
-import { openUdpPort } from "../net/udp.ts";
+import { openUdpPort, type UdpPort } from "../net/udp.ts";
+import { resolveInterface } from "../net/interfaces.ts";
 import { isMagic, parseIp, type PayloadOffset } from "../protocol/mod.ts";
 import {
   DOOR_SIM_DEFAULTS,
@@ -44,6 +45,10 @@ export type DoorCliArgs =
     readonly calls: number;
     readonly json: boolean;
     readonly pauseS: number;
+    /** `--multicast-interface` as given (a name or an IPv4), resolved by the command. */
+    readonly multicastInterface: string | undefined;
+    /** `--ip` was given (else `sim.ip` is the default). */
+    readonly ipGiven: boolean;
   }
   | { readonly kind: "help" }
   | { readonly kind: "error"; readonly message: string };
@@ -56,7 +61,10 @@ sends test-card video while ringing, answers the gateway's keep-alive, talks (40
 after CALLSTART, opens the lock on REMOTEOPENLOCK, and logs every step.
 
   --address M00010100      door address
-  --ip 127.0.0.2           the door's own IPv4 (binds ip:port)
+  --ip 127.0.0.2           the door's own IPv4 (binds ip:port; on a real interface's address
+                           only a free port: beside a gateway on this box, a free port is used)
+  --multicast-interface IF send the NS out of interface IF (name such as eth1, or its IPv4): the
+                           door then speaks from IF's address (run it on the gateway's box)
   --room 0809              room to call: 4-digit room in the door's building/unit, or S00010108090
   --group 238.9.9.1        name-resolution multicast group
   --port 8302              protocol port (door and gateway)
@@ -84,6 +92,7 @@ Exit code: 0 when every call completed as scripted, 1 otherwise, 2 on a bad flag
 const STRING_FLAGS = [
   "address",
   "ip",
+  "multicast-interface",
   "room",
   "group",
   "port",
@@ -206,6 +215,8 @@ export function parseDoorSimArgs(args: string[]): DoorCliArgs {
       calls: num(values, "calls", 1, 100_000) ?? 1,
       pauseS: num(values, "pause", 0, 3600, false) ?? 2,
       json: values.json === true,
+      multicastInterface: str("multicast-interface"),
+      ipGiven: str("ip") !== undefined,
     };
   } catch (e) {
     if (e instanceof FlagError) return { kind: "error", message: e.message };
@@ -299,6 +310,50 @@ export function formatSummary(s: DoorSimSummary): string {
     ` locks ${s.locksOpened}, dropped ${c.dropped}`;
 }
 
+/**
+ * The options with `--multicast-interface` applied: the door's IP becomes the interface's
+ * address (Deno cannot pick a multicast interface for sending; Linux sends a socket's multicast
+ * out of the interface that owns its address). A message (exit 2) when the interface does not
+ * exist or contradicts `--ip`.
+ */
+function withInterface(
+  parsed: Extract<DoorCliArgs, { kind: "ok" }>,
+): { sim: DoorCliSimOptions; via: string | undefined } | string {
+  const given = parsed.multicastInterface;
+  if (given === undefined) return { sim: parsed.sim, via: undefined };
+  const interfaces = Deno.networkInterfaces();
+  const found = resolveInterface(given, interfaces);
+  if (!found.ok) {
+    return `Cannot use --multicast-interface "${given}": no interface of that name has an IPv4 ` +
+      `address (interfaces with one: ${found.known.join(", ") || "none"})`;
+  }
+  if (parsed.ipGiven && parsed.sim.ip !== found.address) {
+    return `Cannot use --ip ${parsed.sim.ip} with --multicast-interface "${given}": the door ` +
+      `speaks from the interface's address ${found.address} (leave --ip out)`;
+  }
+  const name = interfaces.find((i) => i.address === found.address)?.name ?? given;
+  return {
+    sim: { ...parsed.sim, ip: found.address },
+    via: name === found.address ? name : `${name} ${found.address}`,
+  };
+}
+
+/**
+ * The door's socket on `ip:port`. On loopback it shares the port (a gateway on this box holds it
+ * on every address; 127.0.0.x:8302 takes nothing from it). On another address it must have the
+ * port to itself: sharing would take the gateway's traffic from real doors to that address, so
+ * when the port is held the door speaks from a free port (the gateway answers the source port).
+ */
+async function bindDoor(ip: string, port: number): Promise<UdpPort> {
+  if (parseIp(ip)?.[0] === 127) return await openUdpPort({ hostname: ip, port });
+  try {
+    return await openUdpPort({ hostname: ip, port, share: "none" });
+  } catch (e) {
+    if (!(e instanceof Deno.errors.AddrInUse)) throw e;
+    return await openUdpPort({ hostname: ip, port: 0, share: "none" });
+  }
+}
+
 /** Runs `sim door`; resolves to the exit code. */
 export async function doorSimCommand(
   args: string[],
@@ -313,7 +368,13 @@ export async function doorSimCommand(
     io.err(parsed.message);
     return 2;
   }
-  const { sim: opts, calls, json } = parsed;
+  const found = withInterface(parsed);
+  if (typeof found === "string") {
+    io.err(found);
+    return 2;
+  }
+  const { calls, json } = parsed;
+  const opts = found.sim;
   let interrupts = 0;
   let current: DoorSim | undefined;
   const onSigint = () => {
@@ -336,10 +397,16 @@ export async function doorSimCommand(
       if (interrupts > 0) break;
       let socket;
       try {
-        socket = await openUdpPort({ hostname: opts.ip, port: opts.port });
+        socket = await bindDoor(opts.ip, opts.port);
       } catch (e) {
         io.err(`Cannot bind ${opts.ip}:${opts.port}: ${e instanceof Error ? e.message : e}`);
         return 1;
+      }
+      if (socket.local.port !== opts.port && n === 1) {
+        io.err(
+          `Port ${opts.port} is held on ${opts.ip} (a gateway on this box?): the door speaks from ` +
+            `${opts.ip}:${socket.local.port} instead, and the gateway answers there`,
+        );
       }
       const seenDrops = new Set<string>();
       const sim: DoorSim = new DoorSim({
@@ -362,7 +429,8 @@ export async function doorSimCommand(
       current = sim;
       if (!json) {
         io.out(
-          `${clock()}  DOOR   ${sim.address} at ${sim.ip}:${opts.port} calling ${sim.room}` +
+          `${clock()}  DOOR   ${sim.address} at ${sim.ip}:${socket.local.port} calling ${sim.room}` +
+            (found.via ? ` (NS out of ${found.via})` : "") +
             (calls > 1 ? ` (call ${n}/${calls})` : ""),
         );
       }

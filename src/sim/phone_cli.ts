@@ -29,6 +29,8 @@ const USAGE = `sim phone: a scripted phone (phone-protocol.md) for testing a gat
 Usage: intercom-gateway sim phone --uid UID --token TOKEN --room Y00010108090 [flags]
 
   --url URL            gateway signalling URL (default ws://127.0.0.1:8080/phone)
+  --ca FILE            PEM certificate to trust for wss:// (the CA that signed the gateway's
+                       certificate, or the gateway's self-signed certificate itself)
   --uid UID            the phone's uid (required)
   --token TOKEN        the secret issued when the uid was bound (required)
   --room ADDRESS       phone-side room address, letter + 11 digits (required)
@@ -56,6 +58,7 @@ Exit status: 0 when the scripted calls completed, 1 when one failed or the conne
 const BOOLEAN_FLAGS = new Set(["audio", "json", "verbose", "help"]);
 const VALUE_FLAGS = new Set([
   "url",
+  "ca",
   "uid",
   "token",
   "room",
@@ -77,6 +80,8 @@ const VALUE_FLAGS = new Set([
 /** Parsed flags of the command. */
 export interface PhoneCliConfig {
   options: PhoneSimOptions;
+  /** `--ca`: read by the command into `options.caCerts`. */
+  caFile: string | undefined;
   calls: number;
   timeoutS: number;
   json: boolean;
@@ -167,6 +172,10 @@ export function parsePhoneCliArgs(args: readonly string[]): PhoneCliConfig | "he
   if (!/^wss?:\/\/[^/]/.test(url)) {
     throw new FlagError(`Cannot use --url "${url}": expected ws://host:port/phone or wss://…`);
   }
+  const caFile = get("ca");
+  if (caFile !== undefined && !url.startsWith("wss://")) {
+    throw new FlagError(`Cannot use --ca with --url "${url}": --ca is for wss:// URLs`);
+  }
   const options: PhoneSimOptions = {
     url,
     uid: get("uid")!,
@@ -197,6 +206,7 @@ export function parsePhoneCliArgs(args: readonly string[]): PhoneCliConfig | "he
   if (mediaBind !== undefined) options.mediaBindHost = mediaBind;
   return {
     options,
+    caFile,
     calls,
     timeoutS: num("timeout") ?? 0,
     json: bools.has("json"),
@@ -292,6 +302,52 @@ function callEndText(t: string, c: CallSummary): string {
   return lines.join("\n");
 }
 
+/** The PEM text of `--ca FILE`, or a one-line error naming the flag. */
+async function readCa(
+  file: string,
+): Promise<{ ok: true; pem: string } | { ok: false; error: string }> {
+  let pem: string;
+  try {
+    pem = await Deno.readTextFile(file);
+  } catch (e) {
+    const why = e instanceof Deno.errors.NotFound
+      ? "no such file"
+      : e instanceof Error
+      ? e.message
+      : String(e);
+    return { ok: false, error: `Cannot read ${file} (--ca): ${why}` };
+  }
+  if (!pem.includes("-----BEGIN CERTIFICATE-----")) {
+    return {
+      ok: false,
+      error: `Cannot use ${file} (--ca): no PEM certificate in it (BEGIN CERTIFICATE)`,
+    };
+  }
+  return { ok: true, pem };
+}
+
+/**
+ * What to do about a TLS error when connecting (empty for other errors): the runtime's
+ * certificate error is exact but terse.
+ */
+export function certificateHint(message: string, caFile: string | undefined): string {
+  if (/UnknownIssuer/.test(message)) {
+    return caFile === undefined
+      ? "; this machine does not trust the gateway's certificate: pass the CA that signed it, " +
+        "or the self-signed certificate itself, with --ca FILE"
+      : `; ${caFile} (--ca) did not sign the gateway's certificate`;
+  }
+  if (/CaUsedAsEndEntity/.test(message)) {
+    return "; the gateway's certificate is a CA certificate (what openssl req -x509 makes by " +
+      "default): make it with -addext basicConstraints=critical,CA:FALSE";
+  }
+  if (/NotValidForName|not valid for name/i.test(message)) {
+    return "; the certificate does not name the --url host: connect by a name or IP it lists";
+  }
+  if (/Expired|NotValidYet/.test(message)) return "; the certificate is out of its validity";
+  return "";
+}
+
 /**
  * Runs the phone simulator until `--calls` calls completed; resolves to the exit code.
  * Output goes through `out` (`src/print.ts` println/eprintln by default).
@@ -315,6 +371,14 @@ export async function phoneSimCommand(
     return 0;
   }
   const { calls, json, verbose, timeoutS } = config;
+  if (config.caFile !== undefined) {
+    const ca = await readCa(config.caFile);
+    if (!ca.ok) {
+      out.eprintln(ca.error);
+      return 2;
+    }
+    config.options.caCerts = [ca.pem];
+  }
   let closing = false;
   const print = (e: PhoneEvent) => {
     if (json) {
@@ -330,6 +394,7 @@ export async function phoneSimCommand(
     if (line !== undefined) out.println(line);
   };
 
+  let opened = false;
   let finish!: (code: number) => void;
   const done = new Promise<number>((r) => finish = r);
   const sim = new PhoneSim({
@@ -339,7 +404,9 @@ export async function phoneSimCommand(
       if (e.kind === "call_end") {
         if (e.call.problems.length > 0) finish(1);
         else if (sim.completedCalls >= calls) finish(0);
-      } else if (e.kind === "closed" && !closing) {
+      } else if (e.kind === "open") {
+        opened = true;
+      } else if (e.kind === "closed" && !closing && opened) {
         out.eprintln("The gateway closed the connection");
         finish(1);
       } else if (e.kind === "in" && e.message.order === "error" && !sim.loggedIn) {
@@ -374,7 +441,8 @@ export async function phoneSimCommand(
     try {
       await sim.start();
     } catch (e) {
-      out.eprintln(e instanceof Error ? e.message : String(e));
+      const message = e instanceof Error ? e.message : String(e);
+      out.eprintln(message + certificateHint(message, config.caFile));
       return 1;
     }
     const code = await done;

@@ -86,6 +86,11 @@ export interface PhoneScript {
 export interface PhoneSimOptions {
   /** Signalling URL, `ws://host:port/phone` or `wss://…`. */
   url: string;
+  /**
+   * PEM certificates to trust for `wss://` besides the system's: the CA that signed the
+   * gateway's certificate, or a self-signed certificate itself.
+   */
+  caCerts?: readonly string[];
   uid: string;
   token: string;
   /** Phone-side room address (`Y00010108090`). */
@@ -288,6 +293,16 @@ function checkDelay(name: string, v: number | undefined): void {
 }
 
 /**
+ * Why a WebSocket did not open, from its error event: the runtime's reason (`invalid peer
+ * certificate: UnknownIssuer`, `Connection refused (os error 111)`) without Deno's prefix.
+ */
+export function connectError(ev: Event): string {
+  const message = (ev as ErrorEvent).message ?? "";
+  const reason = message.replace(/^(NetworkError: )?failed to connect to WebSocket: /i, "").trim();
+  return reason || "the connection failed";
+}
+
+/**
  * A simulated phone.
  *
  * @example
@@ -317,6 +332,7 @@ export class PhoneSim {
   readonly #mediaHost: string;
   readonly #keepAliveMs: number;
   #ws: WebSocket | undefined;
+  #client: Deno.HttpClient | undefined;
   #wsClosed: Promise<void> = Promise.resolve();
   #udp: DatagramPort | undefined;
   #udpOpening: Promise<DatagramPort> | undefined;
@@ -402,7 +418,11 @@ export class PhoneSim {
   start(): Promise<void> {
     if (this.#ws) return Promise.reject(new Error("Cannot start: already started"));
     if (this.#closed) return Promise.reject(new Error("Cannot start: closed"));
-    const ws = new WebSocket(this.#o.url);
+    const ca = this.#o.caCerts;
+    if (ca?.length) this.#client = Deno.createHttpClient({ caCerts: [...ca] });
+    const ws = this.#client
+      ? new WebSocket(this.#o.url, { client: this.#client })
+      : new WebSocket(this.#o.url);
     ws.binaryType = "arraybuffer";
     this.#ws = ws;
     let resolveClosed!: () => void;
@@ -416,8 +436,8 @@ export class PhoneSim {
         resolve();
       };
       ws.onmessage = (ev: MessageEvent) => this.#onWsMessage(ev.data);
-      ws.onerror = () => {
-        if (!opened) reject(new Error(`Cannot connect to ${this.#o.url}`));
+      ws.onerror = (ev: Event) => {
+        if (!opened) reject(new Error(`Cannot connect to ${this.#o.url}: ${connectError(ev)}`));
       };
       ws.onclose = (ev: CloseEvent) => {
         this.#record({ kind: "closed", code: ev.code, reason: ev.reason });
@@ -456,6 +476,8 @@ export class PhoneSim {
     udp?.close();
     await this.#udpLoop;
     await this.#wsClosed;
+    this.#client?.close();
+    this.#client = undefined;
   }
 
   // ------------------------------------------------------------------ sending
