@@ -23,8 +23,16 @@ export interface BindingCheck {
 
 /** Media attachment of a phone on its signalling socket (WebSocket transport). */
 export interface PhoneMedia {
-  /** Starts sending the call's door media to this phone over `send`; false if not allowed. */
-  enableWs(callId: string, uid: string, send: (bytes: Uint8Array) => void): boolean;
+  /**
+   * Starts sending the call's door media to this phone over `send`; false if not allowed.
+   * `codecs`: the video codecs the phone decodes (`enable_video`'s `codecs`), when it said.
+   */
+  enableWs(
+    callId: string,
+    uid: string,
+    send: (bytes: Uint8Array) => void,
+    codecs?: readonly string[],
+  ): boolean;
   /** Phone audio arriving as a binary frame. */
   wsAudio(uid: string, bytes: Uint8Array): void;
   /** The phone asked for UDP media: the relay may force an I-frame once it latches. */

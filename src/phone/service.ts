@@ -20,6 +20,7 @@ import type { Clock } from "../clock.ts";
 import type { BindingCheck, Limiter, PhoneMedia } from "./ports.ts";
 import { roomKey as roomKeyOf } from "../protocol/address.ts";
 import {
+  type DndMessage,
   ERROR_TEXT,
   type ErrorCode,
   parsePhoneMessage,
@@ -116,7 +117,34 @@ export class PhoneService {
     if (m.uid !== s.uid) {
       return this.error(s, "unauthorized", m.order, "Cannot act for another uid");
     }
+    if (m.order === "dnd") return this.#dnd(s, m);
     return await this.#callOrder(s, m);
+  }
+
+  /** `dnd`: do not disturb this phone for one of its rooms until a time (0: off). */
+  #dnd(s: PhoneSession, m: DndMessage): void {
+    const room = roomKeyOf(m.roomAddress)!;
+    if (!s.rooms.has(room)) {
+      return this.error(
+        s,
+        "not_bound",
+        m.order,
+        "Cannot set do-not-disturb: this connection is not logged in for that room",
+      );
+    }
+    const until = this.#o.hub.setDnd(s, room, m.until);
+    this.#o.logger.info(until ? "phone do-not-disturb on" : "phone do-not-disturb off", {
+      uid: s.uid,
+      room,
+      ...(until ? { until: new Date(until).toISOString() } : {}),
+    });
+    this.#o.hub.sendTo(s, {
+      order: "dnd ok",
+      uid: s.uid,
+      roomAddress: m.roomAddress,
+      community: m.community,
+      until,
+    });
   }
 
   async #login(s: PhoneSession, m: PhoneMessage & { order: "login" }): Promise<void> {
@@ -227,7 +255,7 @@ export class PhoneService {
       const ok = o.media?.enableWs(call.callId, uid, (bytes) => {
         // A copy: the bytes live in a pooled receive buffer reused after this turn.
         if (!s.closed) s.socket.send(bytes.slice());
-      }) ?? false;
+      }, m.codecs) ?? false;
       if (!ok) return this.error(s, "not_in_call", m.order);
     } else {
       o.media?.enableUdp?.(call.callId, uid);
