@@ -1,6 +1,7 @@
 /**
  * The HTTP side as a plain handler: `GET /phone` (WebSocket upgrade), `GET /healthz`,
- * `GET /metrics`. Only `serve.ts` calls `Deno.serve`; tests call the handler directly.
+ * `GET /metrics`, and the web phone under `/app/` (`webapp/handler.ts`). Only `serve.ts` calls
+ * `Deno.serve`; tests call the handler directly.
  *
  * @module
  */
@@ -8,6 +9,7 @@
 import type { Metrics } from "../metrics.ts";
 import type { PhoneHub } from "./hub.ts";
 import type { PhoneService } from "./service.ts";
+import { isWebAppPath, serveWebApp } from "../webapp/handler.ts";
 
 /** Health of the gateway's parts. */
 export interface Health {
@@ -46,6 +48,8 @@ export function createHandler(
           headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
         });
       default:
+        // The web phone (`/app/`): its own module.
+        if (isWebAppPath(url.pathname)) return serveWebApp(req, url);
         return new Response("not found\n", { status: 404 });
     }
   };
