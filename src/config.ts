@@ -48,6 +48,11 @@ export interface Config {
    * last datagram of its old IP; 0: never.
    */
   readonly doorRelearnAfter: number;
+  /**
+   * Door video a web phone cannot decode (MPEG-4 Part 2) converted to JPEG frames with ffmpeg:
+   * `auto` when the gateway may run it (`--allow-run=ffmpeg`) and it is installed, `off` never.
+   */
+  readonly transcode: "auto" | "off";
 }
 
 /** The data directory when neither `--data` nor `INTERCOM_DATA` is given. */
@@ -75,7 +80,8 @@ type Kind =
   | "level"
   | "format"
   | "magic"
-  | "allowlist";
+  | "allowlist"
+  | "transcode";
 
 /** One option: flag, environment variable, default, kind, help. */
 export interface OptionSpec {
@@ -236,6 +242,15 @@ export const OPTIONS: readonly OptionSpec[] = [
     help:
       "seconds: a learned door that speaks from a new IP is re-learned once its old IP has been silent this long; 0: never",
   },
+  {
+    flag: "transcode",
+    env: "INTERCOM_TRANSCODE",
+    key: "transcode",
+    kind: "transcode",
+    default: "auto",
+    help:
+      "auto or off: convert door video a web phone cannot decode (MPEG-4) to JPEG with ffmpeg; needs --allow-run=ffmpeg",
+  },
 ];
 
 /** A bad flag or environment value; the message names it. */
@@ -337,6 +352,9 @@ function convert(spec: OptionSpec, raw: string, source: string): unknown {
       }
       return entries;
     }
+    case "transcode":
+      if (raw !== "auto" && raw !== "off") throw bad("not auto or off");
+      return raw;
     case "string":
       if (raw === "") throw bad("empty");
       return raw;

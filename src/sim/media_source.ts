@@ -662,7 +662,9 @@ export class CodedVideoSource {
     this.codec = codec;
     this.frames = splitVideoStream(stream, codec);
     if (!this.frames.length) {
-      throw new RangeError(`Cannot use the ${codec} stream: no frame in its ${stream.length} bytes`);
+      throw new RangeError(
+        `Cannot use the ${codec} stream: no frame in its ${stream.length} bytes`,
+      );
     }
   }
 

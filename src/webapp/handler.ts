@@ -64,7 +64,12 @@ export function manifest(): Record<string, unknown> {
     icons: [
       { src: "/app/icon-192.png", sizes: "192x192", type: "image/png", purpose: "any" },
       { src: "/app/icon-512.png", sizes: "512x512", type: "image/png", purpose: "any" },
-      { src: "/app/icon-maskable-512.png", sizes: "512x512", type: "image/png", purpose: "maskable" },
+      {
+        src: "/app/icon-maskable-512.png",
+        sizes: "512x512",
+        type: "image/png",
+        purpose: "maskable",
+      },
       { src: "/app/icon.svg", sizes: "any", type: "image/svg+xml", purpose: "any" },
     ],
   };

@@ -141,7 +141,9 @@ export function toneWav(
   for (let i = 0; i < n; i++) {
     const ms = (i / rate) * 1000;
     const on = ms % period < options.onMs;
-    data[i] = on ? Math.round(options.level * 32767 * Math.sin((2 * Math.PI * options.hz * i) / rate)) : 0;
+    data[i] = on
+      ? Math.round(options.level * 32767 * Math.sin((2 * Math.PI * options.hz * i) / rate))
+      : 0;
   }
   const out = new Uint8Array(44 + n * 2);
   const v = new DataView(out.buffer);

@@ -13,7 +13,8 @@
  */
 
 /** The script's text. */
-export const WORKLET_JS: string = String.raw`/* Web phone audio worklets (AudioContext at 8000 Hz). */
+export const WORKLET_JS: string = String
+  .raw`/* Web phone audio worklets (AudioContext at 8000 Hz). */
 class Player extends AudioWorkletProcessor {
   constructor() {
     super();
