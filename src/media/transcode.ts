@@ -70,7 +70,8 @@ export type StartConverter = (input: "h264" | "mpeg4") => ConverterProcess;
 export function ffmpegArgs(input: "h264" | "mpeg4"): string[] {
   return [
     ...["-hide_banner", "-loglevel", "error"],
-    ...["-fflags", "nobuffer+discardcorrupt", "-flags", "low_delay"],
+    // Not "-fflags nobuffer": with it, a stream joined at a later I-VOP decodes grey.
+    ...["-fflags", "discardcorrupt", "-flags", "low_delay"],
     ...["-probesize", "32", "-analyzeduration", "0", "-threads", "1"],
     ...["-f", input === "h264" ? "h264" : "m4v", "-i", "pipe:0"],
     ...["-an", "-c:v", "mjpeg", "-q:v", "5", "-f", "mjpeg", "-flush_packets", "1", "pipe:1"],

@@ -307,7 +307,8 @@ Deno.test({
       if (new Set(got.map((p) => p.frameNo)).size >= 3) resolve();
     }, ["jpeg"]);
     const timer = setTimeout(resolve, 10_000);
-    for (let n = 1; n <= 20; n++) for (const p of doorFrame(M4V, n)) send(p);
+    // The phone joins mid-stream: the converter starts at the door's next I-VOP (frame 11).
+    for (let n = 5; n <= 20; n++) for (const p of doorFrame(M4V, n)) send(p);
     await twoFrames;
     clearTimeout(timer);
     await t.close();
@@ -321,5 +322,51 @@ Deno.test({
     }
     assertEquals([jpeg[0], jpeg[1], jpeg.at(-2), jpeg.at(-1)], [0xff, 0xd8, 0xff, 0xd9]);
     assertEquals(t.size, 0);
+    // The picture is the test card (a decoder that missed the stream's headers draws grey).
+    const rgb = new Deno.Command("ffmpeg", {
+      args: [
+        "-loglevel",
+        "error",
+        "-f",
+        "mjpeg",
+        "-i",
+        "pipe:0",
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "rgb24",
+        "pipe:1",
+      ],
+      stdin: "piped",
+      stdout: "piped",
+    }).spawn();
+    const w = rgb.stdin.getWriter();
+    await w.write(jpeg);
+    await w.close();
+    const { stdout } = await rgb.output();
+    const px = (
+      x: number,
+      y: number,
+    ) => [...stdout.subarray((y * 352 + x) * 3, (y * 352 + x) * 3 + 3)];
+    const bars = [22, 66, 110, 154, 198, 242, 286, 330].map((x) => px(x, 100));
+    const want = [
+      [235, 235, 235],
+      [235, 235, 16],
+      [16, 235, 235],
+      [16, 235, 16],
+      [235, 16, 235],
+      [
+        235,
+        16,
+        16,
+      ],
+      [16, 16, 235],
+      [16, 16, 16],
+    ];
+    for (let i = 0; i < 8; i++) {
+      for (let c = 0; c < 3; c++) {
+        assert(Math.abs(bars[i]![c]! - want[i]![c]!) < 45, `bar ${i}: ${bars[i]} vs ${want[i]}`);
+      }
+    }
   },
 });

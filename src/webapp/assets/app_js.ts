@@ -611,13 +611,11 @@ export const APP_JS: string = String.raw`/* Web phone page logic. Needs core.js 
     var pkt = WP.audioPacket(payload, { timestamp: audio.ts, frameNo: audio.seq, caller: call.doorAddress, callee: 'S' + roomKey });
     if (call.session.sendBinary(pkt)) stats.audioOut++;
     if (typeof api.onMicPacket === 'function') {
+      // Level, and the wall time at which the block's first sample entered the audio graph.
       var sum = 0;
       for (var i = 0; i < d.samples.length; i++) sum += d.samples[i] * d.samples[i];
-      var ts = audio.ctx.getOutputTimestamp ? audio.ctx.getOutputTimestamp() : null;
-      var wall = ts && ts.performanceTime
-        ? performance.timeOrigin + ts.performanceTime + (d.time - ts.contextTime) * 1000
-        : Date.now();
-      api.onMicPacket(Math.sqrt(sum / d.samples.length), wall);
+      var age = Math.max(0, (audio.ctx.currentTime - d.time) * 1000);
+      api.onMicPacket(Math.sqrt(sum / d.samples.length), performance.timeOrigin + performance.now() - age);
     }
   }
 
@@ -678,7 +676,7 @@ export const APP_JS: string = String.raw`/* Web phone page logic. Needs core.js 
   }
   function roomText(address) {
     var r = WP.describeRoom(address);
-    return r ? t('roomLine', { b: r.building, u: r.unit, r: r.room }) : address;
+    return r ? t('roomLine', { b: r.building, u: r.unit, r: r.room + (r.extension === '0' ? '' : '-' + r.extension) }) : address;
   }
   function doorText(address) {
     var d = WP.describeDoor(address);
@@ -704,7 +702,8 @@ export const APP_JS: string = String.raw`/* Web phone page logic. Needs core.js 
   function render() {
     var state = overall();
     var status = $('status');
-    status.setAttribute('data-state', state === 'idle' ? 'offline' : state);
+    status.hidden = state === 'idle';
+    status.setAttribute('data-state', state);
     $('status-text').textContent = state === 'idle' ? '' : t(state);
     $('unreachable').hidden = state !== 'offline';
 
@@ -739,15 +738,15 @@ export const APP_JS: string = String.raw`/* Web phone page logic. Needs core.js 
       name.appendChild(el('div', 'addr', (r.community ? r.community + ' · ' : '') + r.roomAddress));
       li.appendChild(name);
       if (r.removed) {
-        li.appendChild(el('span', 'removed', t('removed')));
-        var f = el('button', '', t('forget'));
+        li.appendChild(el('span', 'removed', t('removedShort')));
+        var f = el('button', 'forget', t('forget'));
         f.type = 'button';
         f.addEventListener('click', function () { forgetRoom(r.uid, r.roomAddress); });
         li.appendChild(f);
       } else {
         var s = sessions.get(r.uid);
         var on = s && s.rooms.has(r.roomAddress);
-        li.appendChild(el('span', 'state ' + (on ? 'on' : 'off'), on ? '● ' + t('online') : '○ ' + t(s && s.state === 'connecting' ? 'connecting' : 'offline')));
+        li.appendChild(el('span', 'state ' + (on ? 'on' : 'off'), on ? '● ' + t('online') : '○ ' + t(s && s.state === 'connecting' ? 'connecting' : 'roomOffline')));
       }
       ul.appendChild(li);
     });
@@ -788,8 +787,8 @@ export const APP_JS: string = String.raw`/* Web phone page logic. Needs core.js 
     $('btn-answer').hidden = c.state !== 'ringing';
     $('btn-mute').hidden = c.state !== 'talking';
     $('btn-mute').setAttribute('aria-pressed', c.muted ? 'true' : 'false');
-    $('btn-unlock').disabled = !live;
-    $('btn-hangup').disabled = !live;
+    $('btn-unlock').hidden = !live;
+    $('btn-hangup').hidden = !live;
   }
 
   $('lang').addEventListener('click', function () {

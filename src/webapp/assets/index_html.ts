@@ -114,7 +114,8 @@ button.primary { background: var(--teal); color: #fff; border: 0; border-radius:
 .rooms li:first-child, .history li:first-child { border-top: 0; }
 .rooms .name { flex: 1; }
 .rooms .addr, .history .when { color: var(--muted); font-size: 14px; }
-.rooms .removed { color: var(--red); font-size: 14px; }
+.rooms .removed { color: var(--red); font-size: 14px; white-space: nowrap; }
+.rooms .forget { background: var(--card); color: var(--red); border: 1px solid var(--red); border-radius: 8px; padding: 6px 10px; min-height: 36px; }
 .rooms .state { font-size: 14px; white-space: nowrap; }
 .rooms .state.on { color: var(--green); }
 .rooms .state.off { color: var(--muted); }
