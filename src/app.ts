@@ -36,6 +36,7 @@ import { BindingGuard } from "./phone/binding_guard.ts";
 import { RecordStore } from "./store/records.ts";
 import { RECORD_EVENTS, RecordWriter } from "./store/record_writer.ts";
 import { MediaRelay } from "./media/relay.ts";
+import { Transcoder } from "./media/transcode.ts";
 import { receiveLoop } from "./net/receive_loop.ts";
 import { DoorRegistry } from "./door/registry.ts";
 import { DoorStore } from "./store/doors.ts";
@@ -228,6 +229,8 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     heartbeatTimeoutMs: config.heartbeatTimeout * 1000,
     onLeft: (uid, rooms) => manager.phoneLeft(uid, rooms),
     onJoined: (uid, room) => manager.phoneJoined(uid, room),
+    // `call` and `talk begin` name the door's G.711 law (the inventory's, else μ-law).
+    audioLaw: (door) => registry.get(door)?.law,
   });
   stack.defer(() => hub.close());
   writer = new RecordWriter({
@@ -270,6 +273,14 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       setNeedsTalkForUnlock: (address) => registry.setNeedsTalkForUnlock(address),
     },
   });
+  // Door video a web phone cannot decode (MPEG-4) → JPEG, while one watches (`--transcode`).
+  const transcoder = new Transcoder({
+    mode: config.transcode,
+    clock,
+    logger: logger.child({ part: "media" }),
+    metrics,
+  });
+  stack.defer(() => transcoder.close());
   const service = new PhoneService({
     hub,
     manager,
@@ -279,7 +290,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     events,
     clock,
     mediaPort: mediaPort.local.port,
-    media: relay,
+    media: transcoder.wrap(relay),
     limiter: new TokenBucketLimiter(clock),
   });
   const guard = new BindingGuard({

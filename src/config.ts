@@ -54,6 +54,11 @@ export interface Config {
   readonly metricsAllow: readonly string[];
   /** A bearer token that may read `/metrics` from anywhere; `undefined`: none. */
   readonly metricsToken: string | undefined;
+  /**
+   * Door video a web phone cannot decode (MPEG-4 Part 2) converted to JPEG frames with ffmpeg:
+   * `auto` when the gateway may run it (`--allow-run=ffmpeg`) and it is installed, `off` never.
+   */
+  readonly transcode: "auto" | "off";
 }
 
 /** The data directory when neither `--data` nor `INTERCOM_DATA` is given. */
@@ -83,7 +88,8 @@ type Kind =
   | "magic"
   | "allowlist"
   | "cidrs"
-  | "token";
+  | "token"
+  | "transcode";
 
 /** One option: flag, environment variable, default, kind, help. */
 export interface OptionSpec {
@@ -262,6 +268,15 @@ export const OPTIONS: readonly OptionSpec[] = [
     help:
       "a secret of at least 16 characters: a request with the header Authorization: Bearer and that secret may read /metrics from anywhere (use with TLS)",
   },
+  {
+    flag: "transcode",
+    env: "INTERCOM_TRANSCODE",
+    key: "transcode",
+    kind: "transcode",
+    default: "auto",
+    help:
+      "auto or off: convert door video a web phone cannot decode (MPEG-4) to JPEG with ffmpeg; needs --allow-run=ffmpeg",
+  },
 ];
 
 /** A bad flag or environment value; the message names it. */
@@ -383,6 +398,9 @@ function convert(spec: OptionSpec, raw: string, source: string): unknown {
           `Cannot use ${source}: not a token (at least 16 visible ASCII characters, no spaces)`,
         );
       }
+      return raw;
+    case "transcode":
+      if (raw !== "auto" && raw !== "off") throw bad("not auto or off");
       return raw;
     case "string":
       if (raw === "") throw bad("empty");

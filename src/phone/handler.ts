@@ -1,7 +1,7 @@
 /**
  * The HTTP side as a plain handler: `GET /phone` (WebSocket upgrade), `GET /healthz`,
- * `GET /metrics` (loopback, `--metrics-allow` or `--metrics-token` only). Served by
- * `http/server.ts`; tests call the handler directly too.
+ * `GET /metrics` (loopback, `--metrics-allow` or `--metrics-token` only), and the web phone
+ * under `/app/` (`webapp/handler.ts`). Served by `http/server.ts`; tests call the handler directly too.
  *
  * @module
  */
@@ -11,6 +11,7 @@ import type { PhoneHub } from "./hub.ts";
 import type { PhoneService } from "./service.ts";
 import type { HttpHandler, RequestInfo } from "../http/server.ts";
 import { type AccessRule, allowed } from "../http/access.ts";
+import { isWebAppPath, serveWebApp } from "../webapp/handler.ts";
 
 /** Health of the gateway's parts. */
 export interface Health {
@@ -68,6 +69,8 @@ export function createHandler(deps: HandlerDeps): HttpHandler {
         }
         return text(deps.metrics.render(), 200, "text/plain; version=0.0.4; charset=utf-8");
       default:
+        // The web phone (`/app/`): its own module.
+        if (isWebAppPath(url.pathname)) return serveWebApp(req, url);
         return text("not found\n", 404);
     }
   };

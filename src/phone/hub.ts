@@ -14,7 +14,7 @@ import type { Metrics } from "../metrics.ts";
 import type { CallNotice, PhoneNotifier } from "../call/ports.ts";
 import type { EventSink } from "../events/bus.ts";
 import type { PhoneSnapshot } from "../live/state.ts";
-import { ERROR_TEXT } from "./messages.ts";
+import { type AudioLaw, ERROR_TEXT, MAX_DND_MS } from "./messages.ts";
 import { LogThrottle } from "../log_throttle.ts";
 
 /** The part of a WebSocket the hub uses (a fake in tests). */
@@ -42,6 +42,8 @@ export class PhoneSession {
   readonly ip: string;
   uid: string | undefined;
   readonly rooms = new Map<string, SessionRoom>();
+  /** Do not disturb: room key → until (wall epoch ms), set by the phone's `dnd` order. */
+  readonly dnd = new Map<string, number>();
   lastHeard: number;
   /** Wall time (epoch ms) of the last login. */
   since = 0;
@@ -71,6 +73,11 @@ export interface PhoneHubOptions {
   onJoined?: (uid: string, roomKey: string) => void;
   /** Domain events: `phone_joined`, `phone_left`. */
   events?: EventSink;
+  /**
+   * The G.711 law of a door (display address), when known: `call` and `talk begin` then carry
+   * `audioLaw` (μ-law when this says nothing). Without it they carry no `audioLaw`.
+   */
+  audioLaw?: (doorAddress: string) => AudioLaw | undefined;
 }
 
 /** Close codes the hub uses. */
@@ -138,7 +145,10 @@ export class PhoneHub implements PhoneNotifier {
     const old = this.#byUid.get(uid);
     if (old && old !== s) {
       for (const [k, r] of old.rooms) if (!s.rooms.has(k)) s.rooms.set(k, r);
+      // Do-not-disturb is the phone's, not the connection's: it moves too.
+      for (const [k, until] of old.dnd) if (!s.dnd.has(k)) s.dnd.set(k, until);
       old.rooms.clear();
+      old.dnd.clear();
       old.uid = undefined;
       this.#drop(old, CLOSE_CODE.replaced, "replaced by a newer connection");
     }
@@ -155,7 +165,34 @@ export class PhoneHub implements PhoneNotifier {
       ip: s.ip,
       transport: "ws",
     });
-    this.#o.onJoined?.(uid, roomKey);
+    // A phone in do-not-disturb is not rung, not even by a call already ringing.
+    if (!this.#inDnd(s, roomKey)) this.#o.onJoined?.(uid, roomKey);
+  }
+
+  /**
+   * Do not disturb `s` for a room it is logged in to until `until` (wall epoch ms; 0 or a time
+   * past: off). Returns the time kept: cut to {@linkcode MAX_DND_MS} from now, 0 when off. While
+   * it lasts the phone is not {@linkcode PhoneHub.online} for the room: not rung, and the room's
+   * NS asks go unanswered when no other phone is online.
+   */
+  setDnd(s: PhoneSession, roomKey: string, until: number): number {
+    const now = this.#o.clock.wallNow();
+    if (!s.rooms.has(roomKey) || until <= now) {
+      s.dnd.delete(roomKey);
+      return 0;
+    }
+    const kept = Math.min(until, now + MAX_DND_MS);
+    s.dnd.set(roomKey, kept);
+    return kept;
+  }
+
+  /** True while `s` is in do-not-disturb for the room (an expired entry is forgotten). */
+  #inDnd(s: PhoneSession, roomKey: string): boolean {
+    const until = s.dnd.get(roomKey);
+    if (until === undefined) return false;
+    if (until > this.#o.clock.wallNow()) return true;
+    s.dnd.delete(roomKey);
+    return false;
   }
 
   /** The connection closed. */
@@ -173,6 +210,7 @@ export class PhoneHub implements PhoneNotifier {
     const rooms = [...s.rooms.keys()];
     this.#noteRooms(rooms, s);
     s.rooms.clear();
+    s.dnd.clear();
     s.uid = undefined;
     if (rooms.length) {
       this.#o.events?.emit({ type: "phone_left", at: this.#o.clock.wallNow(), uid, rooms, why });
@@ -202,6 +240,7 @@ export class PhoneHub implements PhoneNotifier {
   revokeRoom(s: PhoneSession, roomKey: string, why: string): void {
     const uid = s.uid;
     if (uid === undefined || !s.rooms.delete(roomKey)) return;
+    s.dnd.delete(roomKey);
     this.#o.events?.emit({
       type: "phone_left",
       at: this.#o.clock.wallNow(),
@@ -241,12 +280,15 @@ export class PhoneHub implements PhoneNotifier {
       this.#o.clock.now() - s.lastHeard < this.#o.heartbeatTimeoutMs;
   }
 
-  /** Uids online for a room. */
+  /** Uids online for a room: logged in, heard within the timeout, not in do-not-disturb. */
   online(roomKey: string): string[] {
     const now = this.#o.clock.now();
     const out: string[] = [];
     for (const [uid, s] of this.#byUid) {
-      if (s.rooms.has(roomKey) && now - s.lastHeard < this.#o.heartbeatTimeoutMs) out.push(uid);
+      if (
+        s.rooms.has(roomKey) && now - s.lastHeard < this.#o.heartbeatTimeoutMs &&
+        !this.#inDnd(s, roomKey)
+      ) out.push(uid);
     }
     return out;
   }
@@ -298,6 +340,7 @@ export class PhoneHub implements PhoneNotifier {
     if (!s) return false;
     const room = s.rooms.get(roomKey);
     const { order, doorAddress, ...rest } = notice;
+    const lawOf = this.#o.audioLaw;
     return this.sendTo(s, {
       order,
       doorAddress,
@@ -306,6 +349,9 @@ export class PhoneHub implements PhoneNotifier {
       community: room?.community ?? "",
       ...rest,
       ...(notice.order === "error" ? { message: ERROR_TEXT[notice.code] } : {}),
+      ...(lawOf && (order === "call" || order === "talk begin")
+        ? { audioLaw: lawOf(doorAddress) ?? "ulaw" }
+        : {}),
     });
   }
 

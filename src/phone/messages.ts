@@ -26,6 +26,7 @@ export const PHONE_ORDERS = {
   UNLOCK: "unlock",
   OVER: "over",
   OVER_SUCCESS: "over success",
+  DND: "dnd",
 } as const;
 
 /** A phone → gateway order. */
@@ -42,6 +43,7 @@ export const GATEWAY_ORDERS = {
   OVER: "over",
   OVER_SUCCESS: "over success",
   ENABLE_VIDEO_OK: "enable_video ok",
+  DND_OK: "dnd ok",
   ERROR: "error",
 } as const;
 
@@ -84,6 +86,24 @@ export const MEDIA_TRANSPORT = { UDP: "udp", WS: "ws" } as const;
 /** A media transport. */
 export type MediaTransport = typeof MEDIA_TRANSPORT[keyof typeof MEDIA_TRANSPORT];
 
+/** The G.711 law of a door's audio, as `call` and `talk begin` name it (`audioLaw`). */
+export const AUDIO_LAW = { ULAW: "ulaw", ALAW: "alaw" } as const;
+
+/** An audio law. */
+export type AudioLaw = typeof AUDIO_LAW[keyof typeof AUDIO_LAW];
+
+/**
+ * Video codecs a phone may list in `enable_video`'s `codecs` (what it can decode): JPEG frames
+ * (MJPEG doors), H.264 (Annex B), MPEG-4 Part 2. Other names are accepted and ignored.
+ */
+export const VIDEO_CODEC = { JPEG: "jpeg", H264: "h264", MPEG4: "mpeg4" } as const;
+
+/** A video codec name. */
+export type VideoCodec = typeof VIDEO_CODEC[keyof typeof VIDEO_CODEC];
+
+/** Latest `until` of a `dnd` order the gateway keeps, from now: 7 days (later is cut to it). */
+export const MAX_DND_MS = 7 * 24 * 3600 * 1000;
+
 /** Largest text frame (UTF-8 bytes) a phone may send; larger is `bad_request`. */
 export const MAX_MESSAGE_BYTES = 4096;
 
@@ -99,6 +119,9 @@ export const FIELD_LIMITS = {
   MEDIA_KEY: 128,
   REASON: 256,
   MESSAGE: 1024,
+  /** Entries of `enable_video`'s `codecs`, and characters of each. */
+  CODECS: 8,
+  CODEC_NAME: 16,
 } as const;
 
 /** Phone-side room address: a letter and the 11-digit room key (`Y00010108090`). */
@@ -142,6 +165,11 @@ export interface EnableVideoMessage extends PhoneIdentity, CallFields {
   order: "enable_video";
   /** Defaults to `udp` when absent. */
   transport: MediaTransport;
+  /**
+   * The video codecs the phone decodes (`jpeg`, `h264`, `mpeg4`); absent: the door's stream as it
+   * is. When the door's codec is not listed, the gateway converts its video to `jpeg` if it can.
+   */
+  codecs?: string[];
 }
 
 /** `talk`: answer. */
@@ -164,10 +192,17 @@ export interface PhoneOverSuccessMessage extends PhoneIdentity, CallFields {
   order: "over success";
 }
 
+/** `dnd`: do not disturb this phone for the room until `until` (epoch ms; 0 or past: off). */
+export interface DndMessage extends PhoneIdentity {
+  order: "dnd";
+  until: number;
+}
+
 /** Any phone → gateway message. */
 export type PhoneMessage =
   | LoginMessage
   | HeartbeatMessage
+  | DndMessage
   | CallOkMessage
   | EnableVideoMessage
   | TalkMessage
@@ -176,7 +211,7 @@ export type PhoneMessage =
   | PhoneOverSuccessMessage;
 
 /** Phone messages that name a call (carry `doorAddress`). */
-export type PhoneCallMessage = Exclude<PhoneMessage, LoginMessage | HeartbeatMessage>;
+export type PhoneCallMessage = Exclude<PhoneMessage, LoginMessage | HeartbeatMessage | DndMessage>;
 
 /** Identity fields the gateway may echo on messages that are not call-related. */
 export type OptionalIdentity = Partial<PhoneIdentity>;
@@ -206,11 +241,15 @@ export interface CallMessage extends GatewayCallFields {
   order: "call";
   /** Secret of this call's media, for the UDP control datagram. */
   mediaKey: string;
+  /** The door's G.711 law (μ-law unless the door registry knows better). */
+  audioLaw?: AudioLaw;
 }
 
 /** `talk begin`: the door accepted CALLSTART; audio flows. */
 export interface TalkBeginMessage extends GatewayCallFields {
   order: "talk begin";
+  /** The door's G.711 law, as in `call`. */
+  audioLaw?: AudioLaw;
 }
 
 /** `unlock success`. */
@@ -243,6 +282,12 @@ export interface EnableVideoOkMessage extends OptionalIdentity {
   doorAddress?: string;
 }
 
+/** `dnd ok`: the do-not-disturb time the gateway keeps for the room (0: off). */
+export interface DndOkMessage extends OptionalIdentity {
+  order: "dnd ok";
+  until: number;
+}
+
 /** What an `error` message carries. */
 export interface PhoneProtocolError {
   code: ErrorCode;
@@ -267,6 +312,7 @@ export type GatewayMessage =
   | GatewayOverMessage
   | GatewayOverSuccessMessage
   | EnableVideoOkMessage
+  | DndOkMessage
   | ErrorMessage;
 
 /** The parsers' failure: always `bad_request`, `ref` = the order when known. */
@@ -317,6 +363,21 @@ const num = (min: number, max: number, integer: boolean): Check => (v) =>
     ? `must be ${integer ? "an integer" : "a number"} in ${min}–${max}, got ${v}`
     : undefined;
 
+const codecList: Check = (v) => {
+  if (!Array.isArray(v)) return `must be an array of codec names, got ${typeName(v)}`;
+  if (v.length > FIELD_LIMITS.CODECS) {
+    return `must list at most ${FIELD_LIMITS.CODECS} codecs, got ${v.length}`;
+  }
+  const bad = v.find((c) =>
+    typeof c !== "string" || c.length < 1 || c.length > FIELD_LIMITS.CODEC_NAME
+  );
+  return bad === undefined
+    ? undefined
+    : `must hold strings of 1–${FIELD_LIMITS.CODEC_NAME} characters, got ${
+      typeof bad === "string" ? JSON.stringify(bad.slice(0, 32)) : typeName(bad)
+    }`;
+};
+
 function typeName(v: unknown): string {
   if (v === null) return "null";
   if (Array.isArray(v)) return "an array";
@@ -332,6 +393,9 @@ const FIELD = {
   callId: str(1, FIELD_LIMITS.CALL_ID),
   mediaKey: str(1, FIELD_LIMITS.MEDIA_KEY),
   transport: oneOf(Object.values(MEDIA_TRANSPORT)),
+  codecs: codecList,
+  audioLaw: oneOf(Object.values(AUDIO_LAW)),
+  until: num(0, Number.MAX_SAFE_INTEGER, true),
   heartbeatInterval: num(0.001, 3600, false),
   mediaPort: num(0, 65535, true),
   overReason: oneOf(Object.values(OVER_REASON)),
@@ -363,11 +427,15 @@ const PHONE_SPEC: Readonly<Record<PhoneOrder, OrderSpec>> = {
   // Lenient on purpose: a heartbeat only proves presence; the session already knows who it is.
   "heartbeat": { required: {}, optional: IDENTITY },
   "call ok": { required: PHONE_CALL, optional: CALL_ID },
-  "enable_video": { required: PHONE_CALL, optional: { ...CALL_ID, transport: FIELD.transport } },
+  "enable_video": {
+    required: PHONE_CALL,
+    optional: { ...CALL_ID, transport: FIELD.transport, codecs: FIELD.codecs },
+  },
   "talk": { required: PHONE_CALL, optional: CALL_ID },
   "unlock": { required: PHONE_CALL, optional: CALL_ID },
   "over": { required: PHONE_CALL, optional: CALL_ID },
   "over success": { required: PHONE_CALL, optional: CALL_ID },
+  "dnd": { required: { ...IDENTITY, until: FIELD.until }, optional: {} },
 };
 
 const GW_CALL: FieldSpec = { ...PHONE_CALL, callId: FIELD.callId };
@@ -380,8 +448,11 @@ const GATEWAY_SPEC: Readonly<Record<GatewayOrder, OrderSpec>> = {
     optional: OPTIONAL_IDENTITY,
   },
   "heartbeat ok": { required: {}, optional: OPTIONAL_IDENTITY },
-  "call": { required: { ...GW_CALL, mediaKey: FIELD.mediaKey }, optional: {} },
-  "talk begin": { required: GW_CALL, optional: {} },
+  "call": {
+    required: { ...GW_CALL, mediaKey: FIELD.mediaKey },
+    optional: { audioLaw: FIELD.audioLaw },
+  },
+  "talk begin": { required: GW_CALL, optional: { audioLaw: FIELD.audioLaw } },
   "unlock success": { required: GW_CALL, optional: {} },
   "unlock fail": { required: { ...GW_CALL, reason: FIELD.reason }, optional: {} },
   "over": { required: { ...GW_CALL, reason: FIELD.overReason }, optional: {} },
@@ -395,6 +466,7 @@ const GATEWAY_SPEC: Readonly<Record<GatewayOrder, OrderSpec>> = {
       doorAddress: FIELD.doorAddress,
     },
   },
+  "dnd ok": { required: { until: FIELD.until }, optional: OPTIONAL_IDENTITY },
   "error": {
     required: { code: FIELD.code, message: FIELD.message },
     optional: { ...OPTIONAL_IDENTITY, ref: FIELD.ref },
@@ -615,7 +687,8 @@ export function isMediaControlOk(bytes: Uint8Array): boolean {
 
 /** True when the order names a call (carries `doorAddress`) on the phone side. */
 export function isPhoneCallMessage(m: PhoneMessage): m is PhoneCallMessage {
-  return m.order !== PHONE_ORDERS.LOGIN && m.order !== PHONE_ORDERS.HEARTBEAT;
+  return m.order !== PHONE_ORDERS.LOGIN && m.order !== PHONE_ORDERS.HEARTBEAT &&
+    m.order !== PHONE_ORDERS.DND;
 }
 
 /** Builds the `error` message the gateway sends back. */

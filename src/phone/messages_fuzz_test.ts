@@ -31,7 +31,8 @@ type Field =
   | "doorAddress"
   | "callId"
   | "transport"
-  | "mediaKey";
+  | "mediaKey"
+  | "until";
 
 const isStr = (min: number, max: number) => (v: unknown) =>
   typeof v === "string" && v.length >= min && v.length <= max;
@@ -45,6 +46,7 @@ const VALID: Record<Field, (v: unknown) => boolean> = {
   callId: isStr(1, 64),
   transport: (v) => v === "udp" || v === "ws",
   mediaKey: isStr(1, 128),
+  until: (v) => Number.isSafeInteger(v) && (v as number) >= 0,
 };
 
 interface Spec {
@@ -64,6 +66,7 @@ const PHONE_SPEC: Record<string, Spec> = {
   "unlock": CALL_SPEC,
   "over": CALL_SPEC,
   "over success": CALL_SPEC,
+  "dnd": { required: [...IDENTITY, "until"], optional: [] },
 };
 const PHONE_ORDERS = Object.keys(PHONE_SPEC);
 const CONTROL_SPEC: Spec = { required: ["uid", "callId", "mediaKey"], optional: [] };
@@ -196,6 +199,7 @@ const VALID_ARB: Record<Field, fc.Arbitrary<unknown>> = {
   callId: anyString(1, 64),
   transport: fc.constantFrom("udp", "ws"),
   mediaKey: anyString(1, 128),
+  until: fc.oneof(fc.constant(0), fc.nat(), fc.maxSafeNat()),
 };
 
 /** Values that are wrong for some field: wrong types, wrong shapes, boundary lengths. */

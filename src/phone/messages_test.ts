@@ -165,14 +165,14 @@ Deno.test("parsePhoneMessage rejects bad input with bad_request, a clear message
       name: "unknown order",
       text: j({ order: "dance", ...ID }),
       message:
-        'unknown order "dance" (phone orders: login, heartbeat, call ok, enable_video, talk, unlock, over, over success)',
+        'unknown order "dance" (phone orders: login, heartbeat, call ok, enable_video, talk, unlock, over, over success, dnd)',
       ref: "dance",
     },
     {
       name: "gateway-only order",
       text: j({ order: "call", ...CALL }),
       message:
-        'unknown order "call" (phone orders: login, heartbeat, call ok, enable_video, talk, unlock, over, over success)',
+        'unknown order "call" (phone orders: login, heartbeat, call ok, enable_video, talk, unlock, over, over success, dnd)',
       ref: "call",
     },
     {
@@ -388,7 +388,7 @@ Deno.test("parseGatewayMessage accepts what the gateway sends and rejects what b
     ["nope", "message is not valid JSON"],
     [
       { order: "talk" },
-      'unknown order "talk" (gateway orders: login ok, heartbeat ok, call, talk begin, unlock success, unlock fail, over, over success, enable_video ok, error)',
+      'unknown order "talk" (gateway orders: login ok, heartbeat ok, call, talk begin, unlock success, unlock fail, over, over success, enable_video ok, dnd ok, error)',
       "talk",
     ],
     [
@@ -556,8 +556,8 @@ Deno.test("media control ok datagram and helpers", () => {
     ref: "unlock",
   });
   // The tables are the spec's lists.
-  assertEquals(Object.values(PHONE_ORDERS).length, 8);
-  assertEquals(Object.values(GATEWAY_ORDERS).length, 10);
+  assertEquals(Object.values(PHONE_ORDERS).length, 9);
+  assertEquals(Object.values(GATEWAY_ORDERS).length, 11);
   assertEquals(Object.values(ERROR_CODE).length, 8);
   // The spec's five `over` reasons, and ours: `gateway stopping`.
   assertEquals(Object.values(OVER_REASON).length, 6);

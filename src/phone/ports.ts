@@ -25,13 +25,15 @@ export interface BindingCheck {
 export interface PhoneMedia {
   /**
    * Starts sending the call's door media to this phone over `send` while `isOpen` (its
-   * WebSocket); false if not allowed.
+   * WebSocket); false if not allowed. `codecs`: the video codecs the phone decodes
+   * (`enable_video`'s `codecs`), when it said.
    */
   enableWs(
     callId: string,
     uid: string,
     send: (bytes: Uint8Array) => void,
     isOpen?: () => boolean,
+    codecs?: readonly string[],
   ): boolean;
   /** Phone audio arriving as a binary frame. */
   wsAudio(uid: string, bytes: Uint8Array): void;

@@ -22,6 +22,7 @@ import type { Clock } from "../clock.ts";
 import type { BindingCheck, Limiter, PhoneMedia } from "./ports.ts";
 import { roomKey as roomKeyOf } from "../protocol/address.ts";
 import {
+  type DndMessage,
   ERROR_TEXT,
   type ErrorCode,
   parsePhoneMessage,
@@ -151,7 +152,34 @@ export class PhoneService {
     if (m.uid !== s.uid) {
       return this.error(s, "unauthorized", m.order, "Cannot act for another uid");
     }
+    if (m.order === "dnd") return this.#dnd(s, m);
     return await this.#callOrder(s, m);
+  }
+
+  /** `dnd`: do not disturb this phone for one of its rooms until a time (0: off). */
+  #dnd(s: PhoneSession, m: DndMessage): void {
+    const room = roomKeyOf(m.roomAddress)!;
+    if (!s.rooms.has(room)) {
+      return this.error(
+        s,
+        "not_bound",
+        m.order,
+        "Cannot set do-not-disturb: this connection is not logged in for that room",
+      );
+    }
+    const until = this.#o.hub.setDnd(s, room, m.until);
+    this.#o.logger.info(until ? "phone do-not-disturb on" : "phone do-not-disturb off", {
+      uid: s.uid,
+      room,
+      ...(until ? { until: new Date(until).toISOString() } : {}),
+    });
+    this.#o.hub.sendTo(s, {
+      order: "dnd ok",
+      uid: s.uid,
+      roomAddress: m.roomAddress,
+      community: m.community,
+      until,
+    });
   }
 
   async #login(s: PhoneSession, m: PhoneMessage & { order: "login" }): Promise<void> {
@@ -262,15 +290,21 @@ export class PhoneService {
       return this.error(s, "not_in_call", m.order);
     }
     if (m.transport === "ws") {
-      const ok = o.media?.enableWs(call.callId, uid, (bytes) => {
-        if (s.closed) return;
-        if ((s.socket.bufferedAmount ?? 0) > WS_MEDIA_SKIP_BYTES) {
-          o.metrics.inc("phone_media_dropped_total", { reason: "backpressure" });
-          return;
-        }
-        // A copy: the bytes live in a pooled receive buffer reused after this turn.
-        s.socket.send(bytes.slice());
-      }, () => !s.closed) ?? false;
+      const ok = o.media?.enableWs(
+        call.callId,
+        uid,
+        (bytes) => {
+          if (s.closed) return;
+          if ((s.socket.bufferedAmount ?? 0) > WS_MEDIA_SKIP_BYTES) {
+            o.metrics.inc("phone_media_dropped_total", { reason: "backpressure" });
+            return;
+          }
+          // A copy: the bytes live in a pooled receive buffer reused after this turn.
+          s.socket.send(bytes.slice());
+        },
+        () => !s.closed,
+        m.codecs,
+      ) ?? false;
       if (!ok) return this.error(s, "not_in_call", m.order);
     } else {
       o.media?.enableUdp?.(call.callId, uid);

@@ -60,7 +60,7 @@ import {
   SIGNAL_LENGTH,
   type SignalOp,
 } from "../protocol/mod.ts";
-import { G711_CODECS, type G711Codec } from "./g711.ts";
+import { decodeG711, G711_CODECS, type G711Codec, g711Silence } from "./g711.ts";
 import { audioPacket, nextFrameNo, TestCard, ToneSource, videoPackets } from "./media_source.ts";
 
 /** Defaults of {@linkcode DoorSimOptions}. */
@@ -260,6 +260,26 @@ export interface DoorSimSummary {
 export interface VideoSource {
   /** The encoded frame `n` (1-based, wraps after 65535). */
   frame(n: number): Uint8Array;
+  /**
+   * Whether frame `n` is an I-frame (a coded stream decides, not the door's GOP counter); absent:
+   * every `gopFrames`-th frame, and the next one after a FORCEIFRAME.
+   */
+  keyFrame?(n: number): boolean;
+}
+
+/**
+ * What the door heard of the gateway's audio (CALLDOWN played), decoded: level and frequency of
+ * the loud part, and when each burst began (for latency).
+ */
+export interface ReceivedAudio {
+  /** Packets louder than the threshold (-40 dBFS RMS) in the analysed window. */
+  readonly loudPackets: number;
+  /** RMS of the loud samples, as a fraction of full scale. */
+  readonly rms: number;
+  /** Frequency by zero crossings of the loud samples, Hz (0 when none). */
+  readonly frequencyHz: number;
+  /** Wall time (epoch ms, the door's clock) of each quiet → loud change, oldest first (≤ 64). */
+  readonly onsets: readonly number[];
 }
 
 /** Options of {@linkcode DoorSim}. All durations are on the injected clock. */
@@ -318,12 +338,17 @@ export interface DoorSimOptions {
   lockGuardMs?: number;
   /** Video frames. @default a {@linkcode TestCard} */
   video?: VideoSource;
+  /** Send silence instead of the tone until {@linkcode DoorSim.setTone} turns it on. */
+  toneMuted?: boolean;
   /** Called for every event, synchronously. */
   onEvent?: (event: DoorSimEvent) => void;
 }
 
 type Resolved = Required<
-  Omit<DoorSimOptions, "socket" | "clock" | "hangupAfterS" | "video" | "onEvent" | "ip">
+  Omit<
+    DoorSimOptions,
+    "socket" | "clock" | "hangupAfterS" | "video" | "onEvent" | "ip" | "toneMuted"
+  >
 >;
 
 type TimerName =
@@ -438,6 +463,10 @@ const MAX_VIDEO_CATCH_UP = 3;
 const MAX_AUDIO_CATCH_UP = 25;
 /** Played-audio events: the first packet, then every 5 s of audio. */
 const AUDIO_EVENT_EVERY = 625;
+/** Received audio kept for {@linkcode DoorSim.receivedAudio}: the last 1 s of loud samples. */
+const LOUD_KEEP = 8000;
+/** A played packet is loud above this RMS (-40 dBFS). */
+const LOUD_RMS = 32768 * 0.01;
 
 /**
  * A simulated door station placing one call. {@linkcode DoorSim.start} begins; the
@@ -502,6 +531,13 @@ export class DoorSim {
   #audioTs0 = 0;
   #lastPlayedTs: number | undefined;
   #confirmCounter = 0;
+  #toneOn: boolean;
+  #silence: Uint8Array;
+  #loud = new Int16Array(LOUD_KEEP);
+  #loudAt = 0;
+  #loudCount = 0;
+  #wasLoud = false;
+  #onsets: number[] = [];
 
   /** Validates the options (a `RangeError` names a bad one); nothing is sent before `start`. */
   constructor(options: DoorSimOptions) {
@@ -518,6 +554,8 @@ export class DoorSim {
     if (!parseIp(this.ip)) throw new RangeError(`Cannot use ip "${this.ip}": expected an IPv4`);
     this.room = this.#o.room;
     this.#tone = new ToneSource({ codec: this.#o.codec });
+    this.#toneOn = !options.toneMuted;
+    this.#silence = new Uint8Array(64).fill(g711Silence(this.#o.codec));
     this.#asks = new AskEngine(this.#clock, (bytes, to) => this.#sendAsk(bytes, to));
     this.#done = new Promise((resolve) => (this.#resolveDone = resolve));
   }
@@ -550,6 +588,35 @@ export class DoorSim {
   /** The resolved options (defaults filled in). */
   get options(): Readonly<Resolved & { hangupAfterS: number | undefined; ip: string }> {
     return { ...this.#o, hangupAfterS: this.#hangupAfterS, ip: this.ip };
+  }
+
+  /**
+   * Turns the door's tone on or off (off: G.711 silence, same packets and timing). Returns the
+   * wall time (epoch ms) of the change: the next audio packet carries it.
+   */
+  setTone(on: boolean): number {
+    this.#toneOn = on;
+    return this.#clock.wallNow();
+  }
+
+  /** The gateway's audio as the door played it: the loud packets of the last second. */
+  receivedAudio(): ReceivedAudio {
+    const n = Math.min(this.#loudCount, LOUD_KEEP);
+    let sum = 0;
+    let crossings = 0;
+    let prev = 0;
+    for (let k = 0; k < n; k++) {
+      const v = this.#loud[(this.#loudAt - n + k + LOUD_KEEP) % LOUD_KEEP]!;
+      sum += v * v;
+      if (k > 0 && (prev < 0) !== (v < 0)) crossings++;
+      prev = v;
+    }
+    return {
+      loudPackets: Math.floor(n / 64),
+      rms: n ? Math.sqrt(sum / n) / 32768 : 0,
+      frequencyHz: n > 1 ? (crossings / 2) * (8000 / (n - 1)) : 0,
+      onsets: [...this.#onsets],
+    };
   }
 
   /** Resolves with the first event of `type` (at once when one already happened). */
@@ -741,10 +808,13 @@ export class DoorSim {
   }
 
   #sendFrame(index: number, interval: number): void {
-    const iframe = this.#forceIFrame || this.#c.videoFrames % this.#o.gopFrames === 0;
-    this.#forceIFrame = false;
     this.#videoFrameNo = nextFrameNo(this.#videoFrameNo);
-    const frame = this.#video!.frame(this.#videoFrameNo);
+    const source = this.#video!;
+    const iframe = source.keyFrame
+      ? source.keyFrame(this.#videoFrameNo)
+      : this.#forceIFrame || this.#c.videoFrames % this.#o.gopFrames === 0;
+    this.#forceIFrame = false;
+    const frame = source.frame(this.#videoFrameNo);
     const packets = videoPackets(frame, {
       parties: this.#parties!,
       timestamp: Math.round(this.#videoStart - this.#epoch + index * interval),
@@ -777,7 +847,8 @@ export class DoorSim {
     const to = this.#peer(this.#mediaIp!);
     while (this.#audioIndex < due) {
       this.#audioFrameNo = nextFrameNo(this.#audioFrameNo);
-      const bytes = audioPacket(this.#tone.next(), {
+      const tone = this.#tone.next();
+      const bytes = audioPacket(this.#toneOn ? tone : this.#silence, {
         parties: this.#parties!,
         timestamp: this.#audioTs0 + 8 * this.#audioIndex++,
         frameNo: this.#audioFrameNo,
@@ -808,9 +879,29 @@ export class DoorSim {
     }
     this.#lastPlayedTs = p.timestamp;
     this.#c.audioPlayed++;
+    this.#listen(p.payload);
     if (this.#c.audioPlayed === 1 || this.#c.audioPlayed % AUDIO_EVENT_EVERY === 0) {
       this.#emit({ type: "audio_received", t: this.#now(), count: this.#c.audioPlayed });
     }
+  }
+
+  /** Keeps the loud part of what the door plays, and when each burst began. */
+  #listen(payload: Uint8Array): void {
+    const pcm = decodeG711(this.#o.codec, payload);
+    let sum = 0;
+    for (let i = 0; i < pcm.length; i++) sum += pcm[i]! * pcm[i]!;
+    const loud = Math.sqrt(sum / Math.max(1, pcm.length)) > LOUD_RMS;
+    if (loud && !this.#wasLoud) {
+      if (this.#onsets.length >= 64) this.#onsets.shift();
+      this.#onsets.push(this.#clock.wallNow());
+    }
+    this.#wasLoud = loud;
+    if (!loud) return;
+    for (let i = 0; i < pcm.length; i++) {
+      this.#loud[this.#loudAt] = pcm[i]!;
+      this.#loudAt = (this.#loudAt + 1) % LOUD_KEEP;
+    }
+    this.#loudCount += pcm.length;
   }
 
   // -------------------------------------------------------------------------------------------

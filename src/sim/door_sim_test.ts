@@ -18,7 +18,7 @@ import {
 } from "../protocol/mod.ts";
 import { DoorSim, type DoorSimEvent, type DoorSimOptions, roomAddressFor } from "./door_sim.ts";
 import { doorSimCommand, parseDoorSimArgs } from "./door_cli.ts";
-import { ulawToLinear } from "./g711.ts";
+import { encodeG711, ulawToLinear } from "./g711.ts";
 import { testCardFrameNumber } from "./media_source.ts";
 
 const GW = "10.0.0.1";
@@ -681,4 +681,72 @@ Deno.test("sim door CLI: flags are parsed and a bad flag is named (exit 2)", asy
   lines.length = 0;
   assertEquals(await doorSimCommand(["--help"], io), 0);
   assert(lines.join("\n").includes("--hangup-after"));
+});
+
+Deno.test("door sim: what it heard of the gateway: level, frequency and when each burst began", async () => {
+  const h = new Harness();
+  await h.ring();
+  await h.send(OP.CALLSTART);
+  let ts = 0;
+  let n = 0;
+  const packet = (amp: number) => {
+    const pcm = Array.from(
+      { length: 64 },
+      (_, i) => amp * Math.sin((2 * Math.PI * 1000 * (n * 64 + i)) / 8000),
+    );
+    ts += 8;
+    n++;
+    return encodeMedia({
+      op: 8,
+      ...PARTIES,
+      timestamp: ts,
+      dataType: 1,
+      frameNo: n,
+      payload: encodeG711("ulaw", pcm),
+    });
+  };
+  const onsets: number[] = [];
+  for (const burst of [0, 1]) {
+    for (let i = 0; i < 10; i++) await h.sendRaw(packet(0)); // silence
+    onsets.push(h.clock.wallNow());
+    for (let i = 0; i < 30; i++) await h.sendRaw(packet(8000)); // 1 kHz, peak 8000
+    h.clock.advance(100 + burst);
+  }
+  const rx = h.sim.receivedAudio();
+  assertEquals(rx.onsets, onsets);
+  assertEquals(rx.loudPackets, 60);
+  assert(Math.abs(rx.frequencyHz - 1000) < 10, `${rx.frequencyHz} Hz`);
+  assert(Math.abs(rx.rms - 8000 / Math.SQRT2 / 32768) < 0.01, `rms ${rx.rms}`);
+  await h.close();
+});
+
+Deno.test("door sim: a muted tone sends G.711 silence in the same packets until setTone(true)", async () => {
+  const h = new Harness({ toneMuted: true });
+  await h.ring();
+  await h.send(OP.CALLSTART);
+  await h.run(80);
+  const muted = h.media(1);
+  assert(muted.length >= 9);
+  assert(muted.every((a) => a.p.payload.every((b) => b === 0xff)), "μ-law silence");
+  assertEquals(h.sim.setTone(true), h.clock.wallNow());
+  await h.run(40);
+  const on = h.media(1).slice(muted.length);
+  assert(on.length >= 4 && on.every((a) => a.p.payload.some((b) => b !== 0xff)), "the tone");
+  await h.close();
+});
+
+Deno.test("door sim: a coded video source decides the I-frames (data type 2 only for its key frames)", async () => {
+  const frames = [true, false, false, true].map((key, i) => ({
+    data: new Uint8Array(100).fill(i),
+    key,
+  }));
+  const h = new Harness({
+    video: { frame: (n) => frames[(n - 1) % 4]!.data, keyFrame: (n) => frames[(n - 1) % 4]!.key },
+    fps: 10,
+    gopFrames: 1,
+  });
+  await h.ring();
+  await h.run(450);
+  assertEquals(h.media().slice(0, 5).map((m) => m.p.dataType), [2, 3, 3, 2, 2]);
+  await h.close();
 });

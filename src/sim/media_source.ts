@@ -575,3 +575,106 @@ export function audioPacket(
 export function nextFrameNo(n: number): number {
   return n >= 0xffff ? 1 : n + 1;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Coded video from a file: H.264 (Annex B) and MPEG-4 Part 2 elementary streams.
+
+/** The codecs of {@linkcode CodedVideoSource}. */
+export type CodedVideo = "h264" | "mpeg4";
+
+/** Offsets of the start codes (`00 00 01`, also the 4-byte form) in `b`: where each unit begins. */
+function startCodes(b: Uint8Array): number[] {
+  const out: number[] = [];
+  for (let i = 0; i + 3 <= b.length; i++) {
+    if (b[i] === 0 && b[i + 1] === 0 && b[i + 2] === 1) {
+      out.push(i > 0 && b[i - 1] === 0 ? i - 1 : i);
+      i += 2;
+    }
+  }
+  return out;
+}
+
+/** The byte after the start code at `at`: NAL header (H.264) or start-code value (MPEG-4). */
+function unitType(b: Uint8Array, at: number): number {
+  return b[b[at + 2] === 1 ? at + 3 : at + 4] ?? -1;
+}
+
+function unitPayload(b: Uint8Array, at: number): number {
+  return b[at + 2] === 1 ? at + 3 : at + 4;
+}
+
+/**
+ * Splits an elementary stream into frames (access units): H.264 at an access unit delimiter,
+ * SPS, PPS or SEI after a picture, or at a slice with `first_mb_in_slice` 0; MPEG-4 at each VOP
+ * (`00 00 01 B6`), the headers before it (VOS, VO, VOL, GOV) going with it. Each frame comes with
+ * whether it is an I-frame (an IDR slice, an I-VOP).
+ */
+export function splitVideoStream(
+  stream: Uint8Array,
+  codec: CodedVideo,
+): { data: Uint8Array; key: boolean }[] {
+  const starts = startCodes(stream);
+  const frames: { data: Uint8Array; key: boolean }[] = [];
+  let begin = starts[0] ?? 0;
+  let picture = false;
+  let key = false;
+  const cut = (at: number) => {
+    if (picture && at > begin) frames.push({ data: stream.slice(begin, at), key });
+    begin = at;
+    picture = false;
+    key = false;
+  };
+  for (const at of starts) {
+    const v = unitType(stream, at);
+    const p = unitPayload(stream, at);
+    if (codec === "h264") {
+      const type = v & 0x1f;
+      const vcl = type === 1 || type === 5;
+      const newPicture = vcl && ((stream[p + 1] ?? 0) & 0x80) !== 0; // ue(first_mb) = 0
+      if (picture && ((type >= 6 && type <= 9) || newPicture)) cut(at);
+      if (vcl) {
+        picture = true;
+        if (type === 5) key = true;
+      }
+    } else {
+      if (picture) cut(at);
+      if (v === 0xb6) {
+        picture = true;
+        key = ((stream[p + 1] ?? 0) >> 6) === 0; // vop_coding_type 0: I-VOP
+      }
+    }
+  }
+  cut(stream.length);
+  return frames;
+}
+
+/**
+ * A door's coded video from a file (`tests/fixtures/video/`): frame `n` is the file's frame
+ * `(n − 1) mod count`, looping; {@linkcode CodedVideoSource.keyFrame} tells the I-frames, so the
+ * data type (2/3) the door sends matches the stream.
+ */
+export class CodedVideoSource {
+  readonly codec: CodedVideo;
+  readonly frames: readonly { data: Uint8Array; key: boolean }[];
+
+  /** Splits `stream` into frames; a stream without any frame is a `RangeError`. */
+  constructor(stream: Uint8Array, codec: CodedVideo) {
+    this.codec = codec;
+    this.frames = splitVideoStream(stream, codec);
+    if (!this.frames.length) {
+      throw new RangeError(
+        `Cannot use the ${codec} stream: no frame in its ${stream.length} bytes`,
+      );
+    }
+  }
+
+  /** Frame `n` (1-based). */
+  frame(n: number): Uint8Array {
+    return this.frames[(n - 1) % this.frames.length]!.data;
+  }
+
+  /** Whether frame `n` is an I-frame. */
+  keyFrame(n: number): boolean {
+    return this.frames[(n - 1) % this.frames.length]!.key;
+  }
+}

@@ -1,9 +1,11 @@
-import { assert, assertEquals } from "../../tests/helpers/assert.ts";
+import { assert, assertEquals, assertThrows } from "../../tests/helpers/assert.ts";
 import { decodePacket, type MediaPacket, PacketDecodeError } from "../protocol/mod.ts";
 import { alawToLinear, ulawToLinear } from "./g711.ts";
 import {
   audioPacket,
+  CodedVideoSource,
   nextFrameNo,
+  splitVideoStream,
   TEST_CARD_SIZE,
   TestCard,
   testCardFrameNumber,
@@ -133,4 +135,33 @@ Deno.test("audio packet: 141 bytes, data type 1; frame numbers wrap to 1 after 6
     65535,
     1,
   ]);
+});
+
+Deno.test("coded video: the fixtures split into 20 frames, I-frames at 1 and 11, bytes kept whole", async () => {
+  const dir = new URL("../../tests/fixtures/video/", import.meta.url);
+  for (const [file, codec] of [["card.h264", "h264"], ["card.m4v", "mpeg4"]] as const) {
+    const bytes = await Deno.readFile(new URL(file, dir));
+    const s = new CodedVideoSource(bytes, codec);
+    assertEquals(s.frames.length, 20, file);
+    assertEquals(s.frames.map((f, i) => f.key ? i + 1 : 0).filter(Boolean), [1, 11], file);
+    assertEquals(s.frames.reduce((n, f) => n + f.data.length, 0), bytes.length, file);
+    assertEquals([s.frame(21), s.keyFrame(21)], [s.frame(1), true], "loops");
+  }
+  assertThrows(() => new CodedVideoSource(new Uint8Array(100), "h264"), RangeError);
+});
+
+Deno.test("coded video: H.264 access units cut at a delimiter, parameter sets, or a new picture's first slice", () => {
+  const nal = (...b: number[]) => [0, 0, 0, 1, ...b];
+  // No delimiters: SPS PPS IDR(first_mb 0) | slice(first_mb 0) slice(first_mb > 0) | SEI slice.
+  const stream = Uint8Array.from([
+    ...nal(0x67, 1, 2),
+    ...nal(0x68, 3),
+    ...nal(0x65, 0x88, 1),
+    ...nal(0x41, 0x9a, 2),
+    ...nal(0x41, 0x40, 3),
+    ...nal(0x06, 5),
+    ...nal(0x41, 0x9a, 4),
+  ]);
+  const frames = splitVideoStream(stream, "h264");
+  assertEquals(frames.map((f) => [f.key, f.data.length]), [[true, 20], [false, 14], [false, 13]]);
 });

@@ -420,8 +420,14 @@ export class PhoneSim {
     if (this.#closed) return Promise.reject(new Error("Cannot start: closed"));
     const ca = this.#o.caCerts;
     if (ca?.length) this.#client = Deno.createHttpClient({ caCerts: [...ca] });
+    // Deno's WebSocket takes `{ client }` (its own CA); typed by hand, because a test that
+    // references the DOM library changes the global WebSocket's constructor type.
+    const WithClient = WebSocket as unknown as new (
+      url: string,
+      options: { client: Deno.HttpClient },
+    ) => WebSocket;
     const ws = this.#client
-      ? new WebSocket(this.#o.url, { client: this.#client })
+      ? new WithClient(this.#o.url, { client: this.#client })
       : new WebSocket(this.#o.url);
     ws.binaryType = "arraybuffer";
     this.#ws = ws;

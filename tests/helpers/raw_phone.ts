@@ -25,7 +25,13 @@ export interface RawPhone {
 /** Opens a WebSocket to `url`, from `fromIp` when given; resolves once it is open. */
 export async function openRawPhone(url: string, fromIp?: string): Promise<RawPhone> {
   const client = fromIp ? Deno.createHttpClient({ localAddress: fromIp }) : undefined;
-  const ws = new WebSocket(url, client ? { client } : undefined);
+  // Deno's WebSocket takes `{ client }`; typed by hand (a browser test's DOM lib changes the
+  // global WebSocket's constructor type).
+  const WithClient = WebSocket as unknown as new (
+    url: string,
+    options?: { client: Deno.HttpClient },
+  ) => WebSocket;
+  const ws = new WithClient(url, client ? { client } : undefined);
   const received: Record<string, unknown>[] = [];
   const waiters = new Set<() => void>();
   let resolveClosed!: () => void;
