@@ -1,6 +1,6 @@
 /**
  * The gateway's command line: `serve` (default), `sim door`, `sim phone`, `bind …`, `door …`,
- * `calls`.
+ * `calls`, `admin …`.
  *
  * Parse, validate, start: each subcommand lives in its own module and gets its arguments.
  *
@@ -22,6 +22,7 @@ Usage:
   intercom-gateway bind add|list|remove|import …   phone ↔ room bindings
   intercom-gateway door list|forget|pin …   known doors: list, forget a replaced one, pin IPs
   intercom-gateway calls [--limit N]        recent call records
+  intercom-gateway admin add|list|remove|reset …   console accounts (the console: /admin)
   intercom-gateway --version | --help
 `;
 
@@ -56,6 +57,7 @@ export async function run(args: string[]): Promise<number> {
       case "bind":
       case "door":
       case "calls":
+      case "admin":
         return await (await import("./src/store/cli.ts")).storeCommand(first, rest);
       default:
         if (first.startsWith("--")) {
