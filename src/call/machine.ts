@@ -295,7 +295,8 @@ const LIVE = {
         : [{ type: "answer_call", op: "LINEUSE" } as const]),
     ]),
   door_recall: (s) => ended(s, "door_recalled", over(participantsOf(s), "door hung up")),
-  shutdown: (s) => endFromGateway(s, "shutdown", undefined, over(participantsOf(s), "door lost")),
+  shutdown: (s, e) =>
+    endFromGateway(s, e.reason ?? "shutdown", undefined, over(participantsOf(s), "door lost")),
   unlock_result: unlockResult,
   phone_unlock: (s, e) => unlock(s, e.uid),
 } as const satisfies { readonly [T in CallEvent["type"]]?: Handler<LiveState, T> };
