@@ -39,12 +39,22 @@ import { COUNTED_EVENTS, countEvent } from "./events/metrics_subscriber.ts";
 import { logEvent, LOGGED_EVENTS } from "./events/log_subscriber.ts";
 import type { LiveState } from "./live/state.ts";
 import { opening } from "./net/listen_error.ts";
+import { AdminConsole } from "./admin/handler.ts";
+import type { TlsInfo } from "./admin/api.ts";
+import { ChartSampler } from "./admin/charts.ts";
+import { storeBytes } from "./admin/store_size.ts";
+import { AdminStore } from "./store/admins.ts";
+import { SnapshotStore } from "./store/snapshots.ts";
+import { openOwnTls, pemFingerprint } from "./tls/gateway_tls.ts";
+import { lanNames } from "./tls/lan_names.ts";
 
 /** A running gateway. */
 export interface App {
   /** Where it listens (ports resolved when 0 was asked). */
   readonly addresses: {
     http: Deno.NetAddr;
+    /** HTTPS with the gateway's own certificate (`--https-port`), when served. */
+    https: Deno.NetAddr | undefined;
     door: { hostname: string; port: number };
     media: { hostname: string; port: number };
   };
@@ -58,6 +68,14 @@ export interface App {
   readonly bindings: BindingStore;
   readonly records: RecordStore;
   readonly relay: MediaRelay;
+  /** The console (`/admin`, `/api/v1`). */
+  readonly console: AdminConsole;
+  /** Console accounts and their audit. */
+  readonly admins: AdminStore;
+  /** Visitor snapshots. */
+  readonly snapshots: SnapshotStore;
+  /** The HTTPS served: fingerprints, the local CA. */
+  readonly tls: TlsInfo | undefined;
   /** Liveness: sockets bound, KV open. */
   health(): Health;
   /** Ends calls (≤ 1.5 s for the doors' replies), closes sockets, server and KV. */
@@ -91,10 +109,12 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   let writer: RecordWriter | undefined;
   let pruning: Promise<unknown> = Promise.resolve();
   let drainEvents = (): Promise<void> => Promise.resolve();
+  const snapshotWrites = new Set<Promise<unknown>>();
   stack.defer(async () => {
     // Last: what was accepted is written before the store closes.
     await drainEvents();
     await writer?.flushed();
+    await Promise.allSettled([...snapshotWrites]);
     await pruning;
     kv.close();
     kvOpen = false;
@@ -136,6 +156,16 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       ),
     }
     : {};
+  // HTTPS without manual steps: the gateway's own local CA and certificate (<data>/tls).
+  const ownTls = !config.tlsCert && config.httpsPort !== undefined
+    ? await opening(
+      { kind: "file", flag: "https-port", path: `${config.data}/tls` },
+      () => openOwnTls(config.data, config.lanIp),
+    )
+    : undefined;
+  const givenFingerprint = "cert" in tls && tls.cert ? await pemFingerprint(tls.cert) : undefined;
+  const lan = await lanNames(config.lanIp);
+  const lanIps = lan.ips.filter((ip) => !ip.startsWith("127."));
 
   // ---- 2. wire ----
   const metrics = new Metrics();
@@ -172,7 +202,18 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     return ip;
   };
 
+  // Visitor snapshots: the relay's tap hands over each call's first frame; a few writes in flight.
+  const admins = new AdminStore(kv, { now: () => new Date(clock.wallNow()) });
+  const snapshots = new SnapshotStore(kv);
+  const keepSnapshot = (callId: string, frame: Uint8Array, dataType: number) => {
+    if (snapshotWrites.size >= 8) return metrics.inc("snapshots_dropped_total");
+    const p: Promise<unknown> = snapshots.put(callId, frame, dataType, clock.wallNow())
+      .catch((e) => logger.error("snapshot write failed", { callId, error: e }))
+      .finally(() => snapshotWrites.delete(p));
+    snapshotWrites.add(p);
+  };
   const relay = new MediaRelay({
+    onFirstFrame: keepSnapshot,
     logger: logger.child({ part: "media" }),
     metrics,
     magic: config.magic,
@@ -298,6 +339,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   };
 
   let closing = false;
+  let tlsInfo: TlsInfo | undefined;
   const health = (): Health => ({
     ok: kvOpen && !closing,
     kv: kvOpen,
@@ -305,33 +347,124 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     mediaPort: mediaPort.local.port,
     calls: live.calls().length,
     phones: live.phones().length,
+    ...(tlsInfo
+      ? {
+        https: {
+          port: tlsInfo.port,
+          fingerprint: tlsInfo.serverFingerprint,
+          ...(tlsInfo.caFingerprint ? { caFingerprint: tlsInfo.caFingerprint } : {}),
+        },
+      }
+      : {}),
+  });
+  const charts = new ChartSampler({
+    clock,
+    read: () => {
+      const t = relay.totals;
+      return {
+        doorIn: t.doorIn,
+        toPhones: t.toPhones,
+        phoneIn: t.phoneIn,
+        toDoor: t.toDoor,
+        dropped: Object.values(t.dropped).reduce((a, b) => a + b, 0),
+        phonesOnline: hub.snapshot().length,
+      };
+    },
+  });
+  const adminConsole = new AdminConsole({
+    clock,
+    logger: logger.child({ part: "console" }),
+    metrics,
+    events,
+    live,
+    admins,
+    bindings,
+    records,
+    snapshots,
+    doors: { forget: (a) => registry.forget(a), pin: (a) => registry.pin(a) },
+    calls: manager,
+    health,
+    tls: () => tlsInfo,
+    storeBytes: () => storeBytes(config.data),
+    version: options.version ?? "dev",
+    lanIps: config.lanIp ? [config.lanIp, ...lanIps] : lanIps,
+    charts,
   });
   metrics.gauge("calls_active", () => manager.size, "Calls in progress");
 
   // ---- 3. listen ----
+  // One listener per address and port. With --admin-host, the console answers only on a
+  // listener bound to that address; beside a wildcard listener it shares the port through
+  // SO_REUSEPORT (the kernel prefers the specific address), other addresses get 404 there.
   const abort = new AbortController();
-  let resolveListen!: (addr: Deno.NetAddr) => void;
-  const listening = new Promise<Deno.NetAddr>((r) => (resolveListen = r));
-  const httpStep = {
-    kind: "tcp",
-    flag: "http-port",
-    host: config.httpHost,
-    port: config.httpPort,
-    tls: !!config.tlsCert,
-  } as const;
-  const server = await opening(httpStep, () =>
-    Deno.serve({
-      hostname: config.httpHost,
-      port: config.httpPort,
-      signal: abort.signal,
-      onListen: (addr) => resolveListen(addr as Deno.NetAddr),
-      ...tls,
-    }, createHandler({ hub, service, metrics, health, version: options.version ?? "dev" })));
+  const servers: Deno.HttpServer[] = [];
   stack.defer(async () => {
     abort.abort();
-    await server.finished.catch(() => {});
+    await Promise.all(servers.map((s) => s.finished.catch(() => {})));
   });
-  const http = await listening;
+  const handlerDeps = { hub, service, metrics, health, version: options.version ?? "dev" };
+  const adminHost = config.adminHost;
+  const wildcard = config.httpHost === "0.0.0.0";
+  const serveOn = async (
+    flag: string,
+    host: string,
+    port: number,
+    cert: { cert?: string; key?: string },
+    adminHere: boolean,
+  ): Promise<Deno.NetAddr> => {
+    let resolveListen!: (addr: Deno.NetAddr) => void;
+    const listening = new Promise<Deno.NetAddr>((r) => (resolveListen = r));
+    const secure = cert.cert !== undefined;
+    const server = await opening({ kind: "tcp", flag, host, port, tls: secure }, () =>
+      Deno.serve(
+        {
+          hostname: host,
+          port,
+          signal: abort.signal,
+          reusePort: adminHost !== undefined && wildcard && adminHost !== config.httpHost,
+          onListen: (addr) => resolveListen(addr as Deno.NetAddr),
+          ...cert,
+        },
+        createHandler({ ...handlerDeps, console: adminConsole, listener: { secure, adminHere } }),
+      ));
+    servers.push(server);
+    return await listening;
+  };
+  const listenPair = async (flag: string, port: number, cert: { cert?: string; key?: string }) => {
+    const main = await serveOn(
+      flag,
+      config.httpHost,
+      port,
+      cert,
+      adminHost === undefined || adminHost === config.httpHost,
+    );
+    if (adminHost !== undefined && adminHost !== config.httpHost) {
+      await serveOn(flag, adminHost, main.port, cert, true);
+    }
+    return main;
+  };
+  stack.defer(() => {
+    // Before the servers: the console's event streams end so that they can finish.
+    adminConsole.close();
+    charts.close();
+  });
+  const http = await listenPair("http-port", config.httpPort, tls);
+  const https = ownTls
+    ? await listenPair("https-port", config.httpsPort!, { cert: ownTls.cert, key: ownTls.key })
+    : undefined;
+  if (https && ownTls) {
+    tlsInfo = {
+      port: https.port,
+      serverFingerprint: ownTls.serverFingerprint,
+      caFingerprint: ownTls.caFingerprint,
+      caPem: ownTls.caPem,
+      notAfter: ownTls.notAfter,
+      names: [...ownTls.dnsNames, ...ownTls.ips],
+    };
+  } else if (givenFingerprint) {
+    tlsInfo = { port: http.port, serverFingerprint: givenFingerprint };
+  }
+  charts.start();
   await guard.start();
   stack.defer(() => guard.stop());
   transport.listen();
@@ -359,8 +492,29 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     if (pruneTimer !== undefined) clock.clearTimeout(pruneTimer);
   });
 
+  if (ownTls) {
+    const msg = ownTls.created === "ca"
+      ? "HTTPS: created a local CA and a certificate for this box (phones trust the CA once: GET /ca.crt)"
+      : ownTls.created === "server"
+      ? "HTTPS: issued a new certificate for this box's names under the local CA"
+      : "HTTPS: using the local CA and certificate in the data directory";
+    logger.info(msg, {
+      caFingerprint: ownTls.caFingerprint,
+      fingerprint: ownTls.serverFingerprint,
+      names: [...ownTls.dnsNames, ...ownTls.ips],
+      notAfter: new Date(ownTls.notAfter).toISOString(),
+    });
+    if (ownTls.excluded.length) {
+      logger.info("HTTPS: names left out of the certificate (outside the local CA's constraints)", {
+        names: ownTls.excluded,
+      });
+    }
+  }
   logger.info("gateway started", {
     http: `${config.tlsCert ? "https" : "http"}://${http.hostname}:${http.port}`,
+    ...(https ? { https: `https://${https.hostname}:${https.port}` } : {}),
+    ...(tlsInfo ? { tlsFingerprint: tlsInfo.caFingerprint ?? tlsInfo.serverFingerprint } : {}),
+    console: `/admin${adminHost ? ` on ${adminHost}` : ""}`,
     doorPort: doorPort.local.port,
     mediaPort: mediaPort.local.port,
     multicastGroup: config.multicastGroup,
@@ -382,7 +536,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   };
 
   return {
-    addresses: { http, door: doorPort.local, media: mediaPort.local },
+    addresses: { http, https, door: doorPort.local, media: mediaPort.local },
     metrics,
     events,
     live,
@@ -391,6 +545,10 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     bindings,
     records,
     relay,
+    console: adminConsole,
+    admins,
+    snapshots,
+    tls: tlsInfo,
     health,
     shutdown,
     finished,

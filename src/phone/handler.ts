@@ -1,6 +1,7 @@
 /**
  * The HTTP side as a plain handler: `GET /phone` (WebSocket upgrade), `GET /healthz`,
- * `GET /metrics`. Only `serve.ts` calls `Deno.serve`; tests call the handler directly.
+ * `GET /metrics`; the console's paths (`/admin`, `/api/`, `/ca.crt`) go to its own handler.
+ * Only `app.ts` calls `Deno.serve`; tests call the handler directly.
  *
  * @module
  */
@@ -22,6 +23,15 @@ export interface HandlerDeps {
   metrics: Metrics;
   health: () => Health;
   version: string;
+  /** The console (`src/admin/handler.ts`): answers its own paths, `undefined` for others. */
+  console?: {
+    handle(
+      req: Request,
+      ctx: { secure: boolean; adminHere: boolean; remote: string },
+    ): Promise<Response> | undefined;
+  };
+  /** The listener this handler serves: TLS or not; whether the console answers on it. */
+  listener?: { secure: boolean; adminHere: boolean };
 }
 
 /** Largest WebSocket message accepted (text or binary). */
@@ -30,9 +40,13 @@ export const MAX_FRAME_BYTES = 64 * 1024;
 /** Builds the request handler. */
 export function createHandler(
   deps: HandlerDeps,
-): (req: Request, info?: Deno.ServeHandlerInfo) => Response {
+): (req: Request, info?: Deno.ServeHandlerInfo) => Response | Promise<Response> {
+  const listener = deps.listener ?? { secure: false, adminHere: true };
   return (req, info) => {
     const url = new URL(req.url);
+    const remote = (info?.remoteAddr as Deno.NetAddr | undefined)?.hostname ?? "unknown";
+    const consoleAnswer = deps.console?.handle(req, { ...listener, remote });
+    if (consoleAnswer) return consoleAnswer;
     if (req.method !== "GET") return new Response("method not allowed\n", { status: 405 });
     switch (url.pathname) {
       case "/phone":
