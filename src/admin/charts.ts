@@ -112,11 +112,11 @@ export class ChartSampler {
   /** A call started at wall time `at`. */
   callStarted(at: number): void {
     const hour = Math.floor(at / HOUR_MS) * HOUR_MS;
-    const last = this.#hours.at(-1);
-    if (last && last.t === hour) {
-      this.#hours[this.#hours.length - 1] = { t: hour, calls: last.calls + 1 };
-    } else if (!last || hour > last.t) {
-      this.#hours.push({ t: hour, calls: 1 });
+    const i = this.#hours.findIndex((h) => h.t >= hour);
+    if (i >= 0 && this.#hours[i]!.t === hour) {
+      this.#hours[i] = { t: hour, calls: this.#hours[i]!.calls + 1 };
+    } else {
+      this.#hours.splice(i < 0 ? this.#hours.length : i, 0, { t: hour, calls: 1 });
       if (this.#hours.length > HOURS_KEPT) this.#hours.shift();
     }
   }
