@@ -324,8 +324,8 @@ Deno.test(
           l.kind === "phone" && l.direction === "out" && l.summary.startsWith("call ")
         ),
       );
-    // Tracing stops with the last listener (the server sees the stream cancelled).
-    await until("no trace listener", () => !gw.app.events.wants("phone_trace"));
+      // Tracing stops with the last listener (the server sees the stream cancelled).
+      await until("no trace listener", () => !gw.app.events.wants("phone_trace"));
 
       await until("door video", () => (gw.app.live.calls()[0]?.media?.doorIn ?? 0) > 10);
       const live = await api(base, cookie, "GET", "/api/v1/calls/live");
@@ -357,18 +357,18 @@ Deno.test(
 
       const all = await api(base, cookie, "GET", "/api/v1/calls");
       const row = (all.body.calls as { callId: string; outcome: string; snapshot: string }[])[0]!;
-      assertEquals([row.callId, row.outcome, row.snapshot], [call.callId, "answered", "jpeg"]);
+      assertEquals([row.callId, row.outcome, row.snapshot], [call.callId, "missed", "jpeg"]);
       const none = await api(base, cookie, "GET", "/api/v1/calls?room=Y00010108091");
       assertEquals(none.body.calls, []);
       const byRoom = await api(
         base,
         cookie,
         "GET",
-        `/api/v1/calls?room=S${ROOM}&outcome=answered&door=M00010100`,
+        `/api/v1/calls?room=S${ROOM}&outcome=missed&door=M00010100`,
       );
       assertEquals((byRoom.body.calls as unknown[]).length, 1);
-      const missed = await api(base, cookie, "GET", "/api/v1/calls?outcome=missed");
-      assertEquals(missed.body.calls, []);
+      const answered = await api(base, cookie, "GET", "/api/v1/calls?outcome=answered");
+      assertEquals(answered.body.calls, [], "nobody talked: not answered");
       const future = await api(base, cookie, "GET", `/api/v1/calls?from=${Date.now() + 60_000}`);
       assertEquals(future.body.calls, []);
       const badOutcome = await api(base, cookie, "GET", "/api/v1/calls?outcome=weird");

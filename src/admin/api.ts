@@ -123,10 +123,13 @@ export const DOOR_CONFLICT = "door_conflict" as GatewayEventType;
 /** A call's outcome for the history filter. */
 export type Outcome = "live" | "answered" | "missed";
 
-/** The outcome of a call record. */
+/**
+ * The outcome of a call record: `answered` once someone talked to the visitor (`call ok` alone
+ * is every ringing phone's acknowledgement, not an answer), `missed` otherwise.
+ */
 export function outcomeOf(r: CallRecord): Outcome {
   if (!r.endedAt) return "live";
-  return r.answeredAt || r.talkAt ? "answered" : "missed";
+  return r.talkAt ? "answered" : "missed";
 }
 
 const OUTCOMES: readonly string[] = ["live", "answered", "missed"];

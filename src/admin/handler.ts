@@ -43,7 +43,7 @@ import {
 } from "./http.ts";
 import { type Session, SessionStore } from "./sessions.ts";
 import { LoginLimiter } from "./login_limiter.ts";
-import { ASSETS, consolePage, loginPage, pickLanguage } from "./assets/mod.ts";
+import { ASSETS, consolePage, loginPage } from "./assets/mod.ts";
 
 export type { RequestContext, TlsInfo };
 
@@ -150,7 +150,7 @@ export class AdminConsole {
       return new Response(null, { status: 308, headers: baseHeaders({ location: to.href }) });
     }
     const path = url.pathname;
-    const lang = pickLanguage(req.headers.get("accept-language"));
+    const lang = req.headers.get("accept-language");
 
     // ---- public ----
     if (path.startsWith("/admin/assets/")) {

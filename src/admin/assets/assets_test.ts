@@ -29,5 +29,6 @@ Deno.test("assets: the language from Accept-Language", () => {
   assertEquals(pickLanguage("fr-FR, zh-TW;q=0.5"), "zh");
   assertEquals(pickLanguage("zh;q=0.2, en;q=0.7"), "en");
   assertEquals(pickLanguage("de"), "en");
-  assert(loginPage("zh").includes('lang="zh-CN"'));
+  assert(loginPage("zh-CN,zh;q=0.9").includes('lang="zh-CN" data-lang-from="accept-language"'));
+  assert(loginPage(null).includes('lang="en">'), "no header: the script asks navigator.language");
 });

@@ -68,7 +68,10 @@ form.inline label, form.stack label { display: flex; flex-direction: column; fon
 form.stack { display: flex; flex-direction: column; gap: .75rem; max-width: 24rem; }
 input, select { font: inherit; padding: .35rem .5rem; border: 1px solid var(--line);
   border-radius: 6px; min-height: 2.2rem; background: #fff; color: var(--fg); }
-.status { min-height: 1.5rem; margin: .5rem 0; }
+.status { margin: .5rem 0; }
+.status:empty { display: none; }
+.sr-only { position: absolute; width: 1px; height: 1px; padding: 0; margin: -1px; overflow: hidden;
+  clip: rect(0 0 0 0); white-space: nowrap; border: 0; }
 .live-dot { display: inline-block; width: .6rem; height: .6rem; border-radius: 50%;
   background: var(--bad); margin-right: .3rem; }
 .live-dot.on { background: #3fb950; }
@@ -96,7 +99,13 @@ dialog::backdrop { background: rgba(0,0,0,.35); }
 .login .lang { float: right; }
 @media (max-width: 640px) {
   main { padding: .6rem; }
-  th, td { padding: .35rem .35rem; }
   header.top h1 { font-size: 1rem; }
+  /* Tables become one labelled block per row. */
+  table.stack thead { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); }
+  table.stack tr { display: block; border-bottom: 2px solid var(--line); padding: .3rem 0; }
+  table.stack td { display: flex; gap: .75rem; border: 0; padding: .2rem .5rem; }
+  table.stack td[data-label]::before { content: attr(data-label); flex: 0 0 7.5rem;
+    color: var(--muted); font-size: .85rem; font-family: system-ui, sans-serif; }
+  table.stack td.num { white-space: normal; }
 }
 `;

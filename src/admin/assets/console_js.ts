@@ -18,9 +18,11 @@ export const CONSOLE_JS: string = String.raw`
     var saved = null;
     try { saved = localStorage.getItem("intercom.lang"); } catch (e) { /* private mode */ }
     if (saved === "zh" || saved === "en") return saved;
+    // The server chose from Accept-Language (the browser's whole list); else navigator.language.
+    var html = document.documentElement;
+    if (html.getAttribute("data-lang-from")) return html.lang.indexOf("zh") === 0 ? "zh" : "en";
     var nav = (navigator.language || "").toLowerCase();
-    if (nav) return nav.indexOf("zh") === 0 ? "zh" : "en";
-    return document.documentElement.lang.indexOf("zh") === 0 ? "zh" : "en";
+    return nav.indexOf("zh") === 0 ? "zh" : "en";
   }
   var lang = pickLang();
   function t(k, a) {
@@ -44,10 +46,13 @@ export const CONSOLE_JS: string = String.raw`
     for (var i = 2; i < arguments.length; i++) add(el, arguments[i]);
     return el;
   }
-  function add(el, c) {
-    if (c === undefined || c === null || c === false) return;
-    if (Array.isArray(c)) { for (var i = 0; i < c.length; i++) add(el, c[i]); return; }
-    el.appendChild(typeof c === "object" ? c : document.createTextNode(String(c)));
+  function add(el) {
+    for (var a = 1; a < arguments.length; a++) {
+      var c = arguments[a];
+      if (c === undefined || c === null || c === false) continue;
+      if (Array.isArray(c)) { for (var i = 0; i < c.length; i++) add(el, c[i]); continue; }
+      el.appendChild(typeof c === "object" ? c : document.createTextNode(String(c)));
+    }
   }
   function clear(el) { while (el.firstChild) el.removeChild(el.firstChild); return el; }
   function pad(n, w) { var s = String(n); while (s.length < (w || 2)) s = "0" + s; return s; }
@@ -65,8 +70,14 @@ export const CONSOLE_JS: string = String.raw`
     return (n / 1048576).toFixed(1) + " MiB";
   }
   function table(caption, heads, rows, id) {
-    var t0 = h("table", id ? { id: id } : null,
-      h("caption", { class: "muted", text: caption }),
+    // Each cell carries its column's name: on a phone the rows stack as labelled lines.
+    (Array.isArray(rows) ? rows : [rows]).forEach(function (tr) {
+      var cells = tr.children;
+      if (cells.length !== heads.length) return;
+      for (var i = 0; i < cells.length; i++) cells[i].setAttribute("data-label", heads[i]);
+    });
+    var t0 = h("table", { id: id, class: "stack" },
+      h("caption", { class: "sr-only", text: caption }),
       h("thead", null, h("tr", null, heads.map(function (x) { return h("th", { scope: "col", text: x }); }))),
       h("tbody", null, rows));
     return h("div", { class: "scroll" }, t0);
@@ -488,7 +499,7 @@ export const CONSOLE_JS: string = String.raw`
     function load() {
       return api("GET", "/api/v1/charts").then(function (d) {
         clear(region);
-        add(region, h("h3", { text: t("charts.calls") }), barChart(t("charts.calls"), d.hours));
+        add(region, [h("h3", { text: t("charts.calls") }), barChart(t("charts.calls"), d.hours)]);
         var mediaSeries = [
           { key: "doorInPerS", color: "#0b5cad", label: t("charts.doorIn") },
           { key: "toPhonesPerS", color: "#1a7f37", label: t("charts.toPhones") },
@@ -498,9 +509,11 @@ export const CONSOLE_JS: string = String.raw`
         if (!d.minutes.length) add(region, h("p", { class: "muted", text: t("charts.noData") }));
         else add(region, [lineChart(t("charts.media"), d.minutes, mediaSeries), legend(mediaSeries)]);
         add(region, h("h3", { text: t("charts.drops") }));
-        if (d.minutes.length) add(region, lineChart(t("charts.drops"), d.minutes, [{ key: "droppedPerS", color: "#b3261e" }]));
+        if (!d.minutes.length) add(region, h("p", { class: "muted", text: t("charts.noData") }));
+        else add(region, lineChart(t("charts.drops"), d.minutes, [{ key: "droppedPerS", color: "#b3261e" }]));
         add(region, h("h3", { text: t("charts.phones") }));
-        if (d.minutes.length) add(region, lineChart(t("charts.phones"), d.minutes, [{ key: "phonesOnline", color: "#1a7f37" }]));
+        if (!d.minutes.length) add(region, h("p", { class: "muted", text: t("charts.noData") }));
+        else add(region, lineChart(t("charts.phones"), d.minutes, [{ key: "phonesOnline", color: "#1a7f37" }]));
       }).catch(fail);
     }
     return { load: function () { timer = setInterval(load, 60000); return load(); }, dispose: function () { clearInterval(timer); } };

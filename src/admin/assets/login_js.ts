@@ -14,9 +14,11 @@ export const LOGIN_JS: string = String.raw`
     var saved = null;
     try { saved = localStorage.getItem("intercom.lang"); } catch (e) { /* private mode */ }
     if (saved === "zh" || saved === "en") return saved;
+    // The server chose from Accept-Language (the browser's whole list); else navigator.language.
+    var html = document.documentElement;
+    if (html.getAttribute("data-lang-from")) return html.lang.indexOf("zh") === 0 ? "zh" : "en";
     var nav = (navigator.language || "").toLowerCase();
-    if (nav) return nav.indexOf("zh") === 0 ? "zh" : "en";
-    return document.documentElement.lang === "zh" ? "zh" : "en";
+    return nav.indexOf("zh") === 0 ? "zh" : "en";
   }
   var lang = pick();
   function t(k, a) {

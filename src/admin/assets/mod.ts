@@ -30,7 +30,7 @@ export const ASSETS: Readonly<Record<string, Asset>> = {
 export type Lang = "en" | "zh";
 
 /** The language an `Accept-Language` header prefers among ours (English when none). */
-export function pickLanguage(header: string | null): Lang {
+export function pickLanguage(header: string | null | undefined): Lang {
   if (!header) return "en";
   const prefs = header.split(",").map((part, i) => {
     const [tag = "", ...params] = part.trim().split(";");
@@ -48,14 +48,23 @@ function escape(s: string): string {
   return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
-function page(lang: Lang, title: string, body: string, script: string): string {
+function page(
+  lang: Lang,
+  fromHeader: boolean,
+  title: string,
+  body: string,
+  script: string,
+): string {
   return `<!doctype html>
-<html lang="${lang === "zh" ? "zh-CN" : "en"}">
+<html lang="${lang === "zh" ? "zh-CN" : "en"}"${
+    fromHeader ? ' data-lang-from="accept-language"' : ""
+  }>
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="color-scheme" content="light">
 <title>${escape(title)}</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="/admin/assets/console.css">
 </head>
 <body>
@@ -67,11 +76,17 @@ ${body}
 `;
 }
 
-/** The login page (its script fills in the words of the chosen language). */
-export function loginPage(lang: Lang): string {
+/**
+ * The login page (its script fills in the words of the chosen language): the language the
+ * browser's `Accept-Language` prefers, else English; the page's script may pick another
+ * (the user's switch, or `navigator.language` when the browser sent no header).
+ */
+export function loginPage(acceptLanguage: string | null | undefined): string {
+  const lang = pickLanguage(acceptLanguage);
   const s = lang === "zh" ? ZH : EN;
   return page(
     lang,
+    !!acceptLanguage,
     `${s["login.title"]} · ${s.title}`,
     `<main class="login">
 <button type="button" id="lang" class="secondary lang" aria-label="${escape(s["lang.label"]!)}">${
@@ -91,11 +106,13 @@ export function loginPage(lang: Lang): string {
   );
 }
 
-/** The console's shell (its script builds the sections). */
-export function consolePage(lang: Lang): string {
+/** The console's shell (its script builds the sections); the language as for the login page. */
+export function consolePage(acceptLanguage: string | null | undefined): string {
+  const lang = pickLanguage(acceptLanguage);
   const s = lang === "zh" ? ZH : EN;
   return page(
     lang,
+    !!acceptLanguage,
     `${s.console} · ${s.title}`,
     `<noscript>${escape(s.console!)}: JavaScript</noscript><p>${escape(s.loading!)}</p>`,
     "console.js",
