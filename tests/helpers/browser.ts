@@ -23,6 +23,9 @@ export const CHROMIUM: string = Deno.env.get("INTERCOM_CHROMIUM") ?? "/usr/lib/c
 /** Where screenshots go (CI keeps the folder). */
 export const SCREENSHOTS: string = new URL("../../.cache/screenshots/", import.meta.url).pathname;
 
+/** Every launched browser's PID, one a line: `.ci/run` kills any still alive after the suite. */
+export const BROWSER_PIDS: string = new URL("../../.cache/browser-pids", import.meta.url).pathname;
+
 function exists(path: string): boolean {
   try {
     return Deno.statSync(path).isFile;
@@ -74,6 +77,10 @@ export async function withBrowser(
   });
   const pid = browser.process()?.pid;
   try {
+    if (pid !== undefined) {
+      await Deno.mkdir(new URL("../../.cache/", import.meta.url), { recursive: true });
+      await Deno.writeTextFile(BROWSER_PIDS, `${pid}\n`, { append: true });
+    }
     const page = await browser.newPage();
     // What went wrong in the page is part of a failure's message.
     const problems: string[] = [];
