@@ -20,6 +20,8 @@ const FIELDS = [
 
 function short(v: unknown): string {
   const s = typeof v === "string" ? v : JSON.stringify(v) ?? String(v);
+  // Control characters and line breaks would split the line.
+  // deno-lint-ignore no-control-regex
   const clean = s.replace(/[\u0000-\u001f\u007f\s]+/g, " ");
   return clean.length > 64 ? `${clean.slice(0, 61)}...` : clean;
 }
