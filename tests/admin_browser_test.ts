@@ -90,7 +90,7 @@ Deno.test(
         await page.waitForSelector("#live-calls tr[data-call]");
         await waitText(page, "#live-calls", "M00010100");
         await page.waitForFunction(
-          `Number((document.querySelector("#live-calls td.media")?.textContent ?? "0").split(" / ")[0]) > 0`,
+          `Number(document.querySelector("#live-calls td.media")?.getAttribute("data-door-in") ?? "0") > 0`,
           { timeout: T(8000), polling: 200 },
         );
         await screenshot(page, "02-overview-live-call");

@@ -167,7 +167,7 @@ export const CONSOLE_JS: string = String.raw`
 
   function media(m) {
     if (!m) return t("unknown");
-    return m.doorIn + " / " + m.toPhones + " / " + m.phoneIn + " / " + m.toDoor + " / " + m.dropped;
+    return t("calls.mediaCell", [m.doorIn, m.toPhones, m.phoneIn, m.toDoor, m.dropped]);
   }
   function liveCallsTable(calls, withActions) {
     var heads = [t("calls.id"), t("calls.phase"), t("calls.door"), t("calls.room"), t("calls.phones"), t("calls.talker"), t("calls.media"), t("calls.since")];
@@ -180,7 +180,7 @@ export const CONSOLE_JS: string = String.raw`
         h("td", { class: "mono", text: c.roomKey }),
         h("td", { class: "mono", text: c.participants.join(", ") }),
         h("td", { class: "mono", text: c.talker || t("unknown") }),
-        h("td", { class: "num media", text: media(c.media) }),
+        h("td", { class: "media", "data-door-in": c.media ? c.media.doorIn : 0, text: media(c.media) }),
         h("td", { class: "num", text: fmtTime(c.since) }),
         withActions ? h("td", null, h("button", { type: "button", class: "danger", "aria-label": t("calls.hangup", [c.callId]), text: t("calls.hangupShort"),
           onclick: function () {
