@@ -1,6 +1,6 @@
 /**
  * The gateway's command line: `serve` (default), `sim door`, `sim phone`, `bind …`, `door …`,
- * `calls`, `backup …`, `restore …`, `migrate`, `schema`.
+ * `calls`, `backup …`, `restore …`, `migrate`, `schema`, `admin …`.
  *
  * Parse, validate, start: each subcommand lives in its own module and gets its arguments.
  *
@@ -25,6 +25,7 @@ Usage:
   intercom-gateway backup [--to DIR] | backup list   copy the store (backup --help)
   intercom-gateway restore DIR              replace the store with a backup (gateway stopped)
   intercom-gateway migrate | schema         migrate the store now; its schema version
+  intercom-gateway admin add|list|remove|reset …   console accounts (the console: /admin)
   intercom-gateway --version | --help
 `;
 
@@ -77,6 +78,7 @@ export async function run(args: string[]): Promise<number> {
       case "restore":
       case "migrate":
       case "schema":
+      case "admin":
         return await (await import("./src/store/cli.ts")).storeCommand(first, rest);
       default:
         if (first.startsWith("--")) {

@@ -49,12 +49,22 @@ import { opening } from "./net/listen_error.ts";
 import { HttpServer } from "./http/server.ts";
 import { connectionCaps, probeFreeDescriptors } from "./http/caps.ts";
 import { accessRule } from "./http/access.ts";
+import { AdminConsole } from "./admin/handler.ts";
+import type { TlsInfo } from "./admin/api.ts";
+import { ChartSampler } from "./admin/charts.ts";
+import { storeBytes } from "./admin/store_size.ts";
+import { AdminStore } from "./store/admins.ts";
+import { SnapshotStore } from "./store/snapshots.ts";
+import { openOwnTls, pemFingerprint } from "./tls/gateway_tls.ts";
+import { lanNames } from "./tls/lan_names.ts";
 
 /** A running gateway. */
 export interface App {
   /** Where it listens (ports resolved when 0 was asked). */
   readonly addresses: {
     http: Deno.NetAddr;
+    /** HTTPS with the gateway's own certificate (`--https-port`), when served. */
+    https: Deno.NetAddr | undefined;
     door: { hostname: string; port: number };
     media: { hostname: string; port: number };
   };
@@ -68,6 +78,14 @@ export interface App {
   readonly bindings: BindingStore;
   readonly records: RecordStore;
   readonly relay: MediaRelay;
+  /** The console (`/admin`, `/api/v1`). */
+  readonly console: AdminConsole;
+  /** Console accounts and their audit. */
+  readonly admins: AdminStore;
+  /** Visitor snapshots. */
+  readonly snapshots: SnapshotStore;
+  /** The HTTPS served: fingerprints, the local CA. */
+  readonly tls: TlsInfo | undefined;
   /** Liveness: sockets bound, KV open and accepting writes (`store`: `ok`, `full`, `failing`). */
   health(): Health;
   /** Ends calls (≤ 1.5 s for the doors' replies), closes sockets, server and KV. */
@@ -103,11 +121,13 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   // deno-lint-ignore prefer-const
   let writer: RecordWriter | undefined;
   let pruning: Promise<unknown> = Promise.resolve();
+  const snapshotWrites = new Set<Promise<unknown>>();
   let drainEvents = (): Promise<void> => Promise.resolve();
   stack.defer(async () => {
     // Last: what was accepted is written before the store closes.
     await drainEvents();
     await writer?.close();
+    await Promise.allSettled([...snapshotWrites]);
     await pruning;
     kv.close();
     kvOpen = false;
@@ -175,6 +195,17 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     }
     : {};
 
+  // HTTPS without manual steps: the gateway's own local CA and certificate (<data>/tls).
+  const ownTls = !config.tlsCert && config.httpsPort !== undefined
+    ? await opening(
+      { kind: "file", flag: "https-port", path: `${config.data}/tls` },
+      () => openOwnTls(config.data, config.lanIp),
+    )
+    : undefined;
+  const givenFingerprint = "cert" in tls && tls.cert ? await pemFingerprint(tls.cert) : undefined;
+  const lan = await lanNames(config.lanIp);
+  const lanIps = lan.ips.filter((ip) => !ip.startsWith("127."));
+
   // ---- 2. wire ----
   const metrics = new Metrics();
   const events = new EventBus({ logger: logger.child({ part: "events" }), metrics });
@@ -210,7 +241,18 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     return ip;
   };
 
+  // Visitor snapshots: the relay's tap hands over each call's first frame; a few writes in flight.
+  const admins = new AdminStore(kv, { now: () => new Date(clock.wallNow()) });
+  const snapshots = new SnapshotStore(kv);
+  const keepSnapshot = (callId: string, frame: Uint8Array, dataType: number) => {
+    if (snapshotWrites.size >= 8) return metrics.inc("snapshots_dropped_total");
+    const p: Promise<unknown> = snapshots.put(callId, frame, dataType, clock.wallNow())
+      .catch((e) => logger.error("snapshot write failed", { callId, error: e }))
+      .finally(() => snapshotWrites.delete(p));
+    snapshotWrites.add(p);
+  };
   const relay = new MediaRelay({
+    onFirstFrame: keepSnapshot,
     logger: logger.child({ part: "media" }),
     metrics,
     magic: config.magic,
@@ -353,6 +395,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   };
 
   let closing = false;
+  let tlsInfo: TlsInfo | undefined;
   const health = (): Health => {
     // A store that refuses writes (a full disk) degrades the gateway: calls go on, records wait.
     const store = recordWriter.health();
@@ -369,48 +412,134 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       mediaPort: mediaPort.local.port,
       calls: live.calls().length,
       phones: live.phones().length,
+      ...(tlsInfo
+        ? {
+          https: {
+            port: tlsInfo.port,
+            fingerprint: tlsInfo.serverFingerprint,
+            ...(tlsInfo.caFingerprint ? { caFingerprint: tlsInfo.caFingerprint } : {}),
+          },
+        }
+        : {}),
     };
   };
+  const charts = new ChartSampler({
+    clock,
+    read: () => {
+      const t = relay.totals;
+      return {
+        doorIn: t.doorIn,
+        toPhones: t.toPhones,
+        phoneIn: t.phoneIn,
+        toDoor: t.toDoor,
+        dropped: Object.values(t.dropped).reduce((a, b) => a + b, 0),
+        phonesOnline: hub.snapshot().length,
+      };
+    },
+  });
+  const adminConsole = new AdminConsole({
+    clock,
+    logger: logger.child({ part: "console" }),
+    metrics,
+    events,
+    live,
+    admins,
+    bindings,
+    records,
+    snapshots,
+    doors: { forget: (a) => registry.forget(a), pin: (a) => registry.pin(a) },
+    calls: manager,
+    health,
+    tls: () => tlsInfo,
+    storeBytes: () => storeBytes(config.data),
+    version: options.version ?? "dev",
+    lanIps: config.lanIp ? [config.lanIp, ...lanIps] : lanIps,
+    charts,
+  });
   metrics.gauge("calls_active", () => manager.size, "Calls in progress");
 
   // ---- 3. listen ----
-  const httpStep = {
-    kind: "tcp",
-    flag: "http-port",
-    host: config.httpHost,
-    port: config.httpPort,
-    tls: !!config.tlsCert,
-  } as const;
-  const listener = await opening(httpStep, () =>
-    tls.cert && tls.key
-      ? Deno.listenTls({
-        hostname: config.httpHost,
-        port: config.httpPort,
-        cert: tls.cert,
-        key: tls.key,
-      })
-      : Deno.listen({ hostname: config.httpHost, port: config.httpPort }));
+  // One listener per address and port, each served by our own HTTP server. With --admin-host,
+  // the console answers only on a listener bound to that address; beside a wildcard listener it
+  // shares the port through SO_REUSEPORT (the kernel prefers the specific address), other
+  // addresses get 404 there.
   // Connection caps below the descriptor limit: phones can never run the process out of them.
   const caps = connectionCaps(probeFreeDescriptors());
-  const server = new HttpServer({
-    listener,
-    tls: !!tls.cert,
-    clock,
+  const handlerDeps = {
+    hub,
+    service,
     metrics,
-    logger: logger.child({ part: "http" }),
-    limits: { caps },
-    handler: createHandler({
-      hub,
-      service,
+    health,
+    version: options.version ?? "dev",
+    metricsAccess: accessRule(config.metricsAllow, config.metricsToken),
+    console: adminConsole,
+  };
+  const adminHost = config.adminHost;
+  const wildcard = config.httpHost === "0.0.0.0";
+  const reusePort = adminHost !== undefined && wildcard && adminHost !== config.httpHost;
+  const serveOn = async (
+    flag: string,
+    host: string,
+    port: number,
+    cert: { cert?: string; key?: string },
+    adminHere: boolean,
+  ): Promise<Deno.NetAddr> => {
+    const secure = cert.cert !== undefined && cert.key !== undefined;
+    const listener = await opening(
+      { kind: "tcp", flag, host, port, tls: secure },
+      () =>
+        secure
+          ? Deno.listenTls({ hostname: host, port, cert: cert.cert!, key: cert.key!, reusePort })
+          : Deno.listen({ hostname: host, port, reusePort }),
+    );
+    const server = new HttpServer({
+      listener,
+      tls: secure,
+      clock,
       metrics,
-      health,
-      version: options.version ?? "dev",
-      metricsAccess: accessRule(config.metricsAllow, config.metricsToken),
-    }),
+      logger: logger.child({ part: "http" }),
+      limits: { caps },
+      handler: createHandler({ ...handlerDeps, listener: { secure, adminHere } }),
+    });
+    stack.defer(() => server.close());
+    server.start();
+    return server.addr;
+  };
+  const listenPair = async (flag: string, port: number, cert: { cert?: string; key?: string }) => {
+    const main = await serveOn(
+      flag,
+      config.httpHost,
+      port,
+      cert,
+      adminHost === undefined || adminHost === config.httpHost,
+    );
+    if (adminHost !== undefined && adminHost !== config.httpHost) {
+      await serveOn(flag, adminHost, main.port, cert, true);
+    }
+    return main;
+  };
+  stack.defer(() => {
+    // Before the servers close: the console's event streams end so that they can finish.
+    adminConsole.close();
+    charts.close();
   });
-  stack.defer(() => server.close());
-  server.start();
-  const http = server.addr;
+  const http = await listenPair("http-port", config.httpPort, tls);
+  const https = ownTls
+    ? await listenPair("https-port", config.httpsPort!, { cert: ownTls.cert, key: ownTls.key })
+    : undefined;
+  if (https && ownTls) {
+    tlsInfo = {
+      port: https.port,
+      serverFingerprint: ownTls.serverFingerprint,
+      caFingerprint: ownTls.caFingerprint,
+      caPem: ownTls.caPem,
+      notAfter: ownTls.notAfter,
+      names: [...ownTls.dnsNames, ...ownTls.ips],
+    };
+  } else if (givenFingerprint) {
+    tlsInfo = { port: http.port, serverFingerprint: givenFingerprint };
+  }
+  charts.start();
   await guard.start();
   stack.defer(() => guard.stop());
   transport.listen();
@@ -438,8 +567,29 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     if (pruneTimer !== undefined) clock.clearTimeout(pruneTimer);
   });
 
+  if (ownTls) {
+    const msg = ownTls.created === "ca"
+      ? "HTTPS: created a local CA and a certificate for this box (phones trust the CA once: GET /ca.crt)"
+      : ownTls.created === "server"
+      ? "HTTPS: issued a new certificate for this box's names under the local CA"
+      : "HTTPS: using the local CA and certificate in the data directory";
+    logger.info(msg, {
+      caFingerprint: ownTls.caFingerprint,
+      fingerprint: ownTls.serverFingerprint,
+      names: [...ownTls.dnsNames, ...ownTls.ips],
+      notAfter: new Date(ownTls.notAfter).toISOString(),
+    });
+    if (ownTls.excluded.length) {
+      logger.info("HTTPS: names left out of the certificate (outside the local CA's constraints)", {
+        names: ownTls.excluded,
+      });
+    }
+  }
   logger.info("gateway started", {
     http: `${config.tlsCert ? "https" : "http"}://${http.hostname}:${http.port}`,
+    ...(https ? { https: `https://${https.hostname}:${https.port}` } : {}),
+    ...(tlsInfo ? { tlsFingerprint: tlsInfo.caFingerprint ?? tlsInfo.serverFingerprint } : {}),
+    console: `/admin${adminHost ? ` on ${adminHost}` : ""}`,
     doorPort: doorPort.local.port,
     mediaPort: mediaPort.local.port,
     multicastGroup: config.multicastGroup,
@@ -464,7 +614,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   };
 
   return {
-    addresses: { http, door: doorPort.local, media: mediaPort.local },
+    addresses: { http, https, door: doorPort.local, media: mediaPort.local },
     metrics,
     events,
     live,
@@ -473,6 +623,10 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     bindings,
     records,
     relay,
+    console: adminConsole,
+    admins,
+    snapshots,
+    tls: tlsInfo,
     health,
     shutdown,
     finished,

@@ -41,6 +41,13 @@ export interface Config {
   readonly tlsCert: string | undefined;
   readonly tlsKey: string | undefined;
   /**
+   * TCP port of HTTPS with the gateway's own certificate (local CA in `<data>/tls/`) when no
+   * `--tls-cert` is given; `undefined`: off. Port 0 (tests only) picks a free port.
+   */
+  readonly httpsPort: number | undefined;
+  /** The only local address the console (`/admin`, `/api`) answers on; `undefined`: all. */
+  readonly adminHost: string | undefined;
+  /**
    * Door addresses (`ADDR` or `ADDR=IP`, each checked to be a door address) accepted; empty:
    * doors are learned on first contact.
    */
@@ -80,6 +87,7 @@ type Kind =
   | "multicast"
   | "interface"
   | "port"
+  | "port_or_off"
   | "string"
   | "seconds"
   | "seconds_or_never"
@@ -233,6 +241,24 @@ export const OPTIONS: readonly OptionSpec[] = [
     help: "PEM private key for --tls-cert",
   },
   {
+    flag: "https-port",
+    env: "INTERCOM_HTTPS_PORT",
+    key: "httpsPort",
+    kind: "port_or_off",
+    default: "8443",
+    help:
+      "TCP port of HTTPS with the gateway's own certificate (local CA in DATA/tls) when no --tls-cert is given; off: none",
+  },
+  {
+    flag: "admin-host",
+    env: "INTERCOM_ADMIN_HOST",
+    key: "adminHost",
+    kind: "ip",
+    default: undefined,
+    help:
+      "the only local IPv4 the console (/admin, /api) answers on; other addresses get 404 (default: all)",
+  },
+  {
     flag: "door-allowlist",
     env: "INTERCOM_DOOR_ALLOWLIST",
     key: "doorAllowlist",
@@ -346,6 +372,13 @@ function convert(spec: OptionSpec, raw: string, source: string): unknown {
     case "port": {
       if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > 65535) {
         throw bad("not a port (1-65535)");
+      }
+      return Number(raw);
+    }
+    case "port_or_off": {
+      if (raw === "off") return undefined;
+      if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > 65535) {
+        throw bad("not a port (1-65535) or off");
       }
       return Number(raw);
     }
@@ -485,6 +518,11 @@ export function resolveConfig(
   }
   if ((out.tlsCert === undefined) !== (out.tlsKey === undefined)) {
     throw new ConfigError("Cannot use --tls-cert without --tls-key (or the reverse)");
+  }
+  if (out.tlsCert === undefined && out.httpsPort !== undefined && out.httpsPort === out.httpPort) {
+    throw new ConfigError(
+      `Cannot use --https-port=${out.httpsPort}: it is the --http-port (choose another, or off)`,
+    );
   }
   return {
     config: Object.freeze(out) as unknown as Config,

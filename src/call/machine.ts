@@ -427,8 +427,13 @@ const LIVE = {
         : [{ type: "answer_call", op: "LINEUSE" } as const]),
     ]),
   door_recall: (s) => ended(s, "door_recalled", over(participantsOf(s), "door hung up")),
-  shutdown: (s) =>
-    endFromGateway(s, "shutdown", undefined, over(participantsOf(s), "gateway stopping")),
+  shutdown: (s, e) =>
+    endFromGateway(
+      s,
+      e.reason ?? "shutdown",
+      undefined,
+      over(participantsOf(s), e.reason === undefined ? "gateway stopping" : "door hung up"),
+    ),
   unlock_result: liveUnlockResult,
   phone_unlock: unlock,
 } as const satisfies { readonly [T in CallEvent["type"]]?: Handler<LiveState, T> };

@@ -250,6 +250,17 @@ export class CallManager implements CallControl {
     if (call) this.#dispatch(call, { type: "phone_joined", uid });
   }
 
+  /**
+   * Ends one call from the gateway's side (the console's "hang up" of a stuck call): CALLEND to
+   * the door, `over` to its phones, recorded as `admin_hangup`. False when no such call.
+   */
+  hangUp(callId: string): boolean {
+    const call = this.#calls.get(callId);
+    if (!call) return false;
+    this.#dispatch(call, { type: "shutdown", reason: "admin_hangup" });
+    return true;
+  }
+
   /** Ends every call (CALLEND to doors, `over` to phones) and waits for the doors, at most `ms`. */
   async shutdown(ms = 1500): Promise<void> {
     for (const call of [...this.#calls.values()]) this.#dispatch(call, { type: "shutdown" });

@@ -81,6 +81,8 @@ export const END_REASON = {
   door_recalled: "door_recalled",
   /** The gateway shut down. */
   shutdown: "shutdown",
+  /** A manager hung the call up from the console. */
+  admin_hangup: "admin_hangup",
 } as const;
 
 /** Why a call ended (a key of {@linkcode END_REASON}). */
@@ -355,7 +357,8 @@ export type CallEvent =
   | { readonly type: "phone_joined"; readonly uid: string }
   | { readonly type: "phone_left"; readonly uid: string }
   | { readonly type: "timer"; readonly name: TimerName }
-  | { readonly type: "shutdown" };
+  /** The gateway ends the call: it shuts down, or a manager hung up from the console. */
+  | { readonly type: "shutdown"; readonly reason?: "admin_hangup" };
 
 /** The event type tags (for exhaustive tests). */
 export const EVENT_TYPES = [

@@ -55,6 +55,22 @@ export type GatewayEvent =
     readonly length: number;
   }
   | {
+    /**
+     * A phone order (a JSON text frame of its WebSocket), for a live trace. Emitted only while
+     * someone listens. The summary never holds a token or media key.
+     */
+    readonly type: "phone_trace";
+    readonly at: number;
+    readonly direction: "in" | "out";
+    /** The phone's IP. */
+    readonly peer: string;
+    /** The session's uid, once logged in. */
+    readonly uid: string | undefined;
+    /** One line, e.g. `call ok uid=… room=Y00010108090 door=M00010100`. */
+    readonly summary: string;
+    readonly length: number;
+  }
+  | {
     /** A door's NS ask left unanswered: no phone of the room is online (throttled per door and room). */
     readonly type: "ns_unanswered";
     readonly at: number;

@@ -114,6 +114,16 @@ const REASON: Record<number, string> = {
   505: "HTTP Version Not Supported",
 };
 
+/** The `code` of the server's own error answers, by status. */
+const ERROR_CODE: Record<number, string> = {
+  400: "bad_request",
+  411: "length_required",
+  413: "too_large",
+  431: "headers_too_large",
+  501: "not_implemented",
+  505: "http_version",
+};
+
 /** One accepted connection. */
 interface Tracked {
   readonly conn: Deno.Conn;
@@ -427,14 +437,18 @@ export class HttpServer {
     }
   }
 
+  /** An error the server answers itself, as JSON like the API's: `{error: {code, message}}`. */
   async #writeError(t: Tracked, status: number, reason: string): Promise<void> {
-    const body = enc.encode(`${reason}\n`);
+    const body = enc.encode(
+      JSON.stringify({ error: { code: ERROR_CODE[status] ?? "error", message: reason } }) + "\n",
+    );
     try {
       await this.#write(
         t,
         concat(
           enc.encode(
-            `HTTP/1.1 ${status} ${REASON[status] ?? "Error"}\r\ncontent-type: text/plain\r\n` +
+            `HTTP/1.1 ${status} ${REASON[status] ?? "Error"}\r\n` +
+              `content-type: application/json\r\n` +
               `content-length: ${body.length}\r\nconnection: close\r\n\r\n`,
           ),
           body,

@@ -46,6 +46,7 @@ import { MEDIA_CONTROL_OK, parseMediaControl } from "../phone/messages.ts";
 import type { LiveCallInfo, MediaPort } from "../call/ports.ts";
 import type { PhoneMedia } from "../phone/ports.ts";
 import type { EventSink } from "../events/bus.ts";
+import { FirstFrame } from "./first_frame.ts";
 
 /** Why media was dropped (counter label). */
 export const DROP = {
@@ -128,6 +129,8 @@ interface RelayCall {
   /** Phones that re-asked for UDP media on their authenticated socket: may re-latch at once. */
   relatchArmed: Set<string>;
   c: MediaCounters;
+  /** The snapshot tap, until the call's first complete video frame is taken. */
+  first: FirstFrame | undefined;
 }
 
 /** Options of {@linkcode MediaRelay}. */
@@ -151,6 +154,12 @@ export interface MediaRelayOptions {
    * stream). `enable_video` on the phone's signalling socket allows it at once. @default 3000
    */
   relatchAfterMs?: number;
+  /**
+   * The snapshot tap: called once per call with its first complete video frame (reassembled
+   * from the door's chunks; the bytes are the caller's to keep). The relay stops looking once
+   * the frame is taken, or after 100 frames without one.
+   */
+  onFirstFrame?: (callId: string, frame: Uint8Array, dataType: number) => void;
 }
 
 const STANDARD_MAGIC = magicBytes("XXXCID");
@@ -250,6 +259,7 @@ export class MediaRelay implements MediaPort, PhoneMedia {
       forcedFor: new Set(),
       relatchArmed: new Set(),
       c: newCounters(),
+      first: this.#o.onFirstFrame ? new FirstFrame() : undefined,
     };
     this.#calls.set(info.callId, call);
     this.#byDoorIp.set(info.door.hostname, call);
@@ -375,6 +385,7 @@ export class MediaRelay implements MediaPort, PhoneMedia {
     if (at !== 0) {
       call.form = at;
       if (!call.formReported) this.#reportForm(call, at);
+      if (call.first !== undefined) this.#tap(call, bytes, at);
     }
     if (
       call.audioFrom === undefined && bytes[OFFSET.DATA_TYPE] === DATA_TYPE.AUDIO &&
@@ -392,6 +403,19 @@ export class MediaRelay implements MediaPort, PhoneMedia {
     call.c.toPhonesBytes += n * fan.length;
     this.#total.toPhones += fan.length;
     this.#total.toPhonesBytes += n * fan.length;
+  }
+
+  /** The snapshot tap (only until the first frame is taken). */
+  #tap(call: RelayCall, bytes: Uint8Array, at: number): void {
+    const r = call.first!.push(bytes, at);
+    if (r === "more") return;
+    call.first = undefined;
+    if (r === "give_up") return;
+    try {
+      this.#o.onFirstFrame!(call.info.callId, r.bytes, r.dataType);
+    } catch (e) {
+      this.#o.logger.error("snapshot tap failed", { callId: call.info.callId, error: e });
+    }
   }
 
   /** Once per call: the door's header form, for the door inventory. */

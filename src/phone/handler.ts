@@ -1,7 +1,8 @@
 /**
  * The HTTP side as a plain handler: `GET /phone` (WebSocket upgrade), `GET /healthz`,
- * `GET /metrics` (loopback, `--metrics-allow` or `--metrics-token` only), and the web phone
- * under `/app/` (`webapp/handler.ts`). Served by `http/server.ts`; tests call the handler directly too.
+ * `GET /metrics` (loopback, `--metrics-allow` or `--metrics-token` only), the web phone under
+ * `/app/` (`webapp/handler.ts`); the console's paths (`/admin`, `/api/`, `/ca.crt`) go to its
+ * own handler. Served by `http/server.ts`; tests call the handler directly too.
  *
  * @module
  */
@@ -28,6 +29,15 @@ export interface HandlerDeps {
   version: string;
   /** Who may read `/metrics` besides loopback. @default loopback only */
   metricsAccess?: AccessRule;
+  /** The console (`src/admin/handler.ts`): answers its own paths, `undefined` for others. */
+  console?: {
+    handle(
+      req: Request,
+      ctx: { secure: boolean; adminHere: boolean; remote: string },
+    ): Promise<Response> | undefined;
+  };
+  /** The listener this handler serves: TLS or not; whether the console answers on it. */
+  listener?: { secure: boolean; adminHere: boolean };
 }
 
 /**
@@ -48,8 +58,12 @@ function text(body: string, status: number, type = "text/plain; charset=utf-8"):
 /** Builds the request handler. */
 export function createHandler(deps: HandlerDeps): HttpHandler {
   const access = deps.metricsAccess ?? { allow: [], token: undefined };
+  const listener = deps.listener ?? { secure: false, adminHere: true };
   return (req, info) => {
     const url = new URL(req.url);
+    const remote = info.remoteAddr.hostname ?? "unknown";
+    const consoleAnswer = deps.console?.handle(req, { ...listener, remote });
+    if (consoleAnswer) return consoleAnswer;
     if (req.method !== "GET") return text("method not allowed\n", 405);
     switch (url.pathname) {
       case "/phone":

@@ -16,6 +16,7 @@ import type { EventSink } from "../events/bus.ts";
 import type { PhoneSnapshot } from "../live/state.ts";
 import { type AudioLaw, ERROR_TEXT, MAX_DND_MS } from "./messages.ts";
 import { LogThrottle } from "../log_throttle.ts";
+import { describeOrder } from "./trace.ts";
 
 /** The part of a WebSocket the hub uses (a fake in tests). */
 export interface PhoneSocket {
@@ -71,7 +72,7 @@ export interface PhoneHubOptions {
   onLeft?: (uid: string, rooms: string[]) => void;
   /** A phone logged in to a room. */
   onJoined?: (uid: string, roomKey: string) => void;
-  /** Domain events: `phone_joined`, `phone_left`. */
+  /** Domain events: `phone_joined`, `phone_left`, and `phone_trace` while someone listens. */
   events?: EventSink;
   /**
    * The G.711 law of a door (display address), when known: `call` and `talk begin` then carry
@@ -359,7 +360,19 @@ export class PhoneHub implements PhoneNotifier {
   sendTo(s: PhoneSession, message: Record<string, unknown>): boolean {
     if (s.closed) return false;
     try {
-      s.socket.send(JSON.stringify(message));
+      const text = JSON.stringify(message);
+      s.socket.send(text);
+      if (this.#o.events?.wants("phone_trace")) {
+        this.#o.events.emit({
+          type: "phone_trace",
+          at: this.#o.clock.wallNow(),
+          direction: "out",
+          peer: s.ip,
+          uid: s.uid,
+          summary: describeOrder(message),
+          length: text.length,
+        });
+      }
       return true;
     } catch (e) {
       this.#o.logger.debug("phone send failed", { session: s.id, error: e });

@@ -30,6 +30,7 @@ import {
   type PhoneMessage,
 } from "./messages.ts";
 import { CLOSE_CODE, type PhoneHub, type PhoneSession } from "./hub.ts";
+import { describeText } from "./trace.ts";
 
 /** `error` replies per second (and burst) per connection; further errors are only counted. */
 export const ERROR_REPLY_RATE = 20;
@@ -109,6 +110,18 @@ export class PhoneService {
 
   /** Handles one text frame; replies keep the order of requests. */
   onText(s: PhoneSession, text: string): Promise<void> {
+    const events = this.#o.events;
+    if (events?.wants("phone_trace")) {
+      events.emit({
+        type: "phone_trace",
+        at: (this.#o.clock ?? { wallNow: Date.now }).wallNow(),
+        direction: "in",
+        peer: s.ip,
+        uid: s.uid,
+        summary: describeText(text),
+        length: text.length,
+      });
+    }
     s.chain = s.chain.then(() => this.#handle(s, text)).catch((e) => {
       this.#o.logger.error("phone message handler failed", { session: s.id, error: e });
     });

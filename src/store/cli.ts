@@ -1,6 +1,7 @@
 /**
  * The store's command line: `bind add|list|remove|import|export`, `door list|forget|pin`,
- * `calls`, and for upgrades and moves `backup [list]`, `restore`, `migrate` and `schema`.
+ * `calls`, for upgrades and moves `backup [list]`, `restore`, `migrate` and `schema`, and
+ * `admin add|list|remove|reset` (console accounts).
  *
  * Output is JSON lines on stdout; errors, and the one line saying a listing is empty, go to
  * stderr (so that stdout stays JSON lines). Exit codes: 0 done, 1 nothing done (`bind remove`
@@ -39,6 +40,7 @@ import { MAX_LIST_LIMIT, RecordStore } from "./records.ts";
 import { doorAddressProblem, DoorStore } from "./doors.ts";
 import type { DoorRecord } from "../door/registry.ts";
 import { eprintln, println } from "../print.ts";
+import { type AdminAccount, adminNameProblem, AdminStore, MAX_PASSWORD_LENGTH } from "./admins.ts";
 
 /** Where {@linkcode storeCommand} writes and what environment it reads. */
 export interface StoreIo {
@@ -48,6 +50,8 @@ export interface StoreIo {
   readonly err?: (line: string) => void;
   /** The environment (for `INTERCOM_DATA`). @default the process environment */
   readonly env?: Readonly<Record<string, string | undefined>>;
+  /** Reads all of stdin (`--password-stdin`). @default the process's stdin */
+  readonly stdin?: () => Promise<string>;
 }
 
 /** Usage of `bind`. */
@@ -117,6 +121,22 @@ export const BACKUP_USAGE = `Usage:
   schema [--known] [--data DIR]
       the store's schema version, this gateway's, and the backups; --known: only this gateway's
 
+DIR defaults to $INTERCOM_DATA, else ${DEFAULT_DATA}.`;
+
+/** Usage of `admin`. */
+export const ADMIN_USAGE = `Usage:
+  admin add --name NAME [--password-stdin] [--data DIR]
+      create a console account; prints a one-time password (to be changed at the first login),
+      or takes the password from the first line of stdin
+  admin list [--data DIR]
+      print the accounts as JSON lines (never passwords)
+  admin remove --name NAME [--data DIR]
+      delete an account; its console sessions end; exit 1 when no such account
+  admin reset --name NAME [--password-stdin] [--data DIR]
+      set a new password (one-time, or from stdin); the account's sessions end
+
+The console is at /admin on the gateway's HTTPS port. Passwords are stored as PBKDF2-SHA-256
+hashes (600,000 iterations). Every command here is in the console's audit (as "cli").
 DIR defaults to $INTERCOM_DATA, else ${DEFAULT_DATA}.`;
 
 /** A bad flag or value: exit 2. */
@@ -615,6 +635,119 @@ async function schema(args: string[], io: StoreIo, out: (line: string) => void):
   return 0;
 }
 
+async function readStdin(io: StoreIo): Promise<string> {
+  if (io.stdin) return await io.stdin();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of Deno.stdin.readable) {
+    chunks.push(chunk);
+    size += chunk.length;
+    if (size > 4 * MAX_PASSWORD_LENGTH) break;
+  }
+  const all = new Uint8Array(size);
+  let at = 0;
+  for (const c of chunks) {
+    all.set(c, at);
+    at += c.length;
+  }
+  return new TextDecoder().decode(all);
+}
+
+function adminLine(a: AdminAccount, password?: string): string {
+  return JSON.stringify({
+    name: a.name,
+    createdAt: a.createdAt,
+    passwordSetAt: a.passwordSetAt,
+    mustChange: a.mustChange,
+    ...(password !== undefined ? { password } : {}),
+  });
+}
+
+function adminName(values: Flags): string {
+  const name = str(values, "name");
+  if (name === undefined) throw new UsageError("Cannot run admin: --name is required");
+  const problem = adminNameProblem(name);
+  if (problem) throw flagError("name", name, problem);
+  return name;
+}
+
+async function admin(
+  args: string[],
+  io: StoreIo,
+  out: (line: string) => void,
+  err: (line: string) => void,
+): Promise<number> {
+  const [sub, ...rest] = args;
+  const audit = (store: AdminStore, action: string, target: string) =>
+    store.audit({ admin: "cli", action, target, ip: "local" });
+  switch (sub) {
+    case undefined:
+      throw new UsageError("Cannot run admin: expected add, list, remove or reset (admin --help)");
+    case "--help":
+    case "-h":
+    case "help":
+      return usage(out, ADMIN_USAGE);
+    case "add":
+    case "reset": {
+      const { values } = parse(`admin ${sub}`, rest, {
+        name: { type: "string" },
+        "password-stdin": { type: "boolean" },
+      });
+      if (values.help) return usage(out, ADMIN_USAGE);
+      const name = adminName(values);
+      const password = values["password-stdin"]
+        ? (await readStdin(io)).split(/\r?\n/)[0]!
+        : undefined;
+      const dir = dataDir(values, io);
+      const result = await withStore(dir, async (kv) => {
+        const store = new AdminStore(kv);
+        try {
+          const r = sub === "add"
+            ? await store.add(name, password)
+            : await store.setPassword(name, password);
+          await audit(store, sub === "add" ? "admin_add" : "admin_reset", name);
+          return r;
+        } catch (e) {
+          if (e instanceof TypeError) throw new UsageError(e.message);
+          throw e;
+        }
+      });
+      out(adminLine(result.account, result.generated ? result.password : undefined));
+      if (result.generated) {
+        err(`one-time password for ${name} (shown once; to be changed at the first login)`);
+      }
+      return 0;
+    }
+    case "list": {
+      const { values } = parse("admin list", rest, {});
+      if (values.help) return usage(out, ADMIN_USAGE);
+      const list = await withStore(dataDir(values, io), (kv) => new AdminStore(kv).list());
+      for (const a of list) out(adminLine(a));
+      if (list.length === 0) err("no admin accounts");
+      return 0;
+    }
+    case "remove": {
+      const { values } = parse("admin remove", rest, { name: { type: "string" } });
+      if (values.help) return usage(out, ADMIN_USAGE);
+      const name = adminName(values);
+      const removed = await withStore(dataDir(values, io), async (kv) => {
+        const store = new AdminStore(kv);
+        const done = await store.remove(name);
+        if (done) await audit(store, "admin_remove", name);
+        return done;
+      });
+      out(JSON.stringify({ removed: removed ? 1 : 0 }));
+      return removed ? 0 : 1;
+    }
+    default:
+      throw new UsageError(
+        `Cannot run admin ${
+          JSON.stringify(sub)
+        }: expected add, list, remove or reset (admin --help)`,
+      );
+  }
+}
+
 /** The commands of {@linkcode storeCommand}. */
 export type StoreCommandName =
   | "bind"
@@ -623,10 +756,12 @@ export type StoreCommandName =
   | "backup"
   | "restore"
   | "migrate"
-  | "schema";
+  | "schema"
+  | "admin";
 
 /**
- * Runs `bind …`, `door …`, `calls …`, `backup …`, `restore …`, `migrate` or `schema` and resolves to the exit code: 0 done, 1 nothing done
+ * Runs `bind …`, `door …`, `calls …`, `backup …`, `restore …`, `migrate`, `schema` or `admin …`
+ * and resolves to the exit code: 0 done, 1 nothing done
  * (`bind remove`, `door forget`, `door pin` found nothing) or the store failed, 2 a bad flag or
  * value (one line on stderr naming it).
  */
@@ -653,6 +788,8 @@ export async function storeCommand(
         return await migrateCommand(args, io, out, err);
       case "schema":
         return await schema(args, io, out);
+      case "admin":
+        return await admin(args, io, out, err);
     }
   } catch (e) {
     err(e instanceof Error ? e.message : String(e));

@@ -145,6 +145,29 @@ export type UnlockAuditInput = Omit<UnlockAudit, "id" | "at"> & {
   readonly id?: string;
 };
 
+/** What {@linkcode RecordStore.page} takes. */
+export interface CallPageOptions {
+  /** Calls per page, 1–{@linkcode MAX_LIST_LIMIT}. */
+  readonly limit: number;
+  /** Rang at or after (epoch ms). */
+  readonly fromMs?: number;
+  /** Rang before (epoch ms). */
+  readonly toMs?: number;
+  /** The `next` of the previous page. */
+  readonly cursor?: string;
+  /** Keeps a call when true. */
+  readonly filter?: (record: CallRecord) => boolean;
+  /** Index entries read at most. @default 5000 */
+  readonly scan?: number;
+}
+
+/** A page of {@linkcode RecordStore.page}. */
+export interface CallPage {
+  readonly calls: CallRecord[];
+  /** Where the next (older) page starts; absent when there is none. */
+  readonly next?: string;
+}
+
 /** Unlock entries kept per call record (the audit log keeps every attempt). */
 export const MAX_UNLOCKS_PER_CALL = 100;
 /** Largest `limit` of {@linkcode RecordStore.recent} and {@linkcode RecordStore.recentUnlocks}. */
@@ -323,6 +346,49 @@ export class RecordStore {
       }
     }
     return out;
+  }
+
+  /**
+   * A page of calls by ring time, newest first: those that rang in `[fromMs, toMs)`, before the
+   * `cursor` of the previous page, that `filter` keeps. At most `scan` index entries are read per
+   * page (a selective filter over a long history answers with fewer calls and a `next` cursor).
+   *
+   * @throws {RangeError} for a limit that is not an integer 1–{@linkcode MAX_LIST_LIMIT}.
+   */
+  async page(options: CallPageOptions): Promise<CallPage> {
+    checkLimit(options.limit);
+    const scan = options.scan ?? 5000;
+    let end: Deno.KvKey = [CALL_BY_TIME, options.toMs ?? Number.MAX_SAFE_INTEGER];
+    const cursor = /^(\d+)-(.+)$/.exec(options.cursor ?? "");
+    if (cursor) end = [CALL_BY_TIME, Number(cursor[1]), cursor[2]!];
+    const start: Deno.KvKey = [CALL_BY_TIME, options.fromMs ?? 0];
+    const calls: CallRecord[] = [];
+    let batch: Deno.KvKey[] = [];
+    let scanned = 0;
+    let last: Deno.KvKey | undefined;
+    const take = async (): Promise<boolean> => {
+      const keys = batch.map((k) => [CALL, String(k[2])]);
+      const got = await this.#kv.getMany<CallRecord[]>(keys);
+      for (let i = 0; i < got.length; i++) {
+        last = batch[i];
+        const r = got[i]!.value;
+        if (r !== null && (!options.filter || options.filter(r))) {
+          calls.push(r);
+          if (calls.length === options.limit) return true;
+        }
+      }
+      batch = [];
+      return false;
+    };
+    for await (const entry of this.#kv.list({ start, end }, { reverse: true, batchSize: 100 })) {
+      batch.push(entry.key);
+      scanned++;
+      if (batch.length === GET_MANY_BATCH && await take()) break;
+      if (scanned >= scan) break;
+    }
+    if (calls.length < options.limit && batch.length) await take();
+    const more = calls.length === options.limit || scanned >= scan;
+    return more && last ? { calls, next: `${String(last[1])}-${String(last[2])}` } : { calls };
   }
 
   /**

@@ -35,6 +35,8 @@ export async function startTestGateway(
     httpHost: "127.0.0.1",
     httpPort: 0,
     mediaPort: 0,
+    // No HTTPS listener unless a test asks for one (httpsPort: 0 = a free port).
+    httpsPort: undefined,
     data,
     ...overrides,
   });
