@@ -153,6 +153,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     metrics,
     allowlist: config.doorAllowlist,
     store: new DoorStore(kv),
+    events,
   });
   await registry.load();
   stack.defer(() => registry.close());
@@ -214,6 +215,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     onEvent: (e) => manager.onDoorEvent(e),
     onMedia: (bytes, from) => relay.onDoorMedia(bytes, from),
     admit: (address, ip) => registry.admit(address, ip),
+    onConfirmed: (address, ip) => registry.learn(address, ip),
   });
   stack.defer(() => transport.close());
   manager = new CallManager({
@@ -225,6 +227,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     ringTimeoutMs: config.ringTimeout * 1000,
     talkTimeoutMs: config.talkTimeout * 1000,
     media: relay,
+    isKnownDoor: (address, ip) => registry.isKnown(address, ip),
   });
   const service = new PhoneService({
     hub,

@@ -56,6 +56,7 @@ function eventsOf(uid: string): CallEvent[] {
     { type: "door_hangup" },
     { type: "door_lost" },
     { type: "door_recall" },
+    { type: "door_superseded" },
     { type: "callstart_result", ok: true },
     { type: "callstart_result", ok: false },
     { type: "unlock_result", ok: true },
@@ -79,22 +80,22 @@ function eventsOf(uid: string): CallEvent[] {
 
 /**
  * Expected next phase of every phase × event (participant "a"). `=` means unchanged.
- * Columns follow eventsOf(): call, hangup, lost, recall, cs+, cs-, ul+, ul-, ce+, ce-, callok,
+ * Columns follow eventsOf(): call, hangup, lost, recall, superseded, cs+, cs-, ul+, ul-, ce+, ce-, callok,
  * talk, unlock, over, oversuccess, joined, left, t:answer, t:ring, t:talk, t:grace, shutdown.
  */
 const TABLE: Record<Phase, string> = {
-  new: "offered = = = = = = = = = = = = = = = = = = = = =",
+  new: "offered = = = = = = = = = = = = = = = = = = = = = =",
   offered:
-    "= door_hung_up ended ended = = = = = = ringing connecting = ended = = = ended ended = = ended",
+    "= door_hung_up ended ended ended = = = = = = ringing connecting = ended = = = ended ended = = ended",
   ringing:
-    "= door_hung_up ended ended = = = = = = = connecting = hanging_up = = = = hanging_up = = hanging_up",
+    "= door_hung_up ended ended ended = = = = = = = connecting = hanging_up = = = = hanging_up = = hanging_up",
   connecting:
-    "= door_hung_up ended ended talking ringing = = = = = = = hanging_up = = hanging_up = hanging_up = = hanging_up",
+    "= door_hung_up ended ended ended talking ringing = = = = = = = hanging_up = = hanging_up = hanging_up = = hanging_up",
   talking:
-    "= door_hung_up ended ended = = = = = = = = = hanging_up = = hanging_up = = hanging_up = hanging_up",
-  hanging_up: "= ended ended ended = = = = ended ended = = = = = = = = = = = ended",
-  door_hung_up: "= = ended ended = = = = = = = = = ended ended = = = = = ended ended",
-  ended: "= = = = = = = = = = = = = = = = = = = = = =",
+    "= door_hung_up ended ended ended = = = = = = = = = hanging_up = = hanging_up = = hanging_up = hanging_up",
+  hanging_up: "= ended ended ended ended = = = = ended ended = = = = = = = = = = = ended",
+  door_hung_up: "= = ended ended ended = = = = = = = = = ended ended = = = = = ended ended",
+  ended: "= = = = = = = = = = = = = = = = = = = = = = =",
 };
 
 Deno.test("transition table: every phase × every event, against the written table", () => {
@@ -137,7 +138,7 @@ Deno.test("transition invariants hold for every phase × event × (participant, 
       }
     }
   }
-  assertEquals(EVENT_TYPES.length, 16);
+  assertEquals(EVENT_TYPES.length, 17);
 });
 
 Deno.test("state accessors: ring group, talker, answered, participants and end reason per phase", () => {
