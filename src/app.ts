@@ -94,7 +94,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   stack.defer(async () => {
     // Last: what was accepted is written before the store closes.
     await drainEvents();
-    await writer?.flushed();
+    await writer?.close();
     await pruning;
     kv.close();
     kvOpen = false;
@@ -198,9 +198,11 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     records,
     logger: logger.child({ part: "records" }),
     metrics,
+    clock,
     ipOf: (uid) => hub.sessionOf(uid)?.ip,
   });
   const recordWriter = writer;
+  records.readAfter(() => recordWriter.flushed());
   events.subscribe((e) => recordWriter.onEvent(e), { name: "records", types: RECORD_EVENTS });
   const transport = new DoorTransport({
     port: doorPort,

@@ -1,8 +1,10 @@
-import { assertEquals } from "../../tests/helpers/assert.ts";
+import { assert, assertEquals } from "../../tests/helpers/assert.ts";
 import { nullLogger } from "../log.ts";
 import { Metrics } from "../metrics.ts";
-import { RecordStore } from "./records.ts";
-import { RecordWriter } from "./record_writer.ts";
+import { FakeClock } from "../testing/mod.ts";
+import type { GatewayEvent } from "../events/types.ts";
+import { RecordStore, type RecordWrite } from "./records.ts";
+import { BATCH_SIZE, FLUSH_MS, MAX_QUEUED, RecordWriter } from "./record_writer.ts";
 
 const at = Date.UTC(2026, 11, 1, 20, 0, 0);
 
@@ -72,6 +74,179 @@ Deno.test("record writer: a call's events become its record; every unlock attemp
       ["x", "not_bound", "10.0.0.66", undefined],
       ["a", "success", "10.0.0.9", "c1"],
     ]);
+  } finally {
+    kv.close();
+  }
+});
+
+/** A RecordStore that counts its batches. */
+function counting(records: RecordStore) {
+  const batches: number[] = [];
+  return {
+    batches,
+    writeBatch: (writes: readonly RecordWrite[]) => {
+      batches.push(writes.length);
+      return records.writeBatch(writes);
+    },
+  };
+}
+
+function started(i: number, door = "M00010100"): GatewayEvent {
+  return {
+    type: "call_started",
+    at: at + i,
+    callId: `c${i}`,
+    doorAddress: door,
+    doorIp: "10.0.0.5",
+    roomAddress: "S00010108090",
+    roomKey: "00010108090",
+  };
+}
+
+function ended(i: number, reason: "no_phone_online" | "phone_hung_up"): GatewayEvent {
+  return { type: "call_ended", at: at + i, callId: `c${i}`, roomKey: "00010108090", reason };
+}
+
+const tick = () => new Promise((r) => setTimeout(r, 0));
+
+Deno.test("record writer: writes are batched, 100 per commit at once or after 100 ms, one batch at a time", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const clock = new FakeClock();
+    const store = counting(new RecordStore(kv));
+    const w = new RecordWriter({
+      records: store,
+      logger: nullLogger,
+      metrics: new Metrics(),
+      clock,
+    });
+    for (let i = 0; i < 3; i++) w.onEvent(started(i));
+    await tick();
+    assertEquals(store.batches, [], "a partial batch waits for its timer");
+    clock.advance(FLUSH_MS);
+    await w.flushed();
+    assertEquals(store.batches, [3]);
+    // A burst of 250 calls (start + end each): full batches go at once, the rest after 100 ms.
+    for (let i = 10; i < 260; i++) {
+      w.onEvent(started(i));
+      w.onEvent(ended(i, "phone_hung_up"));
+    }
+    assertEquals(w.pending, 500);
+    while (store.batches.length < 6) await tick();
+    assertEquals(store.batches, [3, 100, 100, 100, 100, 100]);
+    assertEquals(clock.pending, 0, "no timer while full batches are written");
+    await w.close();
+    assertEquals(clock.pending, 0);
+    assertEquals((await new RecordStore(kv).recent(1000)).length, 253);
+    assertEquals((await new RecordStore(kv).get("c259"))?.endReason, "phone_hung_up");
+  } finally {
+    kv.close();
+  }
+});
+
+Deno.test("record writer: the queue is bounded; the excess is dropped and counted; close() writes what was accepted", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const metrics = new Metrics();
+    const clock = new FakeClock();
+    const records = new RecordStore(kv);
+    // A store that does not answer until released: the queue fills.
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const w = new RecordWriter({
+      records: { writeBatch: async (b) => (await gate, records.writeBatch(b)) },
+      logger: nullLogger,
+      metrics,
+      clock,
+    });
+    for (let i = 0; i < MAX_QUEUED + BATCH_SIZE + 500; i++) w.onEvent(started(i));
+    assertEquals(metrics.get("record_writes_dropped_total"), 500);
+    assertEquals(w.pending, MAX_QUEUED + BATCH_SIZE);
+    const closing = w.close();
+    release();
+    await closing;
+    assertEquals(w.pending, 0);
+    let stored = 0;
+    for await (const _ of kv.list({ prefix: ["call"] })) stored++;
+    assertEquals(stored, MAX_QUEUED + BATCH_SIZE);
+    w.onEvent(started(99_999));
+    assertEquals(metrics.get("record_writes_dropped_total"), 501, "after close: counted");
+    assertEquals(clock.pending, 0);
+  } finally {
+    kv.close();
+  }
+});
+
+Deno.test("record writer: calls no phone was offered are counted per door and hour, not recorded", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const records = new RecordStore(kv);
+    const w = new RecordWriter({ records, logger: nullLogger, metrics: new Metrics() });
+    for (let i = 0; i < 50; i++) {
+      w.onEvent(started(i));
+      w.onEvent(ended(i, "no_phone_online"));
+    }
+    w.onEvent({
+      type: "call_refused",
+      at,
+      doorAddress: "M00010200",
+      doorIp: "10.0.0.6",
+      roomAddress: "S00010108090",
+      reason: "busy",
+    });
+    // A call that rang is recorded as ever.
+    w.onEvent(started(100));
+    w.onEvent(ended(100, "phone_hung_up"));
+    await w.close();
+    assertEquals((await records.recent(100)).map((r) => r.callId), ["c100"]);
+    assertEquals(await records.unoffered(new Date(at)), [
+      { hour: "2026-12-01T20:00:00.000Z", reason: "busy", door: "M00010200", count: 1 },
+      { hour: "2026-12-01T20:00:00.000Z", reason: "no_phone_online", door: "M00010100", count: 50 },
+    ]);
+  } finally {
+    kv.close();
+  }
+});
+
+Deno.test("record writer: unoffered counters name at most 256 doors an hour, the rest count as *", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const records = new RecordStore(kv);
+    const w = new RecordWriter({ records, logger: nullLogger, metrics: new Metrics() });
+    for (let i = 0; i < 300; i++) {
+      w.onEvent(started(i, `M0001${String(i).padStart(4, "0")}`));
+      w.onEvent(ended(i, "no_phone_online"));
+    }
+    await w.close();
+    const counts = await records.unoffered(new Date(at));
+    assertEquals(counts.length, 257);
+    assertEquals(counts.find((c) => c.door === "*")?.count, 44);
+    assert(counts.every((c) => c.reason === "no_phone_online"));
+  } finally {
+    kv.close();
+  }
+});
+
+Deno.test("record writer: a failed batch is counted per write and logged once; the writer goes on", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const metrics = new Metrics();
+    const records = new RecordStore(kv);
+    let fail = true;
+    const w = new RecordWriter({
+      records: {
+        writeBatch: (b) => fail ? Promise.reject(new Error("disk full")) : records.writeBatch(b),
+      },
+      logger: nullLogger,
+      metrics,
+    });
+    for (let i = 0; i < 5; i++) w.onEvent(started(i));
+    await w.flushed();
+    assertEquals(metrics.get("record_writes_failed_total"), 5);
+    fail = false;
+    w.onEvent(started(9));
+    await w.close();
+    assertEquals((await records.recent(10)).map((r) => r.callId), ["c9"]);
   } finally {
     kv.close();
   }
