@@ -159,7 +159,9 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   stack.defer(() => registry.close());
   events.subscribe((e) => {
     if (e.type === "door_seen") registry.heard(e.address, e.ip);
-    else if (e.type === "door_media") registry.noteMedia(e.address, { headerForm: e.headerForm });
+    else if (e.type === "door_media") {
+      registry.noteMedia(e.address, { headerForm: e.headerForm }, e.ip);
+    }
   }, { name: "door_registry", types: ["door_seen", "door_media"] });
 
   const ipCache = new Map<string, string>();

@@ -174,6 +174,8 @@ interface Door {
   heardWrittenAt: number;
 }
 
+/** Media notes of not yet learned doors remembered at most. */
+const MAX_PENDING_MEDIA = 256;
 /** Forgotten addresses remembered at most (see {@linkcode DoorRegistry.forget}). */
 const MAX_FORGOTTEN = 1024;
 /** Reloads a write may take before it gives up (another process keeps changing the doors). */
@@ -210,6 +212,8 @@ export class DoorRegistry {
   #allPinned: boolean | undefined;
   /** Addresses forgotten while this process runs: learnable again even in a pinned building. */
   readonly #forgotten = new Set<string>();
+  /** Media details of calls from doors not (yet) held at their IP, by `address|ip`. */
+  readonly #pendingMedia = new Map<string, { headerForm?: number; law?: string }>();
 
   /**
    * Builds the registry from the allowlist; {@linkcode DoorRegistry.load} adds the stored doors.
@@ -379,6 +383,9 @@ export class DoorRegistry {
       this.#pinsChanged();
     }
     this.#forgotten.delete(key);
+    const media = this.#pendingMedia.get(`${key}|${ip}`);
+    this.#pendingMedia.delete(`${key}|${ip}`);
+    if (media) this.#applyMedia(d, media);
     const oldIp = d.ip;
     d.ip = ip;
     d.ipPending = true;
@@ -519,10 +526,29 @@ export class DoorRegistry {
     if (d && d.ip === ip) this.#touch(d, this.#o.clock.now());
   }
 
-  /** Records what the door's media showed: its header form (77/86) and/or audio law. */
-  noteMedia(address: string, media: { headerForm?: number; law?: string }): void {
-    const d = this.#doors.get(canonicalAddress(address));
-    if (!d) return;
+  /**
+   * Records what the door's media showed: its header form (77/86) and/or audio law. With `ip`,
+   * a note about a door not held at that IP waits for {@linkcode DoorRegistry.learn}.
+   */
+  noteMedia(address: string, media: { headerForm?: number; law?: string }, ip?: string): void {
+    const key = canonicalAddress(address);
+    const d = this.#doors.get(key);
+    if (!d || (ip !== undefined && d.ip !== ip)) {
+      // A call's media comes before its first keep-alive reply: kept (bounded) until the call
+      // completes the handshake and the door is learned at that IP.
+      if (ip === undefined) return;
+      const id = `${key}|${ip}`;
+      this.#pendingMedia.delete(id);
+      if (this.#pendingMedia.size >= MAX_PENDING_MEDIA) {
+        this.#pendingMedia.delete(this.#pendingMedia.keys().next().value!);
+      }
+      this.#pendingMedia.set(id, media);
+      return;
+    }
+    this.#applyMedia(d, media);
+  }
+
+  #applyMedia(d: Door, media: { headerForm?: number; law?: string }): void {
     let changed = false;
     const form = HEADER_FORMS.find((f) => f === media.headerForm);
     if (form !== undefined && form !== d.headerForm) {

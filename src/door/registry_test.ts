@@ -469,3 +469,16 @@ Deno.test("door registry: allowlist entries win over the store; unlisted stored 
     ["10.0.0.5", "pinned"],
   );
 });
+
+Deno.test("door registry: media seen before the door is learned is kept for it, at that IP only", () => {
+  const { registry: r } = setup();
+  r.noteMedia("M00010100", { headerForm: 86 }, "10.0.0.5"); // the call's video, before its handshake
+  r.noteMedia("M00010200", { headerForm: 86 }, "10.0.0.66");
+  assertEquals(r.list(), []);
+  assert(answered(r, "M00010100", "10.0.0.5"));
+  assert(answered(r, "M00010200", "10.0.0.6"));
+  assertEquals(r.list().map((d) => [d.address, d.headerForm]), [
+    ["M00010100", 86],
+    ["M00010200", undefined],
+  ]);
+});
