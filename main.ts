@@ -1,6 +1,6 @@
 /**
  * The gateway's command line: `serve` (default), `sim door`, `sim phone`, `bind …`, `door …`,
- * `calls`.
+ * `calls`, `backup …`, `restore …`, `migrate`, `schema`.
  *
  * Parse, validate, start: each subcommand lives in its own module and gets its arguments.
  *
@@ -19,9 +19,12 @@ Usage:
   intercom-gateway [serve] [flags]          run the gateway (flags: serve --help)
   intercom-gateway sim door [flags]         door-station simulator (sim door --help)
   intercom-gateway sim phone [flags]        phone simulator (sim phone --help)
-  intercom-gateway bind add|list|remove|import …   phone ↔ room bindings
+  intercom-gateway bind add|list|remove|import|export …   phone ↔ room bindings
   intercom-gateway door list|forget|pin …   known doors: list, forget a replaced one, pin IPs
   intercom-gateway calls [--limit N]        recent call records
+  intercom-gateway backup [--to DIR] | backup list   copy the store (backup --help)
+  intercom-gateway restore DIR              replace the store with a backup (gateway stopped)
+  intercom-gateway migrate | schema         migrate the store now; its schema version
   intercom-gateway --version | --help
 `;
 
@@ -56,6 +59,10 @@ export async function run(args: string[]): Promise<number> {
       case "bind":
       case "door":
       case "calls":
+      case "backup":
+      case "restore":
+      case "migrate":
+      case "schema":
         return await (await import("./src/store/cli.ts")).storeCommand(first, rest);
       default:
         if (first.startsWith("--")) {

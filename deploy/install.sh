@@ -10,9 +10,11 @@
 #                (needed for INTERCOM_HTTP_PORT=443).
 #   --no-start   on /, install and enable but do not (re)start the service.
 #
-# Upgrades keep the replaced binary as intercom-gateway.previous;
-# deploy/rollback.sh swaps it back. Re-running with the same binary is a no-op
-# for the binary. An existing gateway.env is never overwritten.
+# Upgrades keep the replaced binary as intercom-gateway.previous; the new
+# gateway backs the store up into the data directory's backup/ before it
+# migrates it at its first start; deploy/rollback.sh swaps the binary back and
+# restores that backup. Re-running with the same binary is a no-op for the
+# binary. An existing gateway.env is never overwritten.
 set -euo pipefail
 
 NAME=intercom-gateway
@@ -123,6 +125,10 @@ install -d -m 0750 "$datadir"
 if [ "$REAL" = 1 ]; then
   chown root:"$SVC_USER" "$etcdir" "$etcdir/gateway.env"
   chown "$SVC_USER:$SVC_USER" "$datadir"
+fi
+
+if [ "$BIN_CHANGED" = 1 ] && [ -e "$dst.previous" ] && [ -f "$datadir/gateway.kv" ]; then
+  say "the store in $datadir is backed up into $datadir/backup/ before the new gateway migrates it (at its start); $NAME-rollback restores binary and store"
 fi
 
 # --- 5. unit (+ optional drop-in) and docs ----------------------------------

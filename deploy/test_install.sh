@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Self-test of the deploy kit: install.sh / rollback.sh into a temporary fake
-# root with dummy binaries, plus `systemd-analyze verify` of the unit.
+# root with dummy binaries, plus `systemd-analyze verify` of the unit; then
+# upgrade and rollback with a populated store: the released 0.1.0 (from git,
+# commit 8cd426a) and this tree as the two "binaries" (deno run wrappers), on
+# the store 0.1.0 wrote (tests/fixtures/store-0.1.0).
 # No network, no root needed, nothing outside the temp dir is touched.
 #   bash deploy/test_install.sh        -> "N passed, M failed", exit 1 if M > 0
 set -uo pipefail
@@ -96,6 +99,68 @@ check "current is v2 after roll forward" grep -q "2.0.0" <(sh "$B")
 mkdir -p "$work/empty"
 check "rollback without .previous fails" bash -c "! bash '$here/rollback.sh' --root '$work/empty' 2>/dev/null"
 check "install without binary fails" bash -c "! bash '$here/install.sh' --root '$work/empty' '$work/nope' 2>/dev/null"
+
+# --- upgrade + rollback with a populated store (0.1.0 -> this tree -> 0.1.0) ----
+repo="$(cd "$here/.." && pwd)"
+deno_bin="$(command -v deno || true)"
+if [ -z "$deno_bin" ]; then
+  echo "skip - deno not on PATH: upgrade/rollback with a store not tested"
+elif ! git -C "$repo" cat-file -e '8cd426a^{commit}' 2>/dev/null; then
+  echo "skip - commit 8cd426a (0.1.0) not in git (shallow clone?): upgrade/rollback with a store not tested"
+else
+  src010="$work/src010"; mkdir -p "$src010"
+  git -C "$repo" archive --format=tar 8cd426a | tar -x -C "$src010"
+  perms="--unstable-net --unstable-kv --allow-net --allow-read --allow-write --allow-env --allow-sys=networkInterfaces"
+  mkwrapper() { # mkwrapper FILE TREE: a "binary" that runs TREE/main.ts as the compiled one would
+    printf '#!/bin/sh\ncd %q && exec %q run %s main.ts "$@"\n' "$2" "$deno_bin" "$perms" >"$1"
+    chmod 0755 "$1"
+  }
+  mkwrapper "$work/gw-010" "$src010"
+  mkwrapper "$work/gw-cur" "$repo"
+  live="$work/live"; mkdir -p "$live/etc"
+  printf 'root:x:0:0:root:/root:/bin/bash\n' >"$live/etc/passwd"; : >"$live/etc/group"
+  LB="$live/usr/local/bin/intercom-gateway"
+  D="$live/var/lib/intercom-gateway"
+  lines() { "$@" 2>/dev/null | grep -c '^{' || true; }
+
+  run_ok "0.1.0: install into a fresh root" bash "$here/install.sh" --root "$live" "$work/gw-010"
+  cp "$repo/tests/fixtures/store-0.1.0/gateway.kv" "$D/gateway.kv"
+  out="$("$LB" bind add --uid p-install --room Y00010108090 --data "$D" 2>&1)"
+  check "0.1.0: bind add on the store it wrote" grep -q '"token"' <<<"$out"
+  check "0.1.0: 5 bindings, 3 calls" [ "$(lines "$LB" bind list --data "$D"):$(lines "$LB" calls --data "$D")" = 5:3 ]
+
+  out="$(bash "$here/install.sh" --root "$live" "$work/gw-cur" 2>&1)"; rc=$?
+  check "upgrade: install.sh succeeds" [ "$rc" = 0 ]
+  check "upgrade: install.sh says the store is backed up before the migration" grep -q "backup/ before the new gateway migrates it" <<<"$out"
+  check "upgrade: current is this tree, previous 0.1.0" bash -c 'cmp -s "$1" "$2" && cmp -s "$3" "$4"' _ "$LB" "$work/gw-cur" "$LB.previous" "$work/gw-010"
+  out="$("$LB" bind list --data "$D" 2>&1)"
+  check "upgrade: the new binary refuses the store until it is migrated" grep -q "intercom-gateway migrate" <<<"$out"
+  out="$("$LB" migrate --data "$D" 2>/dev/null)"  # what the service does at its start
+  check "upgrade: migrated from schema 1, backed up first" bash -c 'grep -q "\"from\":1" <<<"$1" && [ -f "$2"/backup/1-*/gateway.kv ]' _ "$out" "$D"
+  check "upgrade: 5 bindings, 3 calls, 2 doors kept" \
+    [ "$(lines "$LB" bind list --data "$D"):$(lines "$LB" calls --data "$D"):$(lines "$LB" door list --data "$D")" = 5:3:2 ]
+  check "upgrade: schema 2" grep -q '"store":2' <("$LB" schema --data "$D")
+  "$LB" bind add --uid p-after --room Y00010108090 --data "$D" >/dev/null 2>&1
+
+  out="$(bash "$here/rollback.sh" --root "$live" 2>&1)"; rc=$?
+  check "rollback: succeeds and restores the store" bash -c '[ "$1" = 0 ] && grep -q "\"restored\":true" <<<"$2"' _ "$rc" "$out"
+  [ "$rc" = 0 ] || printf '     %s\n' "$out"
+  check "rollback: current is 0.1.0 again" cmp -s "$LB" "$work/gw-010"
+  out="$("$LB" bind list --data "$D" 2>/dev/null)"
+  check "rollback: 0.1.0 sees its 5 bindings, p-install among them, not p-after" \
+    bash -c '[ "$(grep -c "^{" <<<"$1")" = 5 ] && grep -q p-install <<<"$1" && ! grep -q p-after <<<"$1"' _ "$out"
+  check "rollback: 0.1.0 sees its 3 calls and 2 unlock attempts" \
+    [ "$(lines "$LB" calls --data "$D"):$(lines "$LB" calls --unlocks --data "$D")" = 3:2 ]
+  check "rollback: the migrated store is kept aside (backup of schema 2, p-after in it)" \
+    bash -c 'f=$(grep -l "before restore" "$1"/backup/2-*/backup.json | head -n 1) && "$2" bind list --data "$(dirname "$f")" | grep -q p-after' _ "$D" "$LB.previous"
+
+  out="$(bash "$here/rollback.sh" --root "$live" 2>&1)"; rc=$?
+  check "roll forward: succeeds, store kept" bash -c '[ "$1" = 0 ] && grep -q "store kept" <<<"$2"' _ "$rc" "$out"
+  check "roll forward: current is this tree" cmp -s "$LB" "$work/gw-cur"
+  "$LB" migrate --data "$D" >/dev/null 2>&1
+  check "roll forward: migrated again, 5 bindings, 2 doors" \
+    [ "$(lines "$LB" bind list --data "$D"):$(lines "$LB" door list --data "$D")" = 5:2 ]
+fi
 
 # --- env example covers every setting ---------------------------------------
 # (tests/example_config_test.ts checks the same against src/config.ts and starts the gateway

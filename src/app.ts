@@ -1,10 +1,12 @@
 /**
  * The composition root, in three steps with one cleanup stack:
  *
- * 1. **open**: the store (Deno KV), the door and media UDP sockets, the TLS files;
+ * 1. **open**: the store (Deno KV: locked, backed up and migrated when older, refused when newer),
+ *    the door and media UDP sockets, the TLS files;
  * 2. **wire**: the event bus and its subscribers (records, metrics, logs, door inventory), the
  *    media relay, phone hub, door transport, call manager and phone service, the live state;
- * 3. **listen**: the HTTP server, the receive loops, the record pruning timer.
+ * 3. **listen**: the HTTP server (`http/server.ts`, connection caps from the descriptor limit),
+ *    the receive loops, the record pruning timer.
  *
  * Every resource is pushed on an `AsyncDisposableStack` as it is opened, so a failure at any
  * step closes what was opened before it. `shutdown()` ends calls cleanly (CALLEND to doors,
@@ -25,6 +27,8 @@ import { PhoneHub } from "./phone/hub.ts";
 import { PhoneService } from "./phone/service.ts";
 import { createHandler, type Health } from "./phone/handler.ts";
 import { openStore } from "./store/kv.ts";
+import { lockStore } from "./store/lock.ts";
+import { prepareStore } from "./store/backup.ts";
 import { BindingStore, bindingVersion } from "./store/bindings.ts";
 import { BindingGuard } from "./phone/binding_guard.ts";
 import { RecordStore } from "./store/records.ts";
@@ -39,6 +43,9 @@ import { COUNTED_EVENTS, countEvent } from "./events/metrics_subscriber.ts";
 import { logEvent, LOGGED_EVENTS } from "./events/log_subscriber.ts";
 import type { LiveState } from "./live/state.ts";
 import { opening } from "./net/listen_error.ts";
+import { HttpServer } from "./http/server.ts";
+import { connectionCaps, probeFreeDescriptors } from "./http/caps.ts";
+import { accessRule } from "./http/access.ts";
 
 /** A running gateway. */
 export interface App {
@@ -58,7 +65,7 @@ export interface App {
   readonly bindings: BindingStore;
   readonly records: RecordStore;
   readonly relay: MediaRelay;
-  /** Liveness: sockets bound, KV open. */
+  /** Liveness: sockets bound, KV open and accepting writes (`store`: `ok`, `full`, `failing`). */
   health(): Health;
   /** Ends calls (≤ 1.5 s for the doors' replies), closes sockets, server and KV. */
   shutdown(): Promise<void>;
@@ -85,7 +92,10 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   await using stack = new AsyncDisposableStack();
 
   // ---- 1. open ----
-  const kv = await opening({ kind: "store", location: config.data }, () => openStore(config.data));
+  const storeStep = { kind: "store", location: config.data } as const;
+  const lock = await opening(storeStep, () => lockStore(config.data));
+  if (lock) stack.defer(() => lock.release());
+  const kv = await opening(storeStep, () => openStore(config.data, { schema: "any" }));
   let kvOpen = true;
   // deno-lint-ignore prefer-const
   let writer: RecordWriter | undefined;
@@ -99,7 +109,14 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     kv.close();
     kvOpen = false;
   });
-  const bindings = new BindingStore(kv);
+  // An older store is backed up, then migrated; a newer one refused (one line, exit 1).
+  await prepareStore(kv, {
+    location: config.data,
+    logger: logger.child({ part: "store" }),
+    writtenBy: options.version ?? "dev",
+    now: () => new Date(clock.wallNow()),
+  });
+  const bindings = new BindingStore(kv, () => new Date(clock.wallNow()));
   const records = new RecordStore(kv, () => new Date(clock.wallNow()));
   // Calls a crash or power loss left open cannot be live any more: close their records.
   for (const r of await records.recent(200)) {
@@ -232,6 +249,12 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     talkTimeoutMs: config.talkTimeout * 1000,
     media: relay,
     isKnownDoor: (address, ip) => registry.isKnown(address, ip),
+    // What a door's firmware needs (unlock only while talking) lives in the door registry:
+    // persisted, and shown by `door list`.
+    quirks: {
+      needsTalkForUnlock: (address) => registry.get(address)?.needsTalkForUnlock ?? false,
+      setNeedsTalkForUnlock: (address) => registry.setNeedsTalkForUnlock(address),
+    },
   });
   const service = new PhoneService({
     hub,
@@ -305,20 +328,27 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   };
 
   let closing = false;
-  const health = (): Health => ({
-    ok: kvOpen && !closing,
-    kv: kvOpen,
-    doorPort: doorPort.local.port,
-    mediaPort: mediaPort.local.port,
-    calls: live.calls().length,
-    phones: live.phones().length,
-  });
+  const health = (): Health => {
+    // A store that refuses writes (a full disk) degrades the gateway: calls go on, records wait.
+    const store = recordWriter.health();
+    return {
+      ok: kvOpen && !closing && store.state === "ok",
+      kv: kvOpen,
+      store: store.state,
+      ...(store.state === "ok" ? {} : {
+        storeError: store.reason,
+        storeFailingSince: store.since,
+        storeWritesWaiting: store.queued,
+      }),
+      doorPort: doorPort.local.port,
+      mediaPort: mediaPort.local.port,
+      calls: live.calls().length,
+      phones: live.phones().length,
+    };
+  };
   metrics.gauge("calls_active", () => manager.size, "Calls in progress");
 
   // ---- 3. listen ----
-  const abort = new AbortController();
-  let resolveListen!: (addr: Deno.NetAddr) => void;
-  const listening = new Promise<Deno.NetAddr>((r) => (resolveListen = r));
   const httpStep = {
     kind: "tcp",
     flag: "http-port",
@@ -326,19 +356,36 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     port: config.httpPort,
     tls: !!config.tlsCert,
   } as const;
-  const server = await opening(httpStep, () =>
-    Deno.serve({
-      hostname: config.httpHost,
-      port: config.httpPort,
-      signal: abort.signal,
-      onListen: (addr) => resolveListen(addr as Deno.NetAddr),
-      ...tls,
-    }, createHandler({ hub, service, metrics, health, version: options.version ?? "dev" })));
-  stack.defer(async () => {
-    abort.abort();
-    await server.finished.catch(() => {});
+  const listener = await opening(httpStep, () =>
+    tls.cert && tls.key
+      ? Deno.listenTls({
+        hostname: config.httpHost,
+        port: config.httpPort,
+        cert: tls.cert,
+        key: tls.key,
+      })
+      : Deno.listen({ hostname: config.httpHost, port: config.httpPort }));
+  // Connection caps below the descriptor limit: phones can never run the process out of them.
+  const caps = connectionCaps(probeFreeDescriptors());
+  const server = new HttpServer({
+    listener,
+    tls: !!tls.cert,
+    clock,
+    metrics,
+    logger: logger.child({ part: "http" }),
+    limits: { caps },
+    handler: createHandler({
+      hub,
+      service,
+      metrics,
+      health,
+      version: options.version ?? "dev",
+      metricsAccess: accessRule(config.metricsAllow, config.metricsToken),
+    }),
   });
-  const http = await listening;
+  stack.defer(() => server.close());
+  server.start();
+  const http = server.addr;
   await guard.start();
   stack.defer(() => guard.stop());
   transport.listen();
@@ -372,6 +419,8 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     mediaPort: mediaPort.local.port,
     multicastGroup: config.multicastGroup,
     lanIp: config.lanIp ?? "auto",
+    maxConnections: caps.total,
+    maxConnectionsPerIp: caps.perIp,
   });
 
   // Everything is open: from here the stack is disposed by shutdown(), not by this scope.

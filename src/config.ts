@@ -9,6 +9,7 @@ import { parseArgs } from "node:util";
 import { parseIp } from "./protocol/address.ts";
 import { DEFAULT_MAGIC, DEFAULTS, isMagic } from "./protocol/constants.ts";
 import { LOG_LEVEL, type LogFormat, type LogLevel } from "./log.ts";
+import { parseCidr } from "./http/access.ts";
 
 /** Validated gateway settings. */
 export interface Config {
@@ -48,6 +49,10 @@ export interface Config {
    * last datagram of its old IP; 0: never.
    */
   readonly doorRelearnAfter: number;
+  /** IPv4 addresses and CIDRs (besides loopback) that may read `/metrics`. */
+  readonly metricsAllow: readonly string[];
+  /** A bearer token that may read `/metrics` from anywhere; `undefined`: none. */
+  readonly metricsToken: string | undefined;
 }
 
 /** The data directory when neither `--data` nor `INTERCOM_DATA` is given. */
@@ -75,7 +80,9 @@ type Kind =
   | "level"
   | "format"
   | "magic"
-  | "allowlist";
+  | "allowlist"
+  | "cidrs"
+  | "token";
 
 /** One option: flag, environment variable, default, kind, help. */
 export interface OptionSpec {
@@ -236,6 +243,24 @@ export const OPTIONS: readonly OptionSpec[] = [
     help:
       "seconds: a learned door that speaks from a new IP is re-learned once its old IP has been silent this long; 0: never",
   },
+  {
+    flag: "metrics-allow",
+    env: "INTERCOM_METRICS_ALLOW",
+    key: "metricsAllow",
+    kind: "cidrs",
+    default: "",
+    help:
+      "comma-separated IPv4 addresses or CIDRs (e.g. 192.168.1.0/24) that may read /metrics; loopback always may",
+  },
+  {
+    flag: "metrics-token",
+    env: "INTERCOM_METRICS_TOKEN",
+    key: "metricsToken",
+    kind: "token",
+    default: undefined,
+    help:
+      "a secret of at least 16 characters: a request with the header Authorization: Bearer and that secret may read /metrics from anywhere (use with TLS)",
+  },
 ];
 
 /** A bad flag or environment value; the message names it. */
@@ -337,6 +362,27 @@ function convert(spec: OptionSpec, raw: string, source: string): unknown {
       }
       return entries;
     }
+    case "cidrs": {
+      const entries = raw.split(",").map((e) => e.trim()).filter(Boolean);
+      for (const entry of entries) {
+        if (!parseCidr(entry)) {
+          throw new ConfigError(
+            `Cannot use ${source} entry ${
+              JSON.stringify(entry)
+            }: not an IPv4 address or CIDR (192.168.1.0/24)`,
+          );
+        }
+      }
+      return entries;
+    }
+    case "token":
+      // Never echo the value: it is a secret.
+      if (!/^[\x21-\x7e]{16,}$/.test(raw)) {
+        throw new ConfigError(
+          `Cannot use ${source}: not a token (at least 16 visible ASCII characters, no spaces)`,
+        );
+      }
+      return raw;
     case "string":
       if (raw === "") throw bad("empty");
       return raw;

@@ -166,3 +166,17 @@ Deno.test("README: the configuration table has one 4-cell row per option, as con
     ]);
   }
 });
+
+Deno.test("--metrics-allow takes IPv4s and CIDRs; --metrics-token a long secret, never echoed", () => {
+  const c = parseConfig(["--metrics-allow", "192.168.1.0/24, 10.0.0.5"], {
+    INTERCOM_METRICS_TOKEN: "0123456789abcdef0123",
+  });
+  assertEquals([c.metricsAllow, c.metricsToken], [
+    ["192.168.1.0/24", "10.0.0.5"],
+    "0123456789abcdef0123",
+  ]);
+  assertEquals(parseConfig([], {}).metricsAllow, []);
+  assert(failure(["--metrics-allow", "192.168.1.0/40"]).includes("CIDR"));
+  const why = failure(["--metrics-token", "short secret"]);
+  assert(why.includes("--metrics-token") && !why.includes("short secret"), why);
+});

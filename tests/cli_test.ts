@@ -98,21 +98,48 @@ Deno.test(
       ...PERMS,
       MAIN,
       "serve",
-      "--data",
-      data,
       "--http-host",
       "127.0.0.1",
       "--log-format",
       "text",
     ];
+    // One store each: a gateway locks its store, so three sharing one would fail on that.
+    const store = (name: string) => ["--data", `${data}/${name}`];
     // UDP: a program that bound the door port without SO_REUSEADDR.
     const udp = Deno.listenDatagram({ transport: "udp", hostname: "0.0.0.0", port: 18411 });
     const tcp = Deno.listen({ hostname: "127.0.0.1", port: 18412 });
     try {
       const [door, http, lan] = await Promise.all([
-        runDeno([...base, "--door-port", "18411", "--media-port", "18413", "--http-port", "18414"]),
-        runDeno([...base, "--door-port", "18415", "--media-port", "18416", "--http-port", "18412"]),
-        runDeno([...base, "--door-port", "18417", "--media-port", "18418", "--lan-ip", "10.9.9.9"]),
+        runDeno([
+          ...base,
+          ...store("door"),
+          "--door-port",
+          "18411",
+          "--media-port",
+          "18413",
+          "--http-port",
+          "18414",
+        ]),
+        runDeno([
+          ...base,
+          ...store("http"),
+          "--door-port",
+          "18415",
+          "--media-port",
+          "18416",
+          "--http-port",
+          "18412",
+        ]),
+        runDeno([
+          ...base,
+          ...store("lan"),
+          "--door-port",
+          "18417",
+          "--media-port",
+          "18418",
+          "--lan-ip",
+          "10.9.9.9",
+        ]),
       ]);
       for (
         const [r, line] of [

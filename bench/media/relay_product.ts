@@ -74,7 +74,7 @@ for (let i = 0; i < calls; i++) {
   const doorIp = ipPlus(doorIpBase, i);
   const info: LiveCallInfo = {
     callId,
-    mediaKey,
+    mediaKeyOf: (u) => (u === uid ? mediaKey : undefined),
     roomKey: String(10001080900 + i),
     door: { hostname: doorIp, port: doorBase + i },
     parties: {

@@ -8,6 +8,12 @@
  * The machine is a table, {@linkcode HANDLERS}: per phase, one handler per event type the phase
  * reacts to; {@linkcode UNHANDLED} says what the phase does with every other event.
  *
+ * Unlock (seed 四) on doors that open only while talking: a REMOTEOPENLOCK the door leaves
+ * unanswered before talk is followed by a CALLSTART for the unlock alone, then REMOTEOPENLOCK
+ * again ({@linkcode needTalk}); `phone_unlock.talkFirst` (the shell remembers such doors) goes
+ * straight to CALLSTART. No phone becomes the talker: the call rings on, the door talking, and
+ * the first `talk` then begins at once (ringing → talking) without a second CALLSTART.
+ *
  * @module
  */
 
@@ -39,7 +45,8 @@ import { INITIAL, isAnswered, participantsOf, ringGroupOf, talkerOf } from "./ty
 export const LEGAL: Readonly<Record<Phase, readonly Phase[]>> = {
   new: ["offered", "ended"],
   offered: ["ringing", "connecting", "door_hung_up", "ended"],
-  ringing: ["connecting", "hanging_up", "door_hung_up", "ended"],
+  // ringing → talking: a `talk` while the door already talks for an unlock.
+  ringing: ["connecting", "talking", "hanging_up", "door_hung_up", "ended"],
   connecting: ["talking", "ringing", "hanging_up", "door_hung_up", "ended"],
   talking: ["hanging_up", "door_hung_up", "ended"],
   hanging_up: ["ended"],
@@ -136,6 +143,7 @@ function hangUp(
     endReason: reason,
     hangupBy,
     unlockWaiters: s.unlockWaiters,
+    unlockStep: s.unlockStep,
     ringGroup: ringGroupOf(s),
     talker: talkerOf(s),
   };
@@ -174,6 +182,7 @@ function doorHungUp(s: LiveState, ctx: CallContext): Transition {
       phase: "door_hung_up",
       answered: isAnswered(s),
       unlockWaiters: s.unlockWaiters,
+      unlockStep: s.unlockStep,
       ringGroup: ringGroupOf(s),
       talker: talkerOf(s),
     },
@@ -191,7 +200,13 @@ function doorHungUp(s: LiveState, ctx: CallContext): Transition {
 function answerDoor(s: OfferedState, uid: Uid): { state: RingingState; effects: Effect[] } {
   const ringGroup = s.ringGroup.includes(uid) ? s.ringGroup : [...s.ringGroup, uid];
   return {
-    state: { phase: "ringing", ringGroup, unlockWaiters: s.unlockWaiters },
+    state: {
+      phase: "ringing",
+      ringGroup,
+      doorTalking: false,
+      unlockWaiters: s.unlockWaiters,
+      unlockStep: s.unlockStep,
+    },
     effects: [
       { type: "answer_call", op: "CALLANSWER" },
       { type: "keepalive", on: true },
@@ -202,6 +217,10 @@ function answerDoor(s: OfferedState, uid: Uid): { state: RingingState; effects: 
   };
 }
 
+/**
+ * A phone pressed talk and the door does not talk yet: CALLSTART, unless an unlock's CALLSTART
+ * is already in flight (its reply then begins the talk too).
+ */
 function startTalk(s: RingingState, uid: Uid): { state: ConnectingState; effects: Effect[] } {
   return {
     state: {
@@ -209,8 +228,32 @@ function startTalk(s: RingingState, uid: Uid): { state: ConnectingState; effects
       ringGroup: s.ringGroup,
       talker: uid,
       unlockWaiters: s.unlockWaiters,
+      unlockStep: s.unlockStep,
     },
-    effects: [{ type: "door_ask", op: "CALLSTART" }],
+    effects: awaitsTalk(s) ? [] : [{ type: "door_ask", op: "CALLSTART" }],
+  };
+}
+
+/**
+ * The door talks (it replied to CALLSTART): the talker alone is in the call, the others are told,
+ * the talker's audio goes to the door. From connecting, or from ringing when the door already
+ * talked for an unlock.
+ */
+function beginTalk(
+  s: ConnectingState | RingingState,
+  talker: Uid,
+  ctx: CallContext,
+): { state: TalkingState; effects: Effect[] } {
+  return {
+    state: { phase: "talking", talker, unlockWaiters: s.unlockWaiters, unlockStep: s.unlockStep },
+    effects: [
+      ...notify([talker], "talk begin"),
+      ...over(without(s.ringGroup, talker), "answered elsewhere"),
+      { type: "timer_cancel", name: "ring" },
+      { type: "timer_start", name: "talk", ms: ctx.talkTimeoutMs },
+      { type: "record", field: "talkAt", uid: talker },
+      { type: "media", video: [talker], audioFrom: talker },
+    ],
   };
 }
 
@@ -243,21 +286,72 @@ function leaveRingGroup<S extends OfferedState | RingingState>(
     : whenEmpty(next);
 }
 
-/** A phone asks to unlock: the first one sends REMOTEOPENLOCK, the others wait with it. */
-function unlock(s: LiveState, uid: Uid): Transition {
-  const waiters = s.unlockWaiters.includes(uid) ? s.unlockWaiters : [...s.unlockWaiters, uid];
-  const first = s.unlockWaiters.length === 0;
+/** Whether the door talks: it replied to a CALLSTART (the talk's, or one sent for an unlock). */
+function doorTalks(s: LiveState): boolean {
+  return s.phase === "talking" || (s.phase === "ringing" && s.doorTalking);
+}
+
+/** Whether the unlock in flight waits for the door's CALLSTART reply (not a REMOTEOPENLOCK's). */
+function awaitsTalk(s: UnlockingState): boolean {
+  return s.unlockStep === "talk" || s.unlockStep === "talk_retry";
+}
+
+/** REMOTEOPENLOCK for the waiting phones, as unlock step `step`. */
+function askLock(s: LiveState, step: "lock" | "lock_final" | "relock"): Transition {
   return {
-    state: { ...s, unlockWaiters: waiters },
-    effects: first ? [{ type: "door_ask", op: "REMOTEOPENLOCK" }] : [],
+    state: { ...s, unlockStep: step },
+    effects: [{ type: "door_ask", op: "REMOTEOPENLOCK" }],
   };
 }
 
-/** The door answered (or not) our REMOTEOPENLOCK: tell every phone that asked. */
-function unlockResult(s: UnlockingState, e: EventOf<"unlock_result">): Transition {
-  const { ok } = e;
+/**
+ * The unlock needs the door talking (`talk`: known beforehand; `talk_retry`: the door gave no
+ * reply to REMOTEOPENLOCK). Talking already: REMOTEOPENLOCK at once. Connecting: the talk's
+ * CALLSTART is in flight, its reply serves. Ringing: CALLSTART for the unlock, no phone becomes
+ * the talker. Offered: a CALLSTART needs an answered CALL, so a waiting phone of the ring group
+ * answers it first (as `talk` before `call ok` does); with none left the unlock fails.
+ */
+function needTalk(s: LiveState, step: "talk" | "talk_retry"): Transition {
+  const lockNow = () => askLock(s, step === "talk" ? "lock_final" : "relock");
+  switch (s.phase) {
+    case "talking":
+      return lockNow();
+    case "connecting":
+      return { state: { ...s, unlockStep: step }, effects: [] };
+    case "ringing":
+      if (s.doorTalking) return lockNow();
+      return {
+        state: { ...s, unlockStep: step },
+        effects: [{ type: "door_ask", op: "CALLSTART" }],
+      };
+    case "offered": {
+      const by = s.unlockWaiters.find((u) => s.ringGroup.includes(u));
+      if (by === undefined) return unlockDone(s, false);
+      return then(answerDoor(s, by), (r) => needTalk(r, step));
+    }
+  }
+}
+
+/**
+ * A phone asks to unlock: the first one starts it, the others wait with it. The door talking:
+ * REMOTEOPENLOCK, final. Not talking: REMOTEOPENLOCK (no reply → {@linkcode needTalk}), or,
+ * when the shell knows the door needs it (`talkFirst`), CALLSTART first.
+ */
+function unlock(s: LiveState, e: EventOf<"phone_unlock">): Transition {
+  if (s.unlockWaiters.length) {
+    if (s.unlockWaiters.includes(e.uid)) return same(s);
+    return { state: { ...s, unlockWaiters: [...s.unlockWaiters, e.uid] }, effects: [] };
+  }
+  const next = { ...s, unlockWaiters: [e.uid] };
+  if (doorTalks(s)) return askLock(next, "lock_final");
+  return e.talkFirst ? needTalk(next, "talk") : askLock(next, "lock");
+}
+
+/** The unlock is over: tell every phone that asked, and audit it. */
+function unlockDone<S extends UnlockingState>(s: S, ok: boolean, extra: Effect[] = []): Transition {
+  const next: S = { ...s, unlockWaiters: [], unlockStep: undefined };
   return {
-    state: { ...s, unlockWaiters: [] },
+    state: next,
     effects: [
       ...notify(
         s.unlockWaiters,
@@ -267,8 +361,46 @@ function unlockResult(s: UnlockingState, e: EventOf<"unlock_result">): Transitio
       ...(s.unlockWaiters.length
         ? [{ type: "record_unlock", uids: s.unlockWaiters, ok } as const]
         : []),
+      ...extra,
     ],
   };
+}
+
+/**
+ * The door answered (or not) our REMOTEOPENLOCK: tell every phone that asked. A reply after the
+ * door ignored this unlock's first REMOTEOPENLOCK and then talked teaches the door's quirk. (No
+ * REMOTEOPENLOCK in flight, or one awaiting CALLSTART: nothing to answer.)
+ */
+function unlockResult(s: UnlockingState, e: EventOf<"unlock_result">): Transition {
+  if (s.unlockWaiters.length === 0 || awaitsTalk(s)) return same(s);
+  const learned = e.ok && s.unlockStep === "relock";
+  return unlockDone(
+    s,
+    e.ok,
+    learned ? [{ type: "door_quirk", needsTalkForUnlock: true }] : [],
+  );
+}
+
+/** In a live phase, a REMOTEOPENLOCK sent before the door talked and left unanswered: talk first. */
+function liveUnlockResult(s: LiveState, e: EventOf<"unlock_result">): Transition {
+  if (!e.ok && s.unlockWaiters.length && s.unlockStep === "lock") return needTalk(s, "talk_retry");
+  return unlockResult(s, e);
+}
+
+/** The door's CALLSTART reply (or its absence) for an unlock waiting on it: go on, or fail. */
+function unlockAfterTalk(s: LiveState, ok: boolean): Transition {
+  if (!awaitsTalk(s)) return same(s);
+  if (!ok) return unlockDone(s, false);
+  return askLock(s, s.unlockStep === "talk" ? "lock_final" : "relock");
+}
+
+/** Joins two steps: `second` runs on the state `first` left; the effects in order. */
+function then<S extends CallState>(
+  first: { readonly state: S; readonly effects: readonly Effect[] },
+  second: (s: S) => Transition,
+): Transition {
+  const t = second(first.state);
+  return { state: t.state, effects: [...first.effects, ...t.effects] };
 }
 
 /** A `timer` handler from one handler per timer name; other timers are ignored. */
@@ -303,9 +435,10 @@ const LIVE = {
         ? [{ type: "door_ask", op: "CALLEND" } as const]
         : [{ type: "answer_call", op: "LINEUSE" } as const]),
     ]),
-  shutdown: (s) => endFromGateway(s, "shutdown", undefined, over(participantsOf(s), "door lost")),
-  unlock_result: unlockResult,
-  phone_unlock: (s, e) => unlock(s, e.uid),
+  shutdown: (s) =>
+    endFromGateway(s, "shutdown", undefined, over(participantsOf(s), "gateway stopping")),
+  unlock_result: liveUnlockResult,
+  phone_unlock: unlock,
 } as const satisfies { readonly [T in CallEvent["type"]]?: Handler<LiveState, T> };
 
 /** The phone whose `over` we complete gets `over success` when the call ends. */
@@ -338,7 +471,12 @@ const HANDLERS: { readonly [P in Phase]: PhaseHandlers<P> } = {
     door_call: (s, e, ctx) => {
       if (e.phones.length === 0) return refuse(s, "no_phone_online", []);
       return {
-        state: { phase: "offered", ringGroup: [...e.phones], unlockWaiters: [] },
+        state: {
+          phase: "offered",
+          ringGroup: [...e.phones],
+          unlockWaiters: [],
+          unlockStep: undefined,
+        },
         effects: [
           ...notify(e.phones, "call"),
           // Phones may latch their media socket as soon as they know the call.
@@ -380,7 +518,11 @@ const HANDLERS: { readonly [P in Phase]: PhaseHandlers<P> } = {
     ...LIVE,
     phone_call_ok: (s, e) => joinRingGroup(s, e.uid, []),
     phone_joined: (s, e) => joinRingGroup(s, e.uid, notify([e.uid], "call")),
-    phone_talk: (s, e) => startTalk(s, e.uid),
+    // The door already talks for an unlock: the talk begins at once, no second CALLSTART.
+    phone_talk: (s, e, ctx) => s.doorTalking ? beginTalk(s, e.uid, ctx) : startTalk(s, e.uid),
+    // The reply to a CALLSTART sent for an unlock: the door talks, REMOTEOPENLOCK follows.
+    callstart_result: (s, e) =>
+      unlockAfterTalk(awaitsTalk(s) && e.ok ? { ...s, doorTalking: true } : s, e.ok),
     phone_over: (s, e) =>
       hangUp(s, "declined", e.uid, over(without(s.ringGroup, e.uid), "answered elsewhere")),
     phone_left: (s, e) =>
@@ -392,24 +534,22 @@ const HANDLERS: { readonly [P in Phase]: PhaseHandlers<P> } = {
     ...LIVE,
     callstart_result: (s, e, ctx) => {
       if (!e.ok) {
-        // The door never answered CALLSTART: tell the phone, keep ringing so it can retry.
-        return {
-          state: { phase: "ringing", ringGroup: s.ringGroup, unlockWaiters: s.unlockWaiters },
-          effects: error(s.talker, "door_timeout", "talk"),
+        // The door never answered CALLSTART: tell the phone, keep ringing so it can retry (an
+        // unlock that waited for this CALLSTART fails with it).
+        const back: RingingState = {
+          phase: "ringing",
+          ringGroup: s.ringGroup,
+          doorTalking: false,
+          unlockWaiters: s.unlockWaiters,
+          unlockStep: s.unlockStep,
         };
+        return then(
+          { state: back, effects: error(s.talker, "door_timeout", "talk") },
+          (r) => unlockAfterTalk(r, false),
+        );
       }
-      const { talker } = s;
-      return {
-        state: { phase: "talking", talker, unlockWaiters: s.unlockWaiters },
-        effects: [
-          ...notify([talker], "talk begin"),
-          ...over(without(s.ringGroup, talker), "answered elsewhere"),
-          { type: "timer_cancel", name: "ring" },
-          { type: "timer_start", name: "talk", ms: ctx.talkTimeoutMs },
-          { type: "record", field: "talkAt", uid: talker },
-          { type: "media", video: [talker], audioFrom: talker },
-        ],
-      };
+      // An unlock that waited for this CALLSTART sends its REMOTEOPENLOCK now.
+      return then(beginTalk(s, s.talker, ctx), (t) => unlockAfterTalk(t, true));
     },
     phone_talk: talkWhileTaken,
     // A late `call ok` joins the group silently (it hears the talk's outcome with the others).

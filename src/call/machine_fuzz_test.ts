@@ -46,6 +46,8 @@ const eventArb: fc.Arbitrary<CallEvent> = fc.oneof(
     fc.constantFrom("callstart_result", "unlock_result", "callend_result" as const),
     fc.boolean(),
   ).map(([type, ok]) => ({ type, ok }) as CallEvent),
+  // An unlock to a door the shell knows to open only while talking.
+  uid.map((uid): CallEvent => ({ type: "phone_unlock", uid, talkFirst: true })),
   // Phone events are the most common, as in a real call.
   {
     weight: 4,
@@ -72,6 +74,20 @@ const talkingPrefix = uid.map((u): CallEvent[] => [
   { type: "callstart_result", ok: true },
 ]);
 
+/**
+ * A door that ignores REMOTEOPENLOCK before talk, cut at a random point of the path: unlock, no
+ * reply, the unlock's CALLSTART replied, the second REMOTEOPENLOCK replied (learned).
+ */
+const unlockPrefix = fc.tuple(uid, fc.integer({ min: 2, max: 5 })).map(([u, n]): CallEvent[] =>
+  [
+    { type: "phone_call_ok", uid: u },
+    { type: "phone_unlock", uid: u },
+    { type: "unlock_result", ok: false },
+    { type: "callstart_result", ok: true },
+    { type: "unlock_result", ok: true },
+  ].slice(0, n) as CallEvent[]
+);
+
 const scenarioArb = fc.record({
   phones: fc.subarray(["a", "b", "c"]),
   events: fc.oneof(
@@ -79,6 +95,11 @@ const scenarioArb = fc.record({
     {
       weight: 1,
       arbitrary: fc.tuple(talkingPrefix, fc.array(eventArb, { maxLength: 20 }))
+        .map(([prefix, rest]) => [...prefix, ...rest]),
+    },
+    {
+      weight: 1,
+      arbitrary: fc.tuple(unlockPrefix, fc.array(eventArb, { maxLength: 20 }))
         .map(([prefix, rest]) => [...prefix, ...rest]),
     },
   ),
@@ -104,6 +125,8 @@ interface Step {
 /** Invariants over a whole run; `step` after every transition, `finish` once at the end. */
 class RunChecker {
   readonly edges = new Set<string>();
+  /** `door_quirk` effects seen (coverage of the learning path). */
+  learned = 0;
   #ends = 0;
   #endedBefore = false;
   #keepAlive = false;
@@ -119,6 +142,10 @@ class RunChecker {
   #unaudited = new Set<string>();
   /** Phones that got `call` and no terminal order (`over`, `over success`) since, nor left. */
   #owed = new Set<string>();
+  /** The door replied to a CALLSTART (the talk's or an unlock's): it talks from then on. */
+  #doorTalks = false;
+  /** Our door ASKs so far, in order. */
+  #asks: string[] = [];
   #log: string[] = [];
 
   step({ before, event, state, effects }: Step): void {
@@ -167,6 +194,19 @@ class RunChecker {
     if (event?.type === "phone_unlock" && !effects.some((e) => e.type === "notify")) {
       this.#unaudited.add(event.uid);
     }
+    // An unlock step is set exactly while phones wait for the unlock.
+    if ("unlockWaiters" in state) {
+      assertEquals(
+        state.unlockStep !== undefined,
+        state.unlockWaiters.length > 0,
+        `unlock step${label()}`,
+      );
+    }
+    // A door known to need talk gets CALLSTART before REMOTEOPENLOCK, unless it talks already.
+    if (event?.type === "phone_unlock" && event.talkFirst && !this.#doorTalks) {
+      const ask = effects.find((e) => e.type === "door_ask");
+      assert(ask?.type !== "door_ask" || ask.op === "CALLSTART", `unlock before talk${label()}`);
+    }
 
     for (const e of effects) {
       switch (e.type) {
@@ -183,6 +223,11 @@ class RunChecker {
           }
           if (e.order === "talk begin") {
             assertEquals(e.to.length, 1, `talk begin to one phone${label()}`);
+            // Only a talk makes a talker: an unlock's CALLSTART never does.
+            assert(
+              event?.type === "phone_talk" || event?.type === "callstart_result",
+              `talk begin without a talk${label()}`,
+            );
             this.#talkBegins.push(e.to[0]!);
             assert(this.#talked.has(e.to[0]!), `talk begin to a phone that never talked${label()}`);
           }
@@ -192,7 +237,21 @@ class RunChecker {
         case "door_ask":
           assert(!this.#endedBefore, `door_ask after end${label()}`);
           if (e.op === "CALLEND") this.#doorToldEnd = true;
+          // A door that talks (for a talk or an unlock) never gets a second CALLSTART.
+          assert(e.op !== "CALLSTART" || !this.#doorTalks, `CALLSTART to a talking door${label()}`);
+          this.#asks.push(e.op);
           break;
+        case "door_quirk": {
+          // Learned only from a REMOTEOPENLOCK answered after one unanswered and a CALLSTART.
+          assert(event?.type === "unlock_result" && event.ok, `quirk without a reply${label()}`);
+          const seq = this.#asks.filter((op) => op !== "CALLEND").join(" ");
+          assert(
+            /REMOTEOPENLOCK.* CALLSTART.* REMOTEOPENLOCK$/.test(seq),
+            `quirk ${seq}${label()}`,
+          );
+          this.learned++;
+          break;
+        }
         case "answer_call":
           this.#answers.push(e.op);
           // The door's CALL is answered once: CALLANSWER or LINEUSE, never both.
@@ -228,6 +287,9 @@ class RunChecker {
     }
     // talk begin goes to one phone per call, once.
     assert(this.#talkBegins.length <= 1, `second talk begin${label()}`);
+    if (to === "talking" || (state.phase === "ringing" && state.doorTalking)) {
+      this.#doorTalks = true;
+    }
     this.#endedBefore = this.#ends > 0;
   }
 
@@ -292,11 +354,13 @@ function runScenario(phones: string[], events: CallEvent[], checker: RunChecker)
 
 Deno.test("fuzz machine: invariants hold after every step of random event sequences", () => {
   const edges = new Set<string>();
+  let learned = 0;
   fc.assert(
     fc.property(scenarioArb, ({ phones, events }) => {
       const checker = new RunChecker();
       runScenario(phones, events, checker);
       for (const e of checker.edges) edges.add(e);
+      learned += checker.learned;
     }),
     // All cases even under emulation: the coverage check below needs every one of them.
     { seed: SEED, numRuns: 1000 },
@@ -304,6 +368,7 @@ Deno.test("fuzz machine: invariants hold after every step of random event sequen
   // The generator reaches every legal move (else the properties above prove less than they say).
   const legal = Object.entries(LEGAL).flatMap(([from, tos]) => tos.map((to) => `${from}>${to}`));
   assertEquals([...edges].sort(), legal.sort());
+  assert(learned > 0, "no run learned a door's quirk");
   assertEquals(EVENT_TYPES.length, 17);
 });
 

@@ -36,6 +36,13 @@ const call: CallEvent = { type: "door_call", phones: ["a", "b"] };
 const ok = (uid = "a"): CallEvent => ({ type: "phone_call_ok", uid });
 const talk = (uid = "a"): CallEvent => ({ type: "phone_talk", uid });
 const started: CallEvent = { type: "callstart_result", ok: true };
+const unlock = (uid = "a", talkFirst = false): CallEvent => ({
+  type: "phone_unlock",
+  uid,
+  ...(talkFirst ? { talkFirst } : {}),
+});
+const locked = (ok: boolean): CallEvent => ({ type: "unlock_result", ok });
+const startedOk = (ok: boolean): CallEvent => ({ type: "callstart_result", ok });
 
 /** A representative state of every phase. */
 const STATES: Record<Phase, CallState> = {
@@ -48,6 +55,55 @@ const STATES: Record<Phase, CallState> = {
   door_hung_up: run([call, ok(), { type: "door_hangup" }]).state,
   ended: run([call, { type: "timer", name: "answer_deadline" }]).state,
 };
+
+/**
+ * States of an unlock on its way (unlock-needs-talk doors), each with its row of expected next
+ * phases (columns as in {@linkcode TABLE}, `talkFirst` unlock).
+ */
+const UNLOCKING: Record<string, { state: CallState; row: string }> = {
+  // REMOTEOPENLOCK in flight before any call ok: no reply → the unlocking phone answers the door.
+  "offered, REMOTEOPENLOCK in flight": {
+    state: run([call, unlock()]).state,
+    row:
+      "= door_hung_up ended ended ended = = = ringing = = ringing connecting = ended = = = ended ended = = ended",
+  },
+  "ringing, REMOTEOPENLOCK in flight": {
+    state: run([call, ok(), unlock()]).state,
+    row:
+      "= door_hung_up ended ended ended = = = = = = = connecting = hanging_up = = = = hanging_up = = hanging_up",
+  },
+  "ringing, the unlock's CALLSTART in flight": {
+    state: run([call, ok(), unlock("a", true)]).state,
+    row:
+      "= door_hung_up ended ended ended = = = = = = = connecting = hanging_up = = = = hanging_up = = hanging_up",
+  },
+  // The door talks for the unlock: a talk begins at once (ringing → talking).
+  "ringing, the door talking after an unlock": {
+    state: run([call, ok(), unlock("a", true), started, locked(true)]).state,
+    row:
+      "= door_hung_up ended ended ended = = = = = = = talking = hanging_up = = = = hanging_up = = hanging_up",
+  },
+  "connecting, the unlock waiting for the talk's CALLSTART": {
+    state: run([call, ok(), unlock("a", true), talk()]).state,
+    row:
+      "= door_hung_up ended ended ended talking ringing = = = = = = = hanging_up = = hanging_up = hanging_up = = hanging_up",
+  },
+  "talking, a REMOTEOPENLOCK from before the talk in flight": {
+    state: run([call, ok(), unlock(), talk(), started]).state,
+    row:
+      "= door_hung_up ended ended ended = = = = = = = = = hanging_up = = hanging_up = = hanging_up = hanging_up",
+  },
+  "hanging_up, the unlock's CALLSTART in flight": {
+    state: run([call, ok(), unlock("a", true), { type: "phone_over", uid: "b" }]).state,
+    row: "= ended ended ended ended = = = = ended ended = = = = = = = = = = = ended",
+  },
+};
+
+/** Every state the exhaustive tests visit: one per phase, then the unlocking ones. */
+const ALL_STATES: [string, CallState][] = [
+  ...Object.entries(STATES),
+  ...Object.entries(UNLOCKING).map(([name, u]): [string, CallState] => [name, u.state]),
+];
 
 /** One event of each type (uid "a" is a participant, "z" is not). */
 function eventsOf(uid: string): CallEvent[] {
@@ -65,7 +121,7 @@ function eventsOf(uid: string): CallEvent[] {
     { type: "callend_result", ok: false },
     { type: "phone_call_ok", uid },
     { type: "phone_talk", uid },
-    { type: "phone_unlock", uid },
+    { type: "phone_unlock", uid, talkFirst: uid !== "b" },
     { type: "phone_over", uid },
     { type: "phone_over_success", uid },
     { type: "phone_joined", uid },
@@ -86,7 +142,7 @@ function eventsOf(uid: string): CallEvent[] {
 const TABLE: Record<Phase, string> = {
   new: "offered = = = = = = = = = = = = = = = = = = = = = =",
   offered:
-    "= door_hung_up ended ended ended = = = = = = ringing connecting = ended = = = ended ended = = ended",
+    "= door_hung_up ended ended ended = = = = = = ringing connecting ringing ended = = = ended ended = = ended",
   ringing:
     "= door_hung_up ended ended ended = = = = = = = connecting = hanging_up = = = = hanging_up = = hanging_up",
   connecting:
@@ -109,14 +165,25 @@ Deno.test("transition table: every phase × every event, against the written tab
       assertEquals(t.state.phase, want, `${phase} × ${JSON.stringify(e)}`);
     });
   }
+  for (const [name, { state, row }] of Object.entries(UNLOCKING)) {
+    const expected = row.split(" ");
+    const events = eventsOf("a");
+    assertEquals(expected.length, events.length, `${name}: table width`);
+    events.forEach((e, i) => {
+      const t = transition(state, e, ctx);
+      const want = expected[i] === "=" ? state.phase : expected[i];
+      assertEquals(t.state.phase, want, `${name} × ${JSON.stringify(e)}`);
+    });
+  }
 });
 
 Deno.test("transition invariants hold for every phase × event × (participant, outsider)", () => {
-  for (const phase of Object.keys(PHASE) as Phase[]) {
+  for (const [name, state] of ALL_STATES) {
+    const phase = state.phase;
     for (const uid of ["a", "b", "z"]) {
       for (const e of eventsOf(uid)) {
-        const label = `${phase} × ${JSON.stringify(e)}`;
-        const t = transition(STATES[phase], e, ctx);
+        const label = `${name} × ${JSON.stringify(e)}`;
+        const t = transition(state, e, ctx);
         const next = t.state.phase;
         assert(next === phase || LEGAL[phase].includes(next), `${label}: illegal move to ${next}`);
         const ends = t.effects.filter((x) => x.type === "end");
@@ -134,6 +201,29 @@ Deno.test("transition invariants hold for every phase × event × (participant, 
         }
         for (const x of t.effects) {
           if (x.type === "notify") assert(x.to.length > 0, `${label}: empty notify`);
+          // Only a talk makes a talker: nothing else begins one or routes a phone's audio.
+          if (x.type === "notify" && x.order === "talk begin") {
+            assert(e.type === "phone_talk" || e.type === "callstart_result", label);
+          }
+          if (x.type === "media" && x.audioFrom !== undefined) {
+            assertEquals(talkerOf(t.state), x.audioFrom, label);
+          }
+        }
+        // An unlock step is set exactly while phones wait for the unlock.
+        if ("unlockWaiters" in t.state) {
+          assertEquals(
+            t.state.unlockStep !== undefined,
+            t.state.unlockWaiters.length > 0,
+            `${label}: unlock step`,
+          );
+        }
+        // A door that talks gets no second CALLSTART.
+        const talks = state.phase === "talking" || (state.phase === "ringing" && state.doorTalking);
+        if (talks) {
+          assert(
+            !t.effects.some((x) => x.type === "door_ask" && x.op === "CALLSTART"),
+            `${label}: CALLSTART to a talking door`,
+          );
         }
       }
     }
@@ -277,6 +367,16 @@ Deno.test("door lost ends the call with over (door lost) and a last CALLEND", ()
   assert(r.effects.some((e) => e.type === "keepalive" && !e.on));
 });
 
+Deno.test("shutdown tells the phones over (gateway stopping), not door lost", () => {
+  const talking = run([call, ok(), talk(), started, { type: "shutdown" }]);
+  assertEquals(orders(talking.effects).slice(-2), ["over(gateway stopping)>a", "door_ask:CALLEND"]);
+  const offered = run([call, { type: "shutdown" }]);
+  assert(
+    orders(offered.effects).includes("over(gateway stopping)>a,b"),
+    orders(offered.effects).join(),
+  );
+});
+
 Deno.test("phone disconnect: a ringing phone leaves the group; the talker's leaving ends the call", () => {
   const ringing = run([call, ok(), { type: "phone_left", uid: "b" }]);
   assertEquals(ringing.state.phase, "ringing");
@@ -305,13 +405,182 @@ Deno.test("CALLSTART unanswered: door_timeout to the phone and the call keeps ri
 });
 
 Deno.test("unlock: two phones asking at once share one REMOTEOPENLOCK and both hear the result", () => {
-  const r = run([call, ok("a"), { type: "phone_unlock", uid: "a" }, {
-    type: "phone_unlock",
-    uid: "b",
-  }, {
-    type: "unlock_result",
-    ok: false,
-  }]);
+  const r = run([
+    call,
+    ok("a"),
+    ok("b"),
+    talk("a"),
+    started,
+    unlock("a"),
+    unlock("b"),
+    locked(false),
+  ]);
   assertEquals(orders(r.effects).filter((o) => o.includes("REMOTEOPENLOCK")).length, 1);
   assert(orders(r.effects).includes("unlock fail(door_timeout)>a,b"));
+  // While ringing, they share the CALLSTART of the retry too.
+  const ringing = run([call, ok("a"), unlock("a"), unlock("b"), locked(false), unlock("b")]);
+  assertEquals(orders(ringing.effects).slice(-2), [
+    "door_ask:REMOTEOPENLOCK",
+    "door_ask:CALLSTART",
+  ]);
+  const failed = run([startedOk(false)], ringing.state);
+  assertEquals(orders(failed.effects), ["unlock fail(door_timeout)>a,b"]);
+});
+
+/** Media routing effects, as `video/audioFrom`. */
+function routes(effects: readonly Effect[]): string[] {
+  return effects.flatMap((e) =>
+    e.type === "media" ? [`${e.video.join(",")}/${e.audioFrom ?? ""}`] : []
+  );
+}
+
+Deno.test("unlock, the door silent before talk: CALLSTART for the unlock, REMOTEOPENLOCK again, success, quirk learned; nobody talks", () => {
+  const r = run([call, ok("a"), ok("b"), unlock("a"), locked(false), started, locked(true)]);
+  assertEquals(orders(r.effects), [
+    "call>a,b",
+    "answer_call:CALLANSWER",
+    "door_ask:REMOTEOPENLOCK",
+    "door_ask:CALLSTART",
+    "door_ask:REMOTEOPENLOCK",
+    "unlock success>a",
+  ]);
+  assertEquals(r.effects.filter((e) => e.type === "door_quirk"), [
+    { type: "door_quirk", needsTalkForUnlock: true },
+  ]);
+  assert(r.effects.some((e) => e.type === "record_unlock" && e.ok && e.uids[0] === "a"));
+  // No phone's audio goes to the door, every phone still sees the door; the call rings on.
+  assert(routes(r.effects).every((x) => x.endsWith("/")), routes(r.effects).join(" "));
+  assert(!r.effects.some((e) => e.type === "timer_cancel" && e.name === "ring"));
+  assertEquals(r.state, {
+    phase: "ringing",
+    ringGroup: ["a", "b"],
+    doorTalking: true,
+    unlockWaiters: [],
+    unlockStep: undefined,
+  });
+  assertEquals(talkerOf(r.state), undefined);
+});
+
+Deno.test("after the unlock's CALLSTART a talk begins at once, without a second CALLSTART", () => {
+  const unlocked = run([call, ok("a"), ok("b"), unlock("a"), locked(false), started, locked(true)]);
+  const r = run([talk("b")], unlocked.state);
+  assertEquals(orders(r.effects), ["talk begin>b", "over(answered elsewhere)>a"]);
+  assertEquals(routes(r.effects), ["b/b"]);
+  assert(r.effects.some((e) => e.type === "timer_start" && e.name === "talk"));
+  assert(r.effects.some((e) => e.type === "timer_cancel" && e.name === "ring"));
+  assert(r.effects.some((e) => e.type === "record" && e.field === "talkAt" && e.uid === "b"));
+  assertEquals([r.state.phase, talkerOf(r.state)], ["talking", "b"]);
+  // A later unlock needs no talk: REMOTEOPENLOCK, and its silence is final.
+  const again = run([unlock("a", true), locked(false)], unlocked.state);
+  assertEquals(orders(again.effects), ["door_ask:REMOTEOPENLOCK", "unlock fail(door_timeout)>a"]);
+});
+
+Deno.test("unlock of a door known to need talk: CALLSTART first, then REMOTEOPENLOCK (nothing new learned)", () => {
+  const r = run([call, ok("a"), unlock("a", true), started, locked(true)]);
+  assertEquals(orders(r.effects).slice(2), [
+    "door_ask:CALLSTART",
+    "door_ask:REMOTEOPENLOCK",
+    "unlock success>a",
+  ]);
+  assert(!r.effects.some((e) => e.type === "door_quirk"));
+  assertEquals([r.state.phase, talkerOf(r.state)], ["ringing", undefined]);
+  // talkFirst means nothing once the door talks.
+  const talking = run([call, ok("a"), talk("a"), started, unlock("a", true)]);
+  assertEquals(orders(talking.effects).at(-1), "door_ask:REMOTEOPENLOCK");
+});
+
+Deno.test("the unlock's CALLSTART unanswered: unlock fail, the call rings on and a talk sends CALLSTART", () => {
+  const r = run([call, ok("a"), unlock("a"), locked(false), startedOk(false)]);
+  assertEquals(orders(r.effects).slice(-1), ["unlock fail(door_timeout)>a"]);
+  assert(r.state.phase === "ringing" && !r.state.doorTalking);
+  assertEquals(orders(run([talk("a")], r.state).effects), ["door_ask:CALLSTART"]);
+  // The second REMOTEOPENLOCK unanswered: unlock fail, nothing learned, the door talks on.
+  const second = run([call, ok("a"), unlock("a"), locked(false), started, locked(false)]);
+  assertEquals(orders(second.effects).at(-1), "unlock fail(door_timeout)>a");
+  assert(!second.effects.some((e) => e.type === "door_quirk"));
+  assert(second.state.phase === "ringing" && second.state.doorTalking);
+});
+
+Deno.test("a talk while the unlock's CALLSTART is in flight: one CALLSTART serves both", () => {
+  const r = run([call, ok("a"), unlock("a", true), talk("b"), started, locked(true)]);
+  assertEquals(orders(r.effects).slice(2), [
+    "door_ask:CALLSTART",
+    "talk begin>b",
+    "over(answered elsewhere)>a",
+    "door_ask:REMOTEOPENLOCK",
+    "unlock success>a",
+  ]);
+  const failed = run([call, ok("a"), unlock("a", true), talk("b"), startedOk(false)]);
+  assertEquals(orders(failed.effects).slice(3), [
+    "error(door_timeout)>b",
+    "unlock fail(door_timeout)>a",
+  ]);
+  assertEquals(failed.state.phase, "ringing");
+});
+
+Deno.test("unlock while connecting: it waits for the talk's CALLSTART instead of sending another", () => {
+  const first = run([call, ok("a"), talk("a"), unlock("b", true), started, locked(true)]);
+  assertEquals(orders(first.effects).slice(2), [
+    "door_ask:CALLSTART",
+    "talk begin>a",
+    "over(answered elsewhere)>b",
+    "door_ask:REMOTEOPENLOCK",
+    "unlock success>b",
+  ]);
+  // Not known to need talk: REMOTEOPENLOCK at once; unanswered, it waits for the CALLSTART.
+  const r = run([call, ok("a"), talk("a"), unlock("b"), locked(false), started, locked(true)]);
+  assertEquals(orders(r.effects).slice(2), [
+    "door_ask:CALLSTART",
+    "door_ask:REMOTEOPENLOCK",
+    "talk begin>a",
+    "over(answered elsewhere)>b",
+    "door_ask:REMOTEOPENLOCK",
+    "unlock success>b",
+  ]);
+  assert(r.effects.some((e) => e.type === "door_quirk"));
+});
+
+Deno.test("a REMOTEOPENLOCK sent before the talk and unanswered after it began is sent again", () => {
+  const r = run([call, ok("a"), unlock("a"), talk("a"), started, locked(false), locked(true)]);
+  assertEquals(orders(r.effects).slice(2), [
+    "door_ask:REMOTEOPENLOCK",
+    "door_ask:CALLSTART",
+    "talk begin>a",
+    "over(answered elsewhere)>b",
+    "door_ask:REMOTEOPENLOCK",
+    "unlock success>a",
+  ]);
+  // Sent during the talk and unanswered: final, no CALLSTART.
+  const talking = run([call, ok("a"), talk("a"), started, unlock("a"), locked(false)]);
+  assertEquals(orders(talking.effects).slice(-2), [
+    "door_ask:REMOTEOPENLOCK",
+    "unlock fail(door_timeout)>a",
+  ]);
+});
+
+Deno.test("unlock before any call ok that needs talk: the unlocking phone answers the door first", () => {
+  const r = run([call, unlock("b", true)]);
+  assertEquals(orders(r.effects).slice(1), ["answer_call:CALLANSWER", "door_ask:CALLSTART"]);
+  assert(r.effects.some((e) => e.type === "record" && e.field === "answeredAt" && e.uid === "b"));
+  assert(r.effects.some((e) => e.type === "keepalive" && e.on));
+  assertEquals([r.state.phase, talkerOf(r.state)], ["ringing", undefined]);
+  // The door silent to an early REMOTEOPENLOCK: the same, then REMOTEOPENLOCK again.
+  const late = run([call, unlock("b"), locked(false), started, locked(true)]);
+  assertEquals(orders(late.effects).slice(1), [
+    "door_ask:REMOTEOPENLOCK",
+    "answer_call:CALLANSWER",
+    "door_ask:CALLSTART",
+    "door_ask:REMOTEOPENLOCK",
+    "unlock success>b",
+  ]);
+  // The phone that asked has left: nobody answers the door for it, the unlock fails.
+  const gone = run([call, unlock("b"), { type: "phone_left", uid: "b" }, locked(false)]);
+  assertEquals(orders(gone.effects).slice(-1), ["unlock fail(door_timeout)>b"]);
+  assertEquals(gone.state.phase, "offered");
+});
+
+Deno.test("a call ending while the unlock waits for CALLSTART tells the waiters unlock fail", () => {
+  const r = run([call, ok("a"), unlock("a", true), { type: "door_lost" }]);
+  assert(orders(r.effects).includes("unlock fail(call ended)>a"));
+  assert(r.effects.some((e) => e.type === "record_unlock" && !e.ok));
 });

@@ -3,8 +3,13 @@
  * (by id and by room), turns door events and phone requests into machine events, and runs the
  * machine's effects through the ports of `ports.ts` (door, phones, media) and the injected clock.
  * What happens is emitted as events (`call_started`, `call_phase`, `call_answered`, `call_talk`,
- * `unlock_attempted`, `call_ended`, `call_refused`): records, metrics and call logs subscribe.
- * It builds no wire bytes.
+ * `unlock_attempted`, `call_ended`, `call_refused`, `door_quirk`): records, metrics and call logs
+ * subscribe. It builds no wire bytes.
+ *
+ * Unlock on doors that open only while talking: the injected {@linkcode DoorQuirks} says which
+ * doors need CALLSTART before REMOTEOPENLOCK (the machine's `phone_unlock.talkFirst`); when a
+ * call shows it (REMOTEOPENLOCK unanswered, answered after CALLSTART) the manager remembers the
+ * door there and emits `door_quirk` once.
  *
  * Busy (seed 占线): a room is in at most one call; a CALL for a room in a call with another door
  * is answered LINEUSE without disturbing the phones. A new CALL from the same door (the door
@@ -20,6 +25,7 @@ import type { Clock, TimerId } from "../clock.ts";
 import type { Logger } from "../log.ts";
 import type { EventSink } from "../events/bus.ts";
 import { sameAddress } from "../protocol/address.ts";
+import { MemoryDoorQuirks } from "./door_quirks.ts";
 import { startCall, transition } from "./machine.ts";
 import type { CallEvent, CallState, Effect, EndReason, TimerName } from "./types.ts";
 import { isAnswered, LIVE_PHASES, ringGroupOf, talkerOf } from "./types.ts";
@@ -31,6 +37,7 @@ import type {
   DoorEvent,
   DoorHangup,
   DoorPort,
+  DoorQuirks,
   LiveCallInfo,
   MediaPort,
   PhoneNotifier,
@@ -54,13 +61,17 @@ export interface CallManagerOptions {
    * door's call may replace an unknown door's. @default every door is known
    */
   isKnownDoor?: (address: string, ip: string) => boolean;
+  /** What is known of doors' firmware (unlock needs talk). @default in memory, per process */
+  quirks?: DoorQuirks;
   /** @default crypto.randomUUID */
   newId?: () => string;
-  /** @default 128 random bits as hex */
+  /** A phone's media key in a call (one per phone and call). @default 128 random bits as hex */
   newMediaKey?: () => string;
 }
 
 interface LiveCall extends LiveCallInfo {
+  /** Each phone's media key, made when it is first sent `call` (bounded by the ring group). */
+  mediaKeys: Map<string, string>;
   state: CallState;
   /** The door side of the call (the door layer's handle). */
   doorCall: DoorCall;
@@ -91,10 +102,12 @@ export class CallManager implements CallControl {
   #calls = new Map<string, LiveCall>();
   #byRoom = new Map<string, LiveCall>();
   #ended = new Set<Promise<void>>();
+  #quirks: DoorQuirks;
 
   /** Creates the manager; it does nothing until events arrive. */
   constructor(options: CallManagerOptions) {
     this.#o = options;
+    this.#quirks = options.quirks ?? new MemoryDoorQuirks();
   }
 
   /** Number of live calls. */
@@ -169,9 +182,11 @@ export class CallManager implements CallControl {
         return this.#refuse(d, "busy");
       }
     }
+    const mediaKeys = new Map<string, string>();
     const call: LiveCall = {
       callId: this.#o.newId?.() ?? crypto.randomUUID(),
-      mediaKey: this.#o.newMediaKey?.() ?? randomHex(16),
+      mediaKeys,
+      mediaKeyOf: (uid) => mediaKeys.get(uid),
       roomKey: room,
       door: d.door,
       parties: d.parties,
@@ -235,7 +250,10 @@ export class CallManager implements CallControl {
     ) {
       return { ok: false, code: "not_in_call" };
     }
-    this.#dispatch(call, { type: REQUEST_EVENT[order], uid });
+    const event: CallEvent = order === "unlock"
+      ? { type: "phone_unlock", uid, talkFirst: this.#quirks.needsTalkForUnlock(call.doorAddress) }
+      : { type: REQUEST_EVENT[order], uid };
+    this.#dispatch(call, event);
     return { ok: true, callId: call.callId };
   }
 
@@ -342,8 +360,16 @@ export class CallManager implements CallControl {
     let notice: CallNotice;
     switch (fx.order) {
       case "call":
-        notice = { ...base, order: "call", mediaKey: call.mediaKey };
-        break;
+        // Each phone its own key: one phone's key cannot latch another phone's media.
+        for (const uid of fx.to) {
+          let mediaKey = call.mediaKeys.get(uid);
+          if (mediaKey === undefined) {
+            mediaKey = this.#o.newMediaKey?.() ?? randomHex(16);
+            call.mediaKeys.set(uid, mediaKey);
+          }
+          this.#o.phones.send(uid, call.roomKey, { ...base, order: "call", mediaKey });
+        }
+        return;
       case "over":
         notice = { ...base, order: "over", reason: fx.reason as CallNoticeReason };
         break;
@@ -433,10 +459,31 @@ export class CallManager implements CallControl {
           });
         }
         return;
+      case "door_quirk":
+        this.#learnQuirk(call);
+        return;
       case "end":
         this.#end(call, fx.reason);
         return;
     }
+  }
+
+  /** The call showed that its door opens the lock only while talking: remember it, once. */
+  #learnQuirk(call: LiveCall): void {
+    if (this.#quirks.needsTalkForUnlock(call.doorAddress)) return;
+    this.#quirks.setNeedsTalkForUnlock(call.doorAddress);
+    this.#o.logger.info("door opens its lock only while talking: unlocks send CALLSTART first", {
+      callId: call.callId,
+      door: call.doorAddress,
+      doorIp: call.door.hostname,
+    });
+    this.#o.events.emit({
+      type: "door_quirk",
+      at: this.#o.clock.wallNow(),
+      address: call.doorAddress,
+      ip: call.door.hostname,
+      needsTalkForUnlock: true,
+    });
   }
 
   #end(call: LiveCall, reason: EndReason): void {
@@ -471,7 +518,7 @@ type CallNoticeCode = Extract<CallNotice, { order: "error" }>["code"];
 function infoOf(c: LiveCall): LiveCallInfo {
   return {
     callId: c.callId,
-    mediaKey: c.mediaKey,
+    mediaKeyOf: c.mediaKeyOf,
     roomKey: c.roomKey,
     door: c.door,
     parties: c.parties,

@@ -29,11 +29,17 @@ function setup(
   const events = new EventBus({ logger: nullLogger, metrics: new Metrics() });
   const seen: GatewayEvent[] = [];
   events.subscribe((e) => seen.push(e), { name: "test" });
+  const routes: string[] = [];
   const m = new CallManager({
     door,
     phones: {
       send: (uid, _room, msg) => (sent.push({ uid, msg }), true),
       online: (room) => online[room] ?? [],
+    },
+    media: {
+      open: () => {},
+      close: () => {},
+      route: (_id, video, audioFrom) => routes.push(`${video.join(",")}/${audioFrom ?? ""}`),
     },
     clock,
     logger: nullLogger,
@@ -44,7 +50,7 @@ function setup(
   });
   const said = () =>
     sent.map((s) => `${s.uid}:${s.msg.order}${s.msg.reason ? `(${s.msg.reason})` : ""}`);
-  return { clock, door, sent, m, said, seen };
+  return { clock, door, sent, m, said, seen, routes };
 }
 
 const flush = () => new Promise((r) => setTimeout(r, 0));
@@ -177,7 +183,7 @@ Deno.test("manager: shutdown ends every call with CALLEND and waits for the door
   door.reply("CALLEND");
   await done;
   assertEquals(m.size, 0);
-  assert(said().includes("a:over(door lost)"));
+  assert(said().includes("a:over(gateway stopping)"));
 });
 
 Deno.test("manager: an answered call forgets its CALL when it ends, so a new press rings again", async () => {
@@ -299,4 +305,127 @@ Deno.test("manager: two known doors, or two unknown doors: the first call keeps 
     assertEquals(door.log, ["answer LINEUSE 10.0.0.6"]);
     assertEquals(m.byRoom("00010108090")?.door.hostname, "10.0.0.5");
   }
+});
+
+Deno.test("manager: a door silent to REMOTEOPENLOCK while ringing: CALLSTART, REMOTEOPENLOCK again, unlock success, the door learned once", async () => {
+  const { door, m, said, seen, routes } = setup();
+  m.onDoorEvent(callEvent(partiesA, DOOR_A));
+  m.phoneRequest("a", "00010108090", "call ok");
+  m.phoneRequest("a", "00010108090", "unlock");
+  door.reply("REMOTEOPENLOCK", false);
+  await flush();
+  door.reply("CALLSTART");
+  await flush();
+  door.reply("REMOTEOPENLOCK");
+  await flush();
+  assertEquals(door.log, [
+    "answer CALLANSWER 10.0.0.5",
+    "ask REMOTEOPENLOCK 10.0.0.5",
+    "ask CALLSTART 10.0.0.5",
+    "ask REMOTEOPENLOCK 10.0.0.5",
+  ]);
+  assertEquals(said(), ["a:call", "b:call", "a:unlock success"]);
+  // No phone's audio went to the door; both phones kept the door's picture.
+  assertEquals(routes, ["a,b/", "a,b/"]);
+  assertEquals(m.byRoom("00010108090")!.phase, "ringing");
+  assertEquals(m.byRoom("00010108090")!.talker, undefined);
+  const learned = seen.filter((e) => e.type === "door_quirk");
+  assertEquals(learned.map((e) => [e.address, e.ip, e.needsTalkForUnlock]), [[
+    "M00010100",
+    "10.0.0.5",
+    true,
+  ]]);
+  assertEquals(
+    seen.filter((e) => e.type === "unlock_attempted").map((e) => e.result),
+    ["success"],
+  );
+  // A talk now begins at once: the door already talks.
+  m.phoneRequest("b", "00010108090", "talk");
+  assertEquals(door.log.filter((l) => l.startsWith("ask CALLSTART")).length, 1);
+  assertEquals(said().slice(3), ["b:talk begin", "a:over(answered elsewhere)"]);
+  assertEquals(m.byRoom("00010108090")!.talker, "b");
+  assertEquals(routes.at(-1), "b/b");
+});
+
+Deno.test("manager: the next call to a learned door sends CALLSTART before REMOTEOPENLOCK at once", async () => {
+  const { door, m, said, seen } = setup();
+  m.onDoorEvent(callEvent(partiesA, DOOR_A));
+  m.phoneRequest("a", "00010108090", "call ok");
+  m.phoneRequest("a", "00010108090", "unlock");
+  door.reply("REMOTEOPENLOCK", false);
+  await flush();
+  door.reply("CALLSTART");
+  await flush();
+  door.reply("REMOTEOPENLOCK");
+  await flush();
+  m.phoneRequest("a", "00010108090", "over");
+  door.reply("CALLEND");
+  await flush();
+  assertEquals(m.size, 0);
+  door.log.length = 0;
+  m.onDoorEvent(callEvent(partiesA, DOOR_A));
+  m.phoneRequest("a", "00010108090", "call ok");
+  m.phoneRequest("a", "00010108090", "unlock");
+  assertEquals(door.log, ["answer CALLANSWER 10.0.0.5", "ask CALLSTART 10.0.0.5"]);
+  door.reply("CALLSTART");
+  await flush();
+  door.reply("REMOTEOPENLOCK");
+  await flush();
+  assertEquals(door.log.slice(-1), ["ask REMOTEOPENLOCK 10.0.0.5"]);
+  assertEquals(said().filter((s) => s.includes("unlock")), [
+    "a:unlock success",
+    "a:unlock success",
+  ]);
+  assert(!said().some((s) => s.includes("talk begin")));
+  // Learned once: the second call confirmed nothing new.
+  assertEquals(seen.filter((e) => e.type === "door_quirk").length, 1);
+  // Another door is not affected.
+  m.phoneRequest("a", "00010108090", "over");
+  door.reply("CALLEND");
+  await flush();
+  m.onDoorEvent(callEvent(partiesB, DOOR_B));
+  m.phoneRequest("a", "00010108090", "call ok");
+  m.phoneRequest("a", "00010108090", "unlock");
+  assertEquals(door.log.at(-1), "ask REMOTEOPENLOCK 10.0.0.6");
+});
+
+Deno.test("manager: the injected door quirks decide talk-first unlocks", () => {
+  const clock = new FakeClock();
+  const door = new FakeDoor();
+  const asked: string[] = [];
+  const m = new CallManager({
+    door,
+    phones: { send: () => true, online: () => ["a"] },
+    clock,
+    logger: nullLogger,
+    events: new EventBus({ logger: nullLogger, metrics: new Metrics() }),
+    ringTimeoutMs: 30_000,
+    talkTimeoutMs: 180_000,
+    quirks: {
+      needsTalkForUnlock: (d) => (asked.push(d), d === "M00010100"),
+      setNeedsTalkForUnlock: () => {},
+    },
+  });
+  m.onDoorEvent(callEvent(partiesA, DOOR_A));
+  m.phoneRequest("a", "00010108090", "call ok");
+  m.phoneRequest("a", "00010108090", "unlock");
+  assertEquals([door.log.at(-1), asked], ["ask CALLSTART 10.0.0.5", ["M00010100"]]);
+});
+
+Deno.test("manager: each phone of a call gets its own media key; the call knows whose is whose", () => {
+  const { m, sent } = setup();
+  m.onDoorEvent(callEvent(partiesA, DOOR_A));
+  const keys = new Map(
+    sent.filter((s) => s.msg.order === "call").map((
+      s,
+    ) => [s.uid, (s.msg as { mediaKey: string }).mediaKey]),
+  );
+  assertEquals([...keys.keys()].sort(), ["a", "b"]);
+  assert(keys.get("a") !== keys.get("b"), "one key per phone");
+  const view = m.byRoom("00010108090")!;
+  assertEquals([view.mediaKeyOf("a"), view.mediaKeyOf("b"), view.mediaKeyOf("z")], [
+    keys.get("a"),
+    keys.get("b"),
+    undefined,
+  ]);
 });

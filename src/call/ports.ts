@@ -8,6 +8,7 @@
  * - {@linkcode PhoneNotifier}: who is online in a room, and typed notices to phones; the phone
  *   layer turns codes into text and orders into JSON.
  * - {@linkcode MediaPort}: who gets door media and whose audio goes to the door.
+ * - {@linkcode DoorQuirks}: what the gateway learned about a door's firmware (unlock needs talk).
  * - Records are not a port: they subscribe to the gateway's events (`src/events/`).
  *
  * @module
@@ -80,6 +81,18 @@ export interface DoorPort {
   release(call: DoorCall): void;
 }
 
+/**
+ * What the gateway has learned about doors' firmware, by door address (display form). The call
+ * manager reads it for every unlock and writes what a call teaches; the door registry may
+ * persist it. Implementations bound what they keep.
+ */
+export interface DoorQuirks {
+  /** Whether the door opens its lock only while talking (it ignores REMOTEOPENLOCK before). */
+  needsTalkForUnlock(doorAddress: string): boolean;
+  /** Remembers that the door opens its lock only while talking. */
+  setNeedsTalkForUnlock(doorAddress: string): void;
+}
+
 /** Error codes the call layer gives phones (a subset of the phone protocol's). */
 export type CallErrorCode = "door_timeout" | "not_in_call";
 
@@ -87,7 +100,11 @@ export type CallErrorCode = "door_timeout" | "not_in_call";
 export type CallNotice =
   & { readonly doorAddress: string; readonly callId: string }
   & (
-    | { readonly order: "call"; readonly mediaKey: string }
+    | {
+      readonly order: "call";
+      /** This phone's media key in this call (each phone of a call has its own). */
+      readonly mediaKey: string;
+    }
     | { readonly order: "talk begin" | "over success" }
     | { readonly order: "unlock success" }
     | { readonly order: "unlock fail"; readonly reason?: string }
@@ -106,7 +123,11 @@ export interface PhoneNotifier {
 /** Read-only facts about a live call. */
 export interface LiveCallInfo {
   readonly callId: string;
-  readonly mediaKey: string;
+  /**
+   * The media key the call gave phone `uid` (in its `call` notice), or undefined when it gave
+   * that uid none. Each phone has its own: a key latches media only for its own uid.
+   */
+  mediaKeyOf(uid: Uid): string | undefined;
   readonly roomKey: RoomKey;
   readonly door: Peer;
   readonly parties: CallParties;

@@ -4,15 +4,22 @@
  * ```
  *            door CALL
  *   new ───────────────▶ offered ──call ok──▶ ringing ──talk──▶ connecting ──CALLSTART reply──▶ talking
- *                          │  no call ok 3 s     │  ▲ CALLSTART     │                              │
- *                          │  / decline / no     │  └── failed ─────┘                              │
- *                          │  phone: LINEUSE     │ over / ring timeout / talker left / talk timeout│
+ *                          │  no call ok 3 s     │  ▲ CALLSTART     │                              │ ▲
+ *                          │  / decline / no     │  └── failed ─────┘                              │ │
+ *                          │  phone: LINEUSE     ├──talk, the door already talking for an unlock───┼─┘
+ *                          │                     │ over / ring timeout / talker left / talk timeout│
  *                          ▼                     ▼                                                 ▼
  *                        ended ◀──CALLEND reply── hanging_up ◀─────────────────────────────────────┘
  *                          ▲
  *                          └── over success or 1 s ── door_hung_up ◀── door CALLEND (any live phase)
  * door lost, door re-CALL, superseded by a known door, shutdown: any live phase → ended
  * ```
+ *
+ * Unlock on a door that opens only while talking ({@linkcode UnlockStep}): when the door gives
+ * no reply to a REMOTEOPENLOCK sent before talk (or the shell knows the door needs it:
+ * `phone_unlock.talkFirst`), the call sends CALLSTART for the unlock alone, then REMOTEOPENLOCK.
+ * No phone becomes the talker; the call rings on with the door talking (`RingingState.doorTalking`),
+ * and a later `talk` goes straight to talking (ringing → talking), with no second CALLSTART.
  *
  * The state has one shape per phase ({@linkcode CallState}), holding only what that phase
  * means; the shell reads it through {@linkcode ringGroupOf}, {@linkcode talkerOf},
@@ -97,14 +104,36 @@ export const OVER_REASON = {
   RING_TIMEOUT: "ring timeout",
   /** The talk lasted the talk timeout. */
   TALK_TIMEOUT: "talk timeout",
-  /** The door stopped answering the keep-alive, or the gateway shuts down. */
+  /** The door stopped answering the keep-alive. */
   DOOR_LOST: "door lost",
+  /** The gateway shuts down (older phone apps may not know this reason: they see an `over`). */
+  GATEWAY_STOPPING: "gateway stopping",
   /** Another phone took the call, or ended it before the talk began. */
   ANSWERED_ELSEWHERE: "answered elsewhere",
 } as const;
 
 /** A reason of a gateway `over` (a value of {@linkcode OVER_REASON}). */
 export type OverReason = typeof OVER_REASON[keyof typeof OVER_REASON];
+
+/**
+ * What an unlock in flight waits for (a state's `unlockStep`, set exactly while it has
+ * `unlockWaiters`).
+ */
+export const UNLOCK_STEP = {
+  /** REMOTEOPENLOCK sent while the door does not talk: no reply → CALLSTART, then again. */
+  lock: "lock",
+  /** REMOTEOPENLOCK whose reply, or silence, is the answer (the door talked when it was sent). */
+  lock_final: "lock_final",
+  /** The door's CALLSTART reply (ours for the unlock, or the talk's in flight); then `lock_final`. */
+  talk: "talk",
+  /** As `talk`, after the door gave no reply to this unlock's REMOTEOPENLOCK; then `relock`. */
+  talk_retry: "talk_retry",
+  /** REMOTEOPENLOCK again, the door talking: the answer; a reply shows the door needs talk. */
+  relock: "relock",
+} as const;
+
+/** A step of an unlock in flight (a key of {@linkcode UNLOCK_STEP}). */
+export type UnlockStep = keyof typeof UNLOCK_STEP;
 
 /** Timers a call runs. */
 export type TimerName = "answer_deadline" | "ring" | "talk" | "door_end_grace";
@@ -124,8 +153,10 @@ export interface OfferedState {
   readonly phase: "offered";
   /** Phones being rung: each got `call`, none has left since. */
   readonly ringGroup: readonly Uid[];
-  /** Phones waiting for the result of the REMOTEOPENLOCK in flight (empty: none in flight). */
+  /** Phones waiting for the result of the unlock in flight (empty: none in flight). */
   readonly unlockWaiters: readonly Uid[];
+  /** What that unlock waits for; undefined exactly when `unlockWaiters` is empty. */
+  readonly unlockStep: UnlockStep | undefined;
 }
 
 /** A phone said `call ok`: the door got CALLANSWER, the keep-alive runs, the group still rings. */
@@ -134,8 +165,15 @@ export interface RingingState {
   readonly phase: "ringing";
   /** Phones being rung (who got `call`, plus who said `call ok`), none has left since. */
   readonly ringGroup: readonly Uid[];
-  /** Phones waiting for the result of the REMOTEOPENLOCK in flight (empty: none in flight). */
+  /**
+   * The door replied to a CALLSTART sent for an unlock: it talks, though no phone is the talker
+   * (no phone audio goes to it). A `talk` then begins at once, with no second CALLSTART.
+   */
+  readonly doorTalking: boolean;
+  /** Phones waiting for the result of the unlock in flight (empty: none in flight). */
   readonly unlockWaiters: readonly Uid[];
+  /** What that unlock waits for; undefined exactly when `unlockWaiters` is empty. */
+  readonly unlockStep: UnlockStep | undefined;
 }
 
 /** A phone pressed `talk`: our CALLSTART waits for the door's REPLY; the group still rings. */
@@ -146,8 +184,10 @@ export interface ConnectingState {
   readonly ringGroup: readonly Uid[];
   /** The phone that pressed `talk` first (the others get `busy`). */
   readonly talker: Uid;
-  /** Phones waiting for the result of the REMOTEOPENLOCK in flight (empty: none in flight). */
+  /** Phones waiting for the result of the unlock in flight (empty: none in flight). */
   readonly unlockWaiters: readonly Uid[];
+  /** What that unlock waits for; undefined exactly when `unlockWaiters` is empty. */
+  readonly unlockStep: UnlockStep | undefined;
 }
 
 /** The door confirmed CALLSTART: the talker alone is in the call, the others were told. */
@@ -156,8 +196,10 @@ export interface TalkingState {
   readonly phase: "talking";
   /** The phone in the call. */
   readonly talker: Uid;
-  /** Phones waiting for the result of the REMOTEOPENLOCK in flight (empty: none in flight). */
+  /** Phones waiting for the result of the unlock in flight (empty: none in flight). */
   readonly unlockWaiters: readonly Uid[];
+  /** What that unlock waits for; undefined exactly when `unlockWaiters` is empty. */
+  readonly unlockStep: UnlockStep | undefined;
 }
 
 /**
@@ -177,8 +219,10 @@ export interface HangingUpState {
   readonly ringGroup: readonly Uid[];
   /** The talker, if there was one. */
   readonly talker: Uid | undefined;
-  /** Phones still waiting for the REMOTEOPENLOCK sent before (told `unlock fail` at the end). */
+  /** Phones still waiting for the unlock begun before (told `unlock fail` at the end). */
   readonly unlockWaiters: readonly Uid[];
+  /** What that unlock waits for; undefined exactly when `unlockWaiters` is empty. */
+  readonly unlockStep: UnlockStep | undefined;
 }
 
 /**
@@ -194,8 +238,10 @@ export interface DoorHungUpState {
   readonly ringGroup: readonly Uid[];
   /** The talker, if there was one. */
   readonly talker: Uid | undefined;
-  /** Phones still waiting for the REMOTEOPENLOCK sent before (told `unlock fail` at the end). */
+  /** Phones still waiting for the unlock begun before (told `unlock fail` at the end). */
   readonly unlockWaiters: readonly Uid[];
+  /** What that unlock waits for; undefined exactly when `unlockWaiters` is empty. */
+  readonly unlockStep: UnlockStep | undefined;
 }
 
 /** The call is over: nothing held, nothing more sent to the door. */
@@ -304,7 +350,12 @@ export type CallEvent =
   | { readonly type: "callend_result"; readonly ok: boolean }
   | { readonly type: "phone_call_ok"; readonly uid: string }
   | { readonly type: "phone_talk"; readonly uid: string }
-  | { readonly type: "phone_unlock"; readonly uid: string }
+  | {
+    readonly type: "phone_unlock";
+    readonly uid: string;
+    /** The shell knows this door opens only while talking: CALLSTART first. @default false */
+    readonly talkFirst?: boolean;
+  }
   | { readonly type: "phone_over"; readonly uid: string }
   | { readonly type: "phone_over_success"; readonly uid: string }
   | { readonly type: "phone_joined"; readonly uid: string }
@@ -370,6 +421,8 @@ export type Effect =
   }
   | { readonly type: "record"; readonly field: "answeredAt" | "talkAt"; readonly uid: string }
   | { readonly type: "record_unlock"; readonly uids: readonly string[]; readonly ok: boolean }
+  /** Learned: the door answered REMOTEOPENLOCK only after a CALLSTART (remember it per door). */
+  | { readonly type: "door_quirk"; readonly needsTalkForUnlock: true }
   /** The call is over: release everything it holds. Always the last effect. */
   | { readonly type: "end"; readonly reason: EndReason };
 

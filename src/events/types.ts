@@ -153,6 +153,17 @@ export type GatewayEvent =
     readonly ip?: string;
   }
   | {
+    /**
+     * Learned from a call: the door ignored REMOTEOPENLOCK until CALLSTART, so its unlocks now
+     * send CALLSTART first. Emitted once per door (while the gateway remembers it).
+     */
+    readonly type: "door_quirk";
+    readonly at: number;
+    readonly address: string;
+    readonly ip: string;
+    readonly needsTalkForUnlock: true;
+  }
+  | {
     readonly type: "binding_added";
     readonly at: number;
     readonly uid: string;

@@ -4,14 +4,19 @@
  * allocation, logging or JSON; counters instead.
  *
  * - Latching: a phone's control datagram `{"order":"enable_video","uid","callId","mediaKey"}`
- *   latches the datagram's source address for that phone in that call (works behind NAT). The
- *   same phone may re-latch from a new address with the key (network change); a wrong key is
- *   dropped and counted.
+ *   latches the datagram's source address for that phone in that call (works behind NAT). Each
+ *   phone has its own key in the call, so a datagram naming another phone's uid is dropped
+ *   (`bad_key`). The same phone may re-latch from a new address with its key (network change)
+ *   once its current sink is gone (a UDP address silent 3 s, a closed WebSocket) or after it
+ *   re-asked on its authenticated socket; else `relatch_refused`.
  * - Door media (CALLUP) goes unchanged to every latched phone in the call's video set: all
- *   ringing phones, then only the talker after `talk begin`.
- * - Phone audio (CALLDOWN) goes to the door only from the talker during talk: addresses and IPs
- *   rewritten to the call's, timestamps +8 ms and frame numbers +1 strictly increasing, in the
- *   header form (77/86) the door uses. Sent from the door socket.
+ *   ringing phones, then only the talker after `talk begin`. Door audio only once there is a
+ *   talker: a door talking for an unlock while the phones still ring is heard by nobody.
+ * - Phone audio (CALLDOWN) goes to the door only from the talker during talk, at most at the
+ *   real-time rate (a token bucket of {@linkcode PACE_BURST} packets refilled one per 8 ms; the
+ *   excess is dropped as `paced`): addresses and IPs rewritten to the call's, timestamps that
+ *   follow the real clock (max(last + 8 ms, time since the first packet)) and frame numbers +1,
+ *   in the header form (77/86) the door uses. Sent from the door socket.
  * - Forwarding stops the moment a call is closed.
  *
  * @module
@@ -23,6 +28,7 @@ import { type Endpoint, endpointKey } from "../net/port.ts";
 import {
   AUDIO_FRAME_MS,
   COMMAND,
+  DATA_TYPE,
   encodeCall,
   hasMagic,
   LENGTH,
@@ -36,7 +42,7 @@ import {
   writeAddress,
   writeIp,
 } from "../protocol/mod.ts";
-import { parseMediaControl } from "../phone/messages.ts";
+import { MEDIA_CONTROL_OK, parseMediaControl } from "../phone/messages.ts";
 import type { LiveCallInfo, MediaPort } from "../call/ports.ts";
 import type { PhoneMedia } from "../phone/ports.ts";
 import type { EventSink } from "../events/bus.ts";
@@ -51,6 +57,8 @@ export const DROP = {
   before_talk: "before_talk",
   not_talker: "not_talker",
   no_call: "no_call",
+  door_audio_before_talk: "door_audio_before_talk",
+  paced: "paced",
 } as const;
 
 /** A drop reason. */
@@ -86,7 +94,13 @@ function newCounters(): MediaCounters {
 /** Where a phone receives media: a UDP address or its WebSocket. */
 type Sink =
   | { kind: "udp"; to: Endpoint; key: string; lastHeard: number }
-  | { kind: "ws"; send: (bytes: Uint8Array) => void };
+  | { kind: "ws"; send: (bytes: Uint8Array) => void; isOpen: () => boolean };
+
+/**
+ * Phone audio packets the relay forwards at once above the real-time rate (one per 8 ms): a
+ * phone's jitter, not a flood.
+ */
+export const PACE_BURST = 16;
 
 interface RelayCall {
   info: LiveCallInfo;
@@ -102,8 +116,14 @@ interface RelayCall {
   /** Latched sinks of the video set, rebuilt on change: the per-packet fan-out list. */
   fanout: Sink[];
   audioFrom: string | undefined;
+  /** Last timestamp sent to the door (not wrapped; written as uint32). */
   outTs: number;
   outFrame: number;
+  /** `now()` minus the timestamp of the first audio packet sent: timestamps follow the clock. */
+  tsOrigin: number;
+  /** Pacing of phone audio: tokens left and when they were counted. */
+  paceTokens: number;
+  paceAt: number;
   forcedFor: Set<string>;
   /** Phones that re-asked for UDP media on their authenticated socket: may re-latch at once. */
   relatchArmed: Set<string>;
@@ -134,7 +154,6 @@ export interface MediaRelayOptions {
 }
 
 const STANDARD_MAGIC = magicBytes("XXXCID");
-const CONTROL_OK = new TextEncoder().encode(JSON.stringify({ order: "enable_video ok" }));
 const SCRATCH = 32;
 
 /** The in-process media forwarder. */
@@ -174,7 +193,10 @@ export class MediaRelay implements MediaPort, PhoneMedia {
     return this.#calls.get(callId)?.c;
   }
 
-  /** Prometheus text of the totals and of every live call. */
+  /**
+   * Prometheus text of the totals. Per-call counters are not labels here (one series per call
+   * would grow without bound and name calls to whoever scrapes): they are in the live state.
+   */
   #render(): string {
     const lines: string[] = [];
     const block = (name: string, help: string, value: (c: MediaCounters) => number) => {
@@ -183,9 +205,6 @@ export class MediaRelay implements MediaPort, PhoneMedia {
         `# TYPE ${name} counter`,
         `${name} ${value(this.#total)}`,
       );
-      for (const call of this.#calls.values()) {
-        lines.push(`${name}{callId="${call.info.callId}"} ${value(call.c)}`);
-      }
     };
     block("media_door_packets_in_total", "Door media packets received", (c) => c.doorIn);
     block("media_door_bytes_in_total", "Door media bytes received", (c) => c.doorInBytes);
@@ -225,6 +244,9 @@ export class MediaRelay implements MediaPort, PhoneMedia {
       audioFrom: undefined,
       outTs: 0,
       outFrame: 0,
+      tsOrigin: NaN,
+      paceTokens: PACE_BURST,
+      paceAt: 0,
       forcedFor: new Set(),
       relatchArmed: new Set(),
       c: newCounters(),
@@ -308,11 +330,19 @@ export class MediaRelay implements MediaPort, PhoneMedia {
 
   // ---- PhoneMedia (from the phone service) ----
 
-  /** WebSocket transport: door media to `send`. */
-  enableWs(callId: string, uid: string, send: (bytes: Uint8Array) => void): boolean {
+  /**
+   * WebSocket transport: door media to `send` while `isOpen` (a control datagram of the same
+   * phone replaces an open WebSocket only after the phone re-asked for UDP on it).
+   */
+  enableWs(
+    callId: string,
+    uid: string,
+    send: (bytes: Uint8Array) => void,
+    isOpen: () => boolean = () => true,
+  ): boolean {
     const call = this.#calls.get(callId);
     if (!call) return false;
-    this.#latch(call, uid, { kind: "ws", send });
+    this.#latch(call, uid, { kind: "ws", send, isOpen });
     return true;
   }
 
@@ -345,6 +375,12 @@ export class MediaRelay implements MediaPort, PhoneMedia {
     if (at !== 0) {
       call.form = at;
       if (!call.formReported) this.#reportForm(call, at);
+    }
+    if (
+      call.audioFrom === undefined && bytes[OFFSET.DATA_TYPE] === DATA_TYPE.AUDIO &&
+      bytes[OFFSET.DATA_TYPE + 1] === 0
+    ) {
+      return this.#drop(call, "door_audio_before_talk");
     }
     const fan = call.fanout;
     for (let i = 0; i < fan.length; i++) {
@@ -388,7 +424,11 @@ export class MediaRelay implements MediaPort, PhoneMedia {
     if ("error" in m) return this.#drop(undefined, "bad_control");
     const call = this.#calls.get(m.callId);
     if (!call) return this.#drop(undefined, "no_call");
-    if (!constantTimeEqual(m.mediaKey, call.info.mediaKey)) return this.#drop(call, "bad_key");
+    // Each phone's own key: a phone of the call cannot latch for another uid with its key.
+    const want = call.info.mediaKeyOf(m.uid);
+    if (want === undefined || !constantTimeEqual(m.mediaKey, want)) {
+      return this.#drop(call, "bad_key");
+    }
     if (!call.video.includes(m.uid) && call.audioFrom !== m.uid) {
       return this.#drop(call, "not_talker");
     }
@@ -399,12 +439,15 @@ export class MediaRelay implements MediaPort, PhoneMedia {
       current.lastHeard = now;
     } else {
       const armed = call.relatchArmed.delete(m.uid);
-      if (current?.kind === "udp" && !armed && now - current.lastHeard < this.#relatchAfter) {
-        return this.#drop(call, "relatch_refused");
-      }
+      // A live sink is not taken over by a datagram alone (it may be a replay from elsewhere):
+      // a UDP address must have been silent, a WebSocket closed, unless the phone re-asked.
+      const live = current?.kind === "udp"
+        ? now - current.lastHeard < this.#relatchAfter
+        : current?.kind === "ws" && current.isOpen();
+      if (live && !armed) return this.#drop(call, "relatch_refused");
       this.#latch(call, m.uid, { kind: "udp", to: from, key, lastHeard: now });
     }
-    this.#o.sendToPhone(CONTROL_OK, from);
+    this.#o.sendToPhone(MEDIA_CONTROL_OK, from);
   }
 
   #phoneAudio(call: RelayCall, uid: string, bytes: Uint8Array): void {
@@ -420,7 +463,22 @@ export class MediaRelay implements MediaPort, PhoneMedia {
     if (at === 0) return this.#drop(call, "not_media");
     if (call.audioFrom === undefined) return this.#drop(call, "before_talk");
     if (call.audioFrom !== uid) return this.#drop(call, "not_talker");
-    call.outTs = (call.outTs + AUDIO_FRAME_MS) >>> 0;
+    // Pacing: at most the real-time rate (one packet per 8 ms) plus a small burst. Numbers only.
+    const now = this.#now();
+    let tokens = call.paceTokens + (now - call.paceAt) / AUDIO_FRAME_MS;
+    if (tokens > PACE_BURST) tokens = PACE_BURST;
+    call.paceAt = now;
+    if (tokens < 1) {
+      call.paceTokens = tokens;
+      return this.#drop(call, "paced");
+    }
+    call.paceTokens = tokens - 1;
+    // The door's timestamps follow the real clock: +8 ms per packet, never behind the time since
+    // the first packet (a gap in the phone's audio is a gap for the door too).
+    if (call.tsOrigin !== call.tsOrigin) call.tsOrigin = now - AUDIO_FRAME_MS; // NaN: first packet
+    const elapsed = Math.floor(now - call.tsOrigin);
+    const next = call.outTs + AUDIO_FRAME_MS;
+    call.outTs = elapsed > next ? elapsed : next;
     call.outFrame = call.outFrame >= 65535 ? 1 : call.outFrame + 1;
     let out = bytes;
     if (at !== call.form) {
@@ -434,7 +492,7 @@ export class MediaRelay implements MediaPort, PhoneMedia {
     }
     // Phones speak XXXCID; an OEM door may expect its own magic.
     if (this.#magic !== STANDARD_MAGIC) out.set(this.#magic, 0);
-    patchMediaHeader(out, call.parties48, call.outTs, call.outFrame);
+    patchMediaHeader(out, call.parties48, call.outTs >>> 0, call.outFrame);
     this.#o.sendToDoor(out, call.info.door);
     call.c.toDoor++;
     call.c.toDoorBytes += out.length;

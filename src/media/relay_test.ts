@@ -7,9 +7,11 @@ import type { LiveCallInfo } from "../call/ports.ts";
 import { MediaRelay } from "./relay.ts";
 
 const DOOR: Endpoint = { hostname: "10.0.0.5", port: 8302 };
+/** Each phone's own media key in the call. */
+const KEYS: Record<string, string> = { a: "a".repeat(32), b: "b".repeat(32) };
 const info: LiveCallInfo = {
   callId: "c1",
-  mediaKey: "k".repeat(32),
+  mediaKeyOf: (uid) => KEYS[uid],
   roomKey: "00010108090",
   door: DOOR,
   doorAddress: "M00010100",
@@ -38,7 +40,7 @@ function setup(now = () => 0) {
   return { relay, toPhones, toDoor, metrics };
 }
 
-const control = (uid: string, key = info.mediaKey, callId = "c1") =>
+const control = (uid: string, key = KEYS[uid] ?? "k".repeat(32), callId = "c1") =>
   new TextEncoder().encode(JSON.stringify({ order: "enable_video", uid, callId, mediaKey: key }));
 
 const doorVideo = (frameNo: number, payloadOffset: 77 | 86 = 77) =>
@@ -89,11 +91,36 @@ Deno.test("relay: door video reaches both ringing phones, then only the talker",
   assertEquals(toPhones.map((p) => p.to.port), [40000]);
 });
 
+Deno.test("relay: door audio reaches no phone until there is a talker (a door talking for an unlock)", () => {
+  const { relay, toPhones } = setup();
+  relay.route("c1", ["a", "b"], undefined);
+  relay.onPhoneDatagram(control("a"), PHONE_A);
+  relay.onPhoneDatagram(control("b"), PHONE_B);
+  const doorAudio = encodeMedia({
+    op: OP.CALLUP,
+    ...info.parties,
+    timestamp: 8,
+    dataType: 1,
+    frameNo: 1,
+    payloadOffset: 77,
+    payload: new Uint8Array(64),
+  });
+  toPhones.length = 0;
+  relay.onDoorMedia(doorAudio, DOOR);
+  relay.onDoorMedia(doorVideo(1), DOOR);
+  assertEquals(toPhones.map((p) => p.bytes[61]), [3, 3], "video to both, audio to none");
+  assertEquals(relay.totals.dropped.door_audio_before_talk, 1);
+  relay.route("c1", ["a"], "a");
+  toPhones.length = 0;
+  relay.onDoorMedia(doorAudio, DOOR);
+  assertEquals(toPhones.map((p) => [p.to.port, p.bytes[61]]), [[40000, 1]]);
+});
+
 Deno.test("relay: enable_video is acknowledged; a wrong key or unknown call is dropped and counted", () => {
   const { relay, toPhones } = setup();
   relay.route("c1", ["a"], undefined);
   relay.onPhoneDatagram(control("a", "wrong"), PHONE_A);
-  relay.onPhoneDatagram(control("a", info.mediaKey, "nope"), PHONE_A);
+  relay.onPhoneDatagram(control("a", KEYS.a, "nope"), PHONE_A);
   relay.onPhoneDatagram(new TextEncoder().encode("{not json"), PHONE_A);
   assertEquals(toPhones.length, 0);
   assertEquals([
@@ -215,14 +242,16 @@ Deno.test("relay: WebSocket transport carries the same datagrams both ways", () 
   assertEquals(toDoor[0]!.bytes[8], OP.CALLDOWN);
 });
 
-Deno.test("relay: /metrics shows totals and per-call counters", () => {
+Deno.test("relay: /metrics shows totals only; per-call counters are in countersOf (live state)", () => {
   const { relay, metrics } = setup();
   relay.route("c1", ["a"], undefined);
   relay.onPhoneDatagram(control("a"), PHONE_A);
   relay.onDoorMedia(doorVideo(1), DOOR);
   const text = metrics.render();
   assert(text.includes("media_door_packets_in_total 1"), text);
-  assert(text.includes('media_phone_packets_out_total{callId="c1"} 1'), text);
+  assert(text.includes("media_phone_packets_out_total 1"), text);
+  assert(!text.includes("callId"), text);
+  assertEquals(relay.countersOf("c1")?.toPhones, 1);
   assert(text.includes("# TYPE media_dropped_total counter"), text);
 });
 
@@ -247,4 +276,75 @@ Deno.test("relay: an OEM door (magic QIUSHI) gets the phone's XXXCID audio in it
   relay.onPhoneDatagram(control("a"), PHONE_A);
   relay.onPhoneDatagram(phoneAudio(1, 1), PHONE_A);
   assertEquals(new TextDecoder().decode(toDoor.at(-1)!.subarray(0, 6)), "QIUSHI");
+});
+
+Deno.test("relay: a phone of the call cannot latch for another uid: its key is its own", () => {
+  const { relay, toPhones, toDoor } = setup();
+  relay.route("c1", ["a"], "a"); // b was told "answered elsewhere"
+  assert(relay.enableWs("c1", "a", () => {}));
+  const rogue = { hostname: "10.0.1.2", port: 40009 };
+  relay.onPhoneDatagram(control("a", KEYS.b), rogue);
+  assertEquals([relay.totals.dropped.bad_key, toPhones.length], [1, 0]);
+  relay.onPhoneDatagram(phoneAudio(1, 1), rogue);
+  assertEquals(toDoor.length, 0);
+});
+
+Deno.test("relay: an open WebSocket sink is not taken over by a control datagram unless the phone re-asks", () => {
+  let open = true;
+  const { relay, toPhones } = setup();
+  relay.route("c1", ["a"], "a");
+  const frames: Uint8Array[] = [];
+  assert(relay.enableWs("c1", "a", (b) => frames.push(b), () => open));
+  // The phone's own key, replayed from elsewhere while its WebSocket is live: refused.
+  relay.onPhoneDatagram(control("a"), PHONE_B);
+  assertEquals([relay.totals.dropped.relatch_refused, toPhones.length], [1, 0]);
+  relay.onDoorMedia(doorVideo(1), DOOR);
+  assertEquals(frames.length, 1);
+  // The phone asks for UDP on its authenticated socket: its datagram latches at once.
+  relay.enableUdp("c1", "a");
+  relay.onPhoneDatagram(control("a"), PHONE_A);
+  relay.onDoorMedia(doorVideo(2), DOOR);
+  assertEquals([frames.length, toPhones.at(-1)!.to], [1, PHONE_A]);
+  // Back on the WebSocket, which then closes: a datagram may latch (nothing live is stolen).
+  assert(relay.enableWs("c1", "a", (b) => frames.push(b), () => open));
+  open = false;
+  relay.onPhoneDatagram(control("a"), PHONE_B);
+  toPhones.length = 0;
+  relay.onDoorMedia(doorVideo(3), DOOR);
+  assertEquals(toPhones.map((p) => p.to), [PHONE_B]);
+});
+
+Deno.test("relay: phone audio is paced to the real-time rate; timestamps follow the clock", () => {
+  let t = 1000;
+  const { relay, toDoor, metrics } = setup(() => t);
+  relay.route("c1", ["a"], "a");
+  relay.onPhoneDatagram(control("a"), PHONE_A);
+  toDoor.length = 0;
+  const ts = () =>
+    toDoor.map((p) => {
+      const d = decodePacket(p.bytes);
+      assert(!(d instanceof PacketDecodeError) && d.kind === "media");
+      return d.timestamp;
+    });
+  // A flood: 10 packets every 8 ms for 1 s (10× the real-time rate).
+  for (let tick = 0; tick < 125; tick++, t += 8) {
+    for (let i = 0; i < 10; i++) relay.onPhoneDatagram(phoneAudio(tick, tick), PHONE_A);
+  }
+  const sent = toDoor.length;
+  assert(sent >= 125 && sent <= 125 + 16, `forwarded ${sent} in 1 s`);
+  assertEquals(relay.totals.dropped.paced, 1250 - sent);
+  assert(metrics.render().includes(`media_dropped_total{reason="paced"} ${1250 - sent}`));
+  const stamps = ts();
+  assert(
+    stamps.at(-1)! - stamps[0]! <= 1000 + 16 * 8,
+    `door timestamps span ${stamps.at(-1)! - stamps[0]!} ms`,
+  );
+  // Strictly increasing, +8 within a burst.
+  for (let i = 1; i < stamps.length; i++) assert(stamps[i]! > stamps[i - 1]!);
+  assertEquals(stamps[1]! - stamps[0]!, 8);
+  // After 2 s of silence the timestamps jump with the clock rather than continuing at +8: the
+  // door's timestamp is again the time since the first packet (plus the first 8 ms).
+  t += 2000;
+  relay.onPhoneDatagram(phoneAudio(1, 1), PHONE_A);
+  assertEquals(ts().at(-1)! - stamps[0]!, t - 1000);
 });

@@ -74,8 +74,9 @@ Deno.test("service: a refused login is logged with its reason (unknown uid, wron
     await login("u1", "Y00010108090", "y".repeat(64));
     await login("u1", "Y00010108091", token);
     await login("u1", "Y00010108091", token); // same cause again: not logged twice
-    await login("u1", "Y00010108090", token); // the fourth attempt of u1: allowed, logs in
-    await login("u1", "Y00010108090", token); // the fifth: rate limited
+    await login("u1", "Y00010108090", token); // right: logs in, and does not count
+    await login("u1", "Y00010108090", "z".repeat(64)); // the fourth failure of u1 here: allowed
+    await login("u1", "Y00010108090", token); // after four failures: rate limited
     const lines = logger.records.filter((l) => l.msg === "phone login refused");
     assertEquals(lines.map((l) => [l.uid, l.roomAddress, l.ip, l.reason]), [
       ["nobody", "Y00010108090", "10.0.1.2", "unknown uid"],

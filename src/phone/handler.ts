@@ -1,6 +1,7 @@
 /**
  * The HTTP side as a plain handler: `GET /phone` (WebSocket upgrade), `GET /healthz`,
- * `GET /metrics`. Only `serve.ts` calls `Deno.serve`; tests call the handler directly.
+ * `GET /metrics` (loopback, `--metrics-allow` or `--metrics-token` only). Served by
+ * `http/server.ts`; tests call the handler directly too.
  *
  * @module
  */
@@ -8,6 +9,8 @@
 import type { Metrics } from "../metrics.ts";
 import type { PhoneHub } from "./hub.ts";
 import type { PhoneService } from "./service.ts";
+import type { HttpHandler, RequestInfo } from "../http/server.ts";
+import { type AccessRule, allowed } from "../http/access.ts";
 
 /** Health of the gateway's parts. */
 export interface Health {
@@ -22,57 +25,70 @@ export interface HandlerDeps {
   metrics: Metrics;
   health: () => Health;
   version: string;
+  /** Who may read `/metrics` besides loopback. @default loopback only */
+  metricsAccess?: AccessRule;
 }
 
-/** Largest WebSocket message accepted (text or binary). */
-export const MAX_FRAME_BYTES = 64 * 1024;
+/**
+ * Largest WebSocket message accepted (text or binary, all fragments together); a larger one
+ * closes the connection with 1009.
+ */
+export const MAX_MESSAGE_BYTES = 64 * 1024;
+
+/** A text response with its length. */
+function text(body: string, status: number, type = "text/plain; charset=utf-8"): Response {
+  const bytes = new TextEncoder().encode(body);
+  return new Response(bytes, {
+    status,
+    headers: { "content-type": type, "content-length": String(bytes.length) },
+  });
+}
 
 /** Builds the request handler. */
-export function createHandler(
-  deps: HandlerDeps,
-): (req: Request, info?: Deno.ServeHandlerInfo) => Response {
+export function createHandler(deps: HandlerDeps): HttpHandler {
+  const access = deps.metricsAccess ?? { allow: [], token: undefined };
   return (req, info) => {
     const url = new URL(req.url);
-    if (req.method !== "GET") return new Response("method not allowed\n", { status: 405 });
+    if (req.method !== "GET") return text("method not allowed\n", 405);
     switch (url.pathname) {
       case "/phone":
         return upgrade(req, deps, info);
       case "/healthz": {
         const h = deps.health();
-        return Response.json({ ...h, version: deps.version }, { status: h.ok ? 200 : 503 });
+        return text(
+          JSON.stringify({ ...h, version: deps.version }),
+          h.ok ? 200 : 503,
+          "application/json",
+        );
       }
       case "/metrics":
-        return new Response(deps.metrics.render(), {
-          headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
-        });
+        if (!allowed(access, info.remoteAddr.hostname, req.headers.get("authorization"))) {
+          deps.metrics.inc("http_metrics_refused_total");
+          return text("forbidden\n", 403);
+        }
+        return text(deps.metrics.render(), 200, "text/plain; version=0.0.4; charset=utf-8");
       default:
-        return new Response("not found\n", { status: 404 });
+        return text("not found\n", 404);
     }
   };
 }
 
-function upgrade(req: Request, deps: HandlerDeps, info?: Deno.ServeHandlerInfo): Response {
+function upgrade(req: Request, deps: HandlerDeps, info: RequestInfo): Response {
   if (req.headers.get("upgrade")?.toLowerCase() !== "websocket") {
-    return new Response("expected a WebSocket upgrade\n", { status: 426 });
+    return text("expected a WebSocket upgrade\n", 426);
   }
-  // Read the peer before upgrading: the request is gone afterwards.
-  const addr = info?.remoteAddr as Deno.NetAddr | undefined;
-  const { socket, response } = Deno.upgradeWebSocket(req, { idleTimeout: 0 });
-  socket.binaryType = "arraybuffer";
-  const session = deps.hub.attach(socket, addr?.hostname ?? "unknown");
+  let socket, response;
+  try {
+    ({ socket, response } = info.upgradeWebSocket(req, { maxMessageBytes: MAX_MESSAGE_BYTES }));
+  } catch (e) {
+    return text(`${e instanceof Error ? e.message : e}\n`, 400);
+  }
+  const session = deps.hub.attach(socket, info.remoteAddr.hostname ?? "unknown");
   deps.metrics.inc("phone_connections_total");
-  socket.onmessage = (ev) => {
-    if (typeof ev.data === "string") {
-      deps.service.onText(session, ev.data);
-    } else if (ev.data instanceof ArrayBuffer) {
-      if (ev.data.byteLength > MAX_FRAME_BYTES) {
-        deps.metrics.inc("phone_media_dropped_total", { reason: "oversize" });
-        return;
-      }
-      deps.service.onBinary(session, new Uint8Array(ev.data));
-    }
-  };
+  socket.onmessage = (data) =>
+    typeof data === "string"
+      ? deps.service.onText(session, data)
+      : deps.service.onBinary(session, data);
   socket.onclose = () => deps.hub.detach(session);
-  socket.onerror = () => deps.hub.detach(session);
   return response;
 }

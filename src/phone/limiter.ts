@@ -1,5 +1,9 @@
 /**
- * Rate limits for logins and unlocks, per uid and per source IP (token buckets).
+ * Rate limits for logins and unlocks (token buckets keyed by strings). The caller chooses the
+ * keys: `ip:<address>` buckets take the per-IP rate, every other key the per-uid rate. Logins are
+ * limited per (uid, source IP) and per source IP and only their failures count (the phone service
+ * takes before checking the token and gives back on success), so someone else's wrong tokens never
+ * lock a resident out; unlocks (of a logged-in uid) per uid and per source IP.
  *
  * @module
  */
@@ -15,15 +19,18 @@ export interface Rate {
   readonly perMinute: number;
 }
 
-/** Limits per uid and per source IP; one {@linkcode Rate} applies to both. */
+/**
+ * Limits per uid (for logins: per uid and source IP) and per source IP; one {@linkcode Rate}
+ * applies to both.
+ */
 export type Rates = Readonly<
   Record<"login" | "unlock", Rate | { readonly uid: Rate; readonly ip: Rate }>
 >;
 
 /**
- * Default limits: tight per uid (a person retries a few times), generous per IP (a building's
- * phones may share one address behind NAT or a reverse proxy, and all log in again after a
- * gateway restart).
+ * Default limits: tight per uid (a person retries a few times; for logins, the wrong tokens of
+ * one uid from one source), generous per IP (a building's phones may share one address behind NAT
+ * or a reverse proxy, and all log in again after a gateway restart).
  */
 export const DEFAULT_RATES: Rates = {
   login: { uid: { burst: 10, perMinute: 10 }, ip: { burst: 300, perMinute: 300 } },
@@ -47,8 +54,26 @@ export class TokenBucketLimiter implements Limiter {
 
   /** Takes one token; false when the bucket is empty. */
   take(kind: "login" | "unlock", key: string): boolean {
+    const b = this.#bucket(kind, key);
+    if (b.tokens < 1) return false;
+    b.tokens -= 1;
+    return true;
+  }
+
+  /** Gives back a token taken by {@linkcode TokenBucketLimiter.take} (never beyond the burst). */
+  refund(kind: "login" | "unlock", key: string): void {
+    const b = this.#bucket(kind, key);
+    b.tokens = Math.min(this.#rateOf(kind, key).burst, b.tokens + 1);
+  }
+
+  #rateOf(kind: "login" | "unlock", key: string): Rate {
     const r = this.#rates[kind];
-    const rate = "burst" in r ? r : key.startsWith("ip:") ? r.ip : r.uid;
+    return "burst" in r ? r : key.startsWith("ip:") ? r.ip : r.uid;
+  }
+
+  /** The key's bucket, refilled to now (created full). */
+  #bucket(kind: "login" | "unlock", key: string): { tokens: number; at: number } {
+    const rate = this.#rateOf(kind, key);
     const now = this.#clock.now();
     const id = `${kind}:${key}`;
     let b = this.#buckets.get(id);
@@ -61,8 +86,6 @@ export class TokenBucketLimiter implements Limiter {
       this.#buckets.delete(id); // re-insert: the map's order is the eviction order
     }
     this.#buckets.set(id, b);
-    if (b.tokens < 1) return false;
-    b.tokens -= 1;
-    return true;
+    return b;
   }
 }

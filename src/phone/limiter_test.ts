@@ -26,3 +26,21 @@ Deno.test("limiter defaults: a building's phones behind one IP can all log in ag
   const tries = Array.from({ length: 12 }, () => l.take("login", "uid:phone-0"));
   assertEquals(tries.filter(Boolean).length, 9, "one uid still gets only its own burst");
 });
+
+Deno.test("limiter: a refund gives a token back, never beyond the burst", () => {
+  const l = new TokenBucketLimiter(new FakeClock(), {
+    login: { burst: 2, perMinute: 1 },
+    unlock: { burst: 1, perMinute: 1 },
+  });
+  assertEquals([l.take("login", "k"), l.take("login", "k"), l.take("login", "k")], [
+    true,
+    true,
+    false,
+  ]);
+  l.refund("login", "k");
+  assertEquals([l.take("login", "k"), l.take("login", "k")], [true, false]);
+  l.refund("login", "other");
+  l.refund("login", "other");
+  const takes = Array.from({ length: 3 }, () => l.take("login", "other"));
+  assertEquals(takes, [true, true, false]);
+});

@@ -23,8 +23,16 @@ export interface BindingCheck {
 
 /** Media attachment of a phone on its signalling socket (WebSocket transport). */
 export interface PhoneMedia {
-  /** Starts sending the call's door media to this phone over `send`; false if not allowed. */
-  enableWs(callId: string, uid: string, send: (bytes: Uint8Array) => void): boolean;
+  /**
+   * Starts sending the call's door media to this phone over `send` while `isOpen` (its
+   * WebSocket); false if not allowed.
+   */
+  enableWs(
+    callId: string,
+    uid: string,
+    send: (bytes: Uint8Array) => void,
+    isOpen?: () => boolean,
+  ): boolean;
   /** Phone audio arriving as a binary frame. */
   wsAudio(uid: string, bytes: Uint8Array): void;
   /** The phone asked for UDP media: the relay may force an I-frame once it latches. */
@@ -37,4 +45,6 @@ export interface PhoneMedia {
 export interface Limiter {
   /** True when one more attempt of `kind` by `key` is allowed now (and counts it). */
   take(kind: "login" | "unlock", key: string): boolean;
+  /** Un-counts an attempt that turned out not to count (a login whose token was right). */
+  refund(kind: "login" | "unlock", key: string): void;
 }

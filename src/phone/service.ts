@@ -2,9 +2,11 @@
  * The phone service: what the gateway does with each message of a phone connection
  * (phone-protocol.md, seed flows 二–六). Transport-free: the handler feeds it text frames.
  *
- * Checks, in order: size and shape (`bad_request`), login first (`login_required`), the token
- * (`unauthorized`), the rate limits (`rate_limited`), the uid's binding to the message's room
- * (`not_bound`), the room's call with that door (`not_in_call`). Every failure is answered with an
+ * Checks, in order: size and shape (`bad_request`), login first (`login_required`), the login
+ * rate limits per (uid, source IP) and per source IP, counting failures only (`rate_limited`),
+ * the token (`unauthorized`), the unlock rate limits per uid and source IP (`rate_limited`), the
+ * uid's binding to the message's room (`not_bound`), the room's call with that door
+ * (`not_in_call`). Every failure is answered with an
  * `error` and never disturbs another phone or call.
  *
  * @module
@@ -27,6 +29,15 @@ import {
   type PhoneMessage,
 } from "./messages.ts";
 import { CLOSE_CODE, type PhoneHub, type PhoneSession } from "./hub.ts";
+
+/** `error` replies per second (and burst) per connection; further errors are only counted. */
+export const ERROR_REPLY_RATE = 20;
+
+/**
+ * Unsent bytes on a phone's socket above which WebSocket media is skipped (counted), well below
+ * the socket's drop limit (1 MiB), so that a slow phone loses frames, not its call.
+ */
+export const WS_MEDIA_SKIP_BYTES = 256 * 1024;
 
 /** Options of {@linkcode PhoneService}. */
 export interface PhoneServiceOptions {
@@ -53,22 +64,46 @@ export class PhoneService {
   #logged = new OnceFilter();
   /** Refused logins: one line per uid, source and reason a minute. */
   #throttle: LogThrottle;
+  /** Error replies left per connection (a token bucket). */
+  #errorBudget = new WeakMap<PhoneSession, { tokens: number; at: number }>();
+  #now: () => number;
 
   /** Wires the service. */
   constructor(options: PhoneServiceOptions) {
     this.#o = options;
     this.#throttle = new LogThrottle(options.clock ?? { now: () => performance.now() });
+    const clock = options.clock;
+    this.#now = clock ? () => clock.now() : () => performance.now();
   }
 
-  /** Sends an `error` to a session. */
+  /**
+   * Sends an `error` to a session: at most {@linkcode ERROR_REPLY_RATE} a second per connection
+   * (burst as many); beyond that the error is counted in `phone_errors_unanswered_total` and not
+   * sent, so that a socket sending junk cannot make the gateway queue replies without bound.
+   */
   error(s: PhoneSession, code: ErrorCode, ref?: string, message?: string): void {
     this.#o.metrics.inc("phone_errors_total", { code });
+    if (!this.#takeErrorReply(s)) {
+      this.#o.metrics.inc("phone_errors_unanswered_total", { code });
+      return;
+    }
     this.#o.hub.sendTo(s, {
       order: "error",
       code,
       message: message ?? ERROR_TEXT[code],
       ...(ref ? { ref } : {}),
     });
+  }
+
+  #takeErrorReply(s: PhoneSession): boolean {
+    const now = this.#now();
+    const b = this.#errorBudget.get(s) ?? { tokens: ERROR_REPLY_RATE, at: now };
+    b.tokens = Math.min(ERROR_REPLY_RATE, b.tokens + ((now - b.at) / 1000) * ERROR_REPLY_RATE);
+    b.at = now;
+    const ok = b.tokens >= 1;
+    if (ok) b.tokens -= 1;
+    this.#errorBudget.set(s, b);
+    return ok;
   }
 
   /** Handles one text frame; replies keep the order of requests. */
@@ -121,10 +156,12 @@ export class PhoneService {
 
   async #login(s: PhoneSession, m: PhoneMessage & { order: "login" }): Promise<void> {
     const o = this.#o;
-    if (
-      o.limiter &&
-      (!o.limiter.take("login", `uid:${m.uid}`) || !o.limiter.take("login", `ip:${s.ip}`))
-    ) {
+    // Wrong tokens are limited per (uid, source) and per source, never per uid alone: someone
+    // else's guesses cannot lock a resident out. The tokens are taken before the check (a hash
+    // and a KV read), so a refused source costs nothing and concurrent guesses cannot overshoot,
+    // and given back when the token was right: failures count, not attempts.
+    const keys = [`uid:${m.uid}|${s.ip}`, `ip:${s.ip}`] as const;
+    if (o.limiter && !takeAll(o.limiter, keys)) {
       this.#refusedLog(m.uid, m.roomAddress, s.ip, "rate limited");
       return this.error(s, "rate_limited", "login");
     }
@@ -132,6 +169,7 @@ export class PhoneService {
     const binding = room === undefined
       ? undefined
       : await o.bindings.verify(m.uid, m.roomAddress, m.token);
+    if (binding && room !== undefined) { for (const k of keys) o.limiter?.refund("login", k); }
     if (!binding || room === undefined) {
       o.metrics.inc("phone_logins_total", { result: "unauthorized" });
       const why = room === undefined ? "not a room address" : await this.#whyRefused(m.uid, room);
@@ -225,9 +263,14 @@ export class PhoneService {
     }
     if (m.transport === "ws") {
       const ok = o.media?.enableWs(call.callId, uid, (bytes) => {
+        if (s.closed) return;
+        if ((s.socket.bufferedAmount ?? 0) > WS_MEDIA_SKIP_BYTES) {
+          o.metrics.inc("phone_media_dropped_total", { reason: "backpressure" });
+          return;
+        }
         // A copy: the bytes live in a pooled receive buffer reused after this turn.
-        if (!s.closed) s.socket.send(bytes.slice());
-      }) ?? false;
+        s.socket.send(bytes.slice());
+      }, () => !s.closed) ?? false;
       if (!ok) return this.error(s, "not_in_call", m.order);
     } else {
       o.media?.enableUdp?.(call.callId, uid);
@@ -243,4 +286,15 @@ export class PhoneService {
       mediaPort: o.mediaPort,
     });
   }
+}
+
+/** Takes a login token from every bucket of `keys`, or from none (false). */
+function takeAll(limiter: Limiter, keys: readonly string[]): boolean {
+  for (let i = 0; i < keys.length; i++) {
+    if (!limiter.take("login", keys[i]!)) {
+      for (let j = 0; j < i; j++) limiter.refund("login", keys[j]!);
+      return false;
+    }
+  }
+  return true;
 }

@@ -54,15 +54,16 @@ async function setup(requests: string[] = [], logger: Logger = nullLogger) {
     bindings,
     logger,
     metrics,
+    clock,
     mediaPort: 8303,
     limiter: new TokenBucketLimiter(clock, {
       login: { burst: 3, perMinute: 1 },
       unlock: { burst: 2, perMinute: 1 },
     }),
   });
-  const connect = () => {
+  const connect = (ip = "10.0.1.1") => {
     const socket = new FakeSocket();
-    return { socket, session: hub.attach(socket, "10.0.1.1") };
+    return { socket, session: hub.attach(socket, ip) };
   };
   const close = () => {
     hub.close();
@@ -189,18 +190,110 @@ Deno.test("phone service: logins and unlocks are rate limited", async () => {
   }
 });
 
-Deno.test("phone service: a flood of bad messages is answered and counted each time, logged once", async () => {
+Deno.test("phone service: wrong tokens from other sources never lock a uid out; each source is limited", async () => {
+  const t = await setup();
+  try {
+    const login = (ip: string, token: string, uid = ID.uid) => {
+      const { socket, session } = t.connect(ip);
+      return t.service.onText(session, JSON.stringify({ order: "login", ...ID, uid, token }))
+        .then(() => socket.last().code ?? socket.last().order);
+    };
+    const guesses: unknown[] = [];
+    for (const ip of ["10.6.6.1", "10.6.6.2"]) {
+      for (let i = 0; i < 4; i++) guesses.push(await login(ip, "bad"));
+    }
+    // Each source keeps its own (low) guessing rate: burst 3, then refused without a check.
+    assertEquals(guesses, [
+      ...["unauthorized", "unauthorized", "unauthorized", "rate_limited"],
+      ...["unauthorized", "unauthorized", "unauthorized", "rate_limited"],
+    ]);
+    // The resident, from its own address: in, at once and again (successes do not count).
+    for (let i = 0; i < 5; i++) assertEquals(await login("10.0.1.1", t.token), "login ok");
+    // A source guessing across uids is limited per source too (per-IP burst 3 here).
+    const spray = [];
+    for (let i = 0; i < 4; i++) spray.push(await login("10.6.6.3", "bad", `uid-${i}`));
+    assertEquals(spray.at(-1), "rate_limited");
+    assertEquals(t.metrics.get("phone_logins_total", { result: "unauthorized" }), 9);
+  } finally {
+    t.close();
+  }
+});
+
+Deno.test("phone service: bad messages are counted each time, answered 20 a second, logged once", async () => {
   const logger = memoryLogger("debug");
   const t = await setup([], logger);
   try {
     const { socket, session } = t.connect();
-    for (let i = 0; i < 20; i++) await t.service.onText(session, "{not json");
+    for (let i = 0; i < 30; i++) await t.service.onText(session, "{not json");
     await t.service.onText(session, JSON.stringify({ order: "dance" }));
-    assertEquals(socket.out.filter((m) => m.code === "bad_request").length, 21);
-    assertEquals(t.metrics.get("phone_errors_total", { code: "bad_request" }), 21);
+    assertEquals(socket.out.filter((m) => m.code === "bad_request").length, 20);
+    assertEquals(t.metrics.get("phone_errors_total", { code: "bad_request" }), 31);
+    assertEquals(t.metrics.get("phone_errors_unanswered_total", { code: "bad_request" }), 11);
+    // The budget refills at 20 a second, per connection.
+    t.clock.advance(100);
+    for (let i = 0; i < 5; i++) await t.service.onText(session, "{not json");
+    assertEquals(socket.out.length, 22);
+    const other = t.connect();
+    await t.service.onText(other.session, "{not json");
+    assertEquals(other.socket.out.length, 1);
     const lines = logger.records.filter((r) => String(r.msg).startsWith("bad phone message"));
-    assertEquals(lines.length, 2);
+    assertEquals(lines.length, 3);
   } finally {
     t.close();
+  }
+});
+
+Deno.test("phone service: WebSocket media is skipped (counted) while 256 KiB wait unsent", async () => {
+  const kv = await Deno.openKv(":memory:");
+  const bindings = new BindingStore(kv);
+  const { token } = await bindings.add(ID);
+  const clock = new FakeClock();
+  const metrics = new Metrics();
+  const hub = new PhoneHub({ clock, logger: nullLogger, metrics, heartbeatTimeoutMs: 6000 });
+  let sink: ((bytes: Uint8Array) => void) | undefined;
+  const call = { callId: "c1", doorAddress: "M00010100", ringing: [ID.uid], talker: undefined };
+  const service = new PhoneService({
+    hub,
+    manager: {
+      phoneRequest: () => ({ ok: true as const, callId: "c1" }),
+      byRoom: () => call,
+    } as unknown as Pick<CallManager, "phoneRequest" | "byRoom">,
+    bindings,
+    logger: nullLogger,
+    metrics,
+    clock,
+    mediaPort: 8303,
+    media: {
+      enableWs: (_c, _u, send) => {
+        sink = send;
+        return true;
+      },
+      wsAudio: () => {},
+    },
+  });
+  const sent: Uint8Array[] = [];
+  const socket = {
+    bufferedAmount: 0,
+    send: (d: string | Uint8Array) => void (typeof d !== "string" && sent.push(d)),
+    close: () => {},
+  };
+  try {
+    const session = hub.attach(socket, "10.0.1.1");
+    await service.onText(session, JSON.stringify({ order: "login", ...ID, token }));
+    await service.onText(
+      session,
+      JSON.stringify({ order: "enable_video", ...ID, doorAddress: "M00010100", transport: "ws" }),
+    );
+    assert(sink, "media sink registered");
+    sink(new Uint8Array(100));
+    socket.bufferedAmount = 300 * 1024;
+    sink(new Uint8Array(100));
+    socket.bufferedAmount = 0;
+    sink(new Uint8Array(100));
+    assertEquals(sent.length, 2);
+    assertEquals(metrics.get("phone_media_dropped_total", { reason: "backpressure" }), 1);
+  } finally {
+    hub.close();
+    kv.close();
   }
 });

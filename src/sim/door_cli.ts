@@ -72,6 +72,7 @@ after CALLSTART, opens the lock on REMOTEOPENLOCK, and logs every step.
   --fps 15                 video frame rate, 10–25
   --reply-to-8302          send replies to port 8302 of the peer (older firmwares)
   --unlock-needs-talk      acknowledge REMOTEOPENLOCK but open only after CALLSTART
+  --unlock-needs-talk-silent  no reply at all to REMOTEOPENLOCK before CALLSTART (common build)
   --door-confirms MS       the door also sends its own CALLCONFIRM every MS ms (default off)
   --calls 1                place N calls, one after the other
   --pause 2                seconds between calls
@@ -104,6 +105,7 @@ const BOOLEAN_FLAGS = [
   "exact-lengths",
   "reply-to-8302",
   "unlock-needs-talk",
+  "unlock-needs-talk-silent",
   "json",
   "help",
 ] as const;
@@ -193,7 +195,9 @@ export function parseDoorSimArgs(args: string[]): DoorCliArgs {
       hangupAfterS: num(values, "hangup-after", 0, 36_000, false),
       fps: num(values, "fps", 10, 25) ?? d.fps,
       replyToPort8302: values["reply-to-8302"] === true,
-      unlockNeedsTalk: values["unlock-needs-talk"] === true,
+      unlockNeedsTalk: values["unlock-needs-talk-silent"] === true
+        ? "silent"
+        : values["unlock-needs-talk"] === true,
       confirmIntervalMs: num(values, "door-confirms", 100, 60_000) ?? 0,
     };
     return {
@@ -271,6 +275,8 @@ export function formatEvent(e: DoorSimEvent, ctx: EventContext): string | undefi
     case "lock_ignored":
       return e.reason === "needs_talk"
         ? `LOCK   unlock acknowledged, not opened: this door opens only after talk started`
+        : e.reason === "needs_talk_silent"
+        ? `LOCK   unlock not answered: this door ignores unlock until talk started`
         : `LOCK   unlock acknowledged, not opened: re-trigger guard (${ctx.lockGuardMs / 1000} s)`;
     case "iframe_forced":
       return `VIDEO  I-frame requested by the gateway`;

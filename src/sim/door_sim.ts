@@ -22,6 +22,9 @@
  * - `unlockNeedsTalk`: a REMOTEOPENLOCK before CALLSTART is acknowledged (REPLY, so the gateway's
  *   ask succeeds) but the lock does not open (event `lock_ignored`, reason `needs_talk`); the
  *   gateway cannot tell from the wire, so its call layer should send CALLSTART first.
+ *   `unlockNeedsTalk: "silent"` (a widely deployed build): a REMOTEOPENLOCK before CALLSTART
+ *   gets no REPLY at all and is not acted upon (`lock_ignored`, reason `needs_talk_silent`, once
+ *   per burst of copies); the first REMOTEOPENLOCK after CALLSTART is answered and opens.
  * - Lock re-trigger guard: a new REMOTEOPENLOCK within `lockGuardMs` (5 s) of an opening is
  *   acknowledged without opening (`lock_ignored`, reason `guard`).
  * - A retransmission is a copy of the same ASK within `duplicateWindowMs` (1 s) of the previous
@@ -175,7 +178,11 @@ export type DoorSimEvent =
   }
   | { readonly type: "audio_received"; readonly t: number; readonly count: number }
   | { readonly type: "lock_opened"; readonly t: number; readonly count: number }
-  | { readonly type: "lock_ignored"; readonly t: number; readonly reason: "needs_talk" | "guard" }
+  | {
+    readonly type: "lock_ignored";
+    readonly t: number;
+    readonly reason: "needs_talk" | "needs_talk_silent" | "guard";
+  }
   | { readonly type: "iframe_forced"; readonly t: number }
   | {
     readonly type: "dropped";
@@ -299,8 +306,8 @@ export interface DoorSimOptions {
   gopFrames?: number;
   /** Send replies to port 8302 of the peer instead of the source port (older firmwares). */
   replyToPort8302?: boolean;
-  /** Open the lock only after CALLSTART (see the module notes). */
-  unlockNeedsTalk?: boolean;
+  /** Open the lock only after CALLSTART; `"silent"`: no REPLY before it either (module notes). */
+  unlockNeedsTalk?: boolean | "silent";
   /** The door's own CALLCONFIRM ASKs while in a call, every this many ms; 0 = off. @default {0} */
   confirmIntervalMs?: number;
   /** Time to keep answering CALLEND copies after the end. @default {700} */
@@ -476,6 +483,7 @@ export class DoorSim {
   #talked = false;
   #locks = 0;
   #lastLockAt = -Infinity;
+  #lastIgnoredUnlockAt = -Infinity;
   #lastAsk = new Map<number, number>();
   #hangupReason: HangupReason | undefined;
   #callendReplied: boolean | undefined;
@@ -913,6 +921,9 @@ export class DoorSim {
         return;
       case OP.REMOTEOPENLOCK:
         if (!inCall) break;
+        if (this.#o.unlockNeedsTalk === "silent" && phase !== "talking") {
+          return this.#ignoreUnlock();
+        }
         this.#reply(raw, OP.REMOTEOPENLOCK, from);
         return this.#onUnlock();
       case OP.FORCEIFRAME:
@@ -992,6 +1003,14 @@ export class DoorSim {
     this.#lastLockAt = t;
     this.#locks++;
     this.#emit({ type: "lock_opened", t, count: this.#locks });
+  }
+
+  /** The silent build before talk: no REPLY, no action; the copies of one burst reported once. */
+  #ignoreUnlock(): void {
+    const t = this.#now();
+    const fresh = t - this.#lastIgnoredUnlockAt >= this.#o.duplicateWindowMs;
+    this.#lastIgnoredUnlockAt = t;
+    if (fresh) this.#emit({ type: "lock_ignored", t, reason: "needs_talk_silent" });
   }
 
   /** True (and counted) when an ASK of `op` came within the duplicate window of its last copy. */

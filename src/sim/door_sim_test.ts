@@ -516,6 +516,24 @@ Deno.test("door sim: unlockNeedsTalk acknowledges an early unlock but opens only
   await h.close();
 });
 
+Deno.test("door sim: unlockNeedsTalk silent gives no REPLY before CALLSTART, then answers and opens", async () => {
+  const h = new Harness({ unlockNeedsTalk: "silent" });
+  await h.ring();
+  // The gateway's six sends: no REPLY to any, one event for the burst, the lock stays shut.
+  for (let i = 0; i < 6; i++) {
+    await h.send(OP.REMOTEOPENLOCK);
+    await h.run(100);
+  }
+  assertEquals(h.sentCalls(OP.REMOTEOPENLOCK, MSG_TYPE.REPLY).length, 0);
+  assertEquals(h.events("lock_ignored").map((e) => e.reason), ["needs_talk_silent"]);
+  // Right after CALLSTART (well within the duplicate window) the next one is a new unlock.
+  await h.send(OP.CALLSTART);
+  await h.send(OP.REMOTEOPENLOCK);
+  assertEquals(h.sentCalls(OP.REMOTEOPENLOCK, MSG_TYPE.REPLY).length, 1);
+  assertEquals(h.events("lock_opened").length, 1);
+  await h.close();
+});
+
 Deno.test("door sim: ring timeout, talk timeout and hangupAfter make the door send CALLEND", async () => {
   const ring = new Harness({ ringTimeoutS: 2 });
   await ring.ring();
@@ -641,8 +659,10 @@ Deno.test("sim door CLI: flags are parsed and a bad flag is named (exit 2)", asy
     "86",
     "--calls",
     "3",
+    "--unlock-needs-talk-silent",
   ]);
   assert(parsed.kind === "ok");
+  assertEquals(parsed.sim.unlockNeedsTalk, "silent");
   assertEquals(
     [parsed.sim.room, parsed.sim.ip, parsed.sim.keepaliveWindowMs, parsed.sim.flag04],
     ["0809", "127.0.0.3", 2400, true],

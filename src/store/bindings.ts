@@ -45,7 +45,11 @@ export interface BindingInput {
   readonly community?: string;
 }
 
-/** One entry of {@linkcode BindingStore.import}: the room as `roomAddress` or `room`. */
+/**
+ * One entry of {@linkcode BindingStore.import}: the room as `roomAddress` or `room`. With
+ * `tokenHash` (from `bind export --with-token-hashes`) the binding keeps the phone's token
+ * instead of getting a new one.
+ */
 export interface ImportEntry {
   /** The phone's uid. */
   readonly uid: string;
@@ -55,6 +59,34 @@ export interface ImportEntry {
   readonly room?: string;
   /** The community name. */
   readonly community?: string;
+  /** The SHA-256 of the phone's token (64 lowercase hex digits): the token stays valid. */
+  readonly tokenHash?: string;
+  /** When the binding was first made (ISO 8601); kept when given. */
+  readonly createdAt?: string;
+}
+
+/** One entry of {@linkcode BindingStore.export}: the format {@linkcode BindingStore.import} reads. */
+export interface ExportEntry {
+  /** The phone's uid. */
+  readonly uid: string;
+  /** The room address. */
+  readonly roomAddress: string;
+  /** The community name. */
+  readonly community: string;
+  /** When the binding was first made (ISO 8601). */
+  readonly createdAt: string;
+  /** The SHA-256 of the phone's token, only when asked for. */
+  readonly tokenHash?: string;
+}
+
+/** The result of one imported entry: a new token, or none when its hash was imported. */
+export interface ImportResult {
+  /** The stored binding. */
+  readonly binding: Binding;
+  /** The new token (shown once), or `undefined` when the entry carried its `tokenHash`. */
+  readonly token: string | undefined;
+  /** True when the (uid, room) was bound already. */
+  readonly rotated: boolean;
 }
 
 /** The result of binding a uid to a room. */
@@ -85,6 +117,7 @@ export const MAX_UID_LENGTH = 64;
 export const MAX_COMMUNITY_LENGTH = 64;
 
 const ROOM_ADDRESS = /^[A-Za-z]\d{11}$/;
+const TOKEN_HASH = /^[0-9a-f]{64}$/;
 const ROOM_KEY = /^\d{11}$/;
 // deno-lint-ignore no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
@@ -207,9 +240,19 @@ export class BindingStore {
    * @throws {TypeError} "Cannot bind …: detail" for a bad uid, room address or community.
    */
   async add(input: BindingInput): Promise<BindResult> {
-    const { uid, roomAddress, roomKey, community } = checkBindingInput(input);
+    const checked = checkBindingInput(input);
     const token = newToken();
-    const tokenHash = await hashToken(token);
+    const r = await this.#put(checked, await hashToken(token));
+    return { ...r, token };
+  }
+
+  /** Writes the binding with `tokenHash`; `createdAt` wins over the stored one when given. */
+  async #put(
+    input: { uid: string; roomAddress: string; roomKey: string; community: string },
+    tokenHash: string,
+    createdAt?: string,
+  ): Promise<{ binding: Binding; rotated: boolean }> {
+    const { uid, roomAddress, roomKey, community } = input;
     const key = [BINDING, roomKey, uid];
     for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
       const existing = await this.#kv.get<StoredBinding>(key);
@@ -218,7 +261,7 @@ export class BindingStore {
         roomAddress,
         roomKey,
         community,
-        createdAt: existing.value?.createdAt ?? this.#now().toISOString(),
+        createdAt: createdAt ?? existing.value?.createdAt ?? this.#now().toISOString(),
         tokenHash,
       };
       const result = await this.#kv.atomic()
@@ -227,9 +270,7 @@ export class BindingStore {
         .set([BY_UID, uid, roomKey], true)
         .set(BINDING_VERSION_KEY, crypto.randomUUID())
         .commit();
-      if (result.ok) {
-        return { binding: publicBinding(stored), token, rotated: existing.value !== null };
-      }
+      if (result.ok) return { binding: publicBinding(stored), rotated: existing.value !== null };
     }
     throw new Error(`Cannot bind ${show(uid)} to ${show(roomAddress)}: store busy, try again`);
   }
@@ -305,6 +346,34 @@ export class BindingStore {
     return out;
   }
 
+  /**
+   * The bindings of {@linkcode list} in the format of {@linkcode import}; with
+   * `withTokenHashes`, each with its token's hash, so that an import elsewhere keeps the phones
+   * logged in (the hashes let anyone holding them check a guessed token offline: keep such an
+   * export as safe as the store).
+   */
+  async export(
+    filter: BindingFilter = {},
+    options: { readonly withTokenHashes?: boolean } = {},
+  ): Promise<ExportEntry[]> {
+    const out: ExportEntry[] = [];
+    for (const b of await this.list(filter)) {
+      const entry: ExportEntry = {
+        uid: b.uid,
+        roomAddress: b.roomAddress,
+        community: b.community,
+        createdAt: b.createdAt,
+      };
+      if (!options.withTokenHashes) {
+        out.push(entry);
+        continue;
+      }
+      const stored = (await this.#kv.get<StoredBinding>([BINDING, b.roomKey, b.uid])).value;
+      if (stored) out.push({ ...entry, tokenHash: stored.tokenHash });
+    }
+    return out;
+  }
+
   /** The binding of `uid` to `room` (an address or room key), if any. */
   async get(uid: string, room: string): Promise<Binding | undefined> {
     const key = toRoomKey(room);
@@ -373,15 +442,16 @@ export class BindingStore {
   }
 
   /**
-   * Binds every entry and resolves to their results (with tokens), in order. All entries are
+   * Binds every entry and resolves to their results, in order: a new token for each entry
+   * without `tokenHash`, the phone's own token kept for each entry with one. All entries are
    * checked before anything is written, so a bad file changes nothing.
    *
    * @throws {TypeError} "Cannot bind entry N (…): detail" for a malformed entry, or a (uid, room)
    *   listed twice (the second would revoke the first's token).
    */
-  async import(entries: readonly ImportEntry[]): Promise<BindResult[]> {
+  async import(entries: readonly ImportEntry[]): Promise<ImportResult[]> {
     if (!Array.isArray(entries)) throw new TypeError("Cannot import bindings: expected an array");
-    const inputs: BindingInput[] = [];
+    const inputs: { input: BindingInput; tokenHash?: string; createdAt?: string }[] = [];
     const seen = new Map<string, number>();
     entries.forEach((entry: unknown, i) => {
       const at = `Cannot bind entry ${i + 1}`;
@@ -399,6 +469,18 @@ export class BindingStore {
       } as BindingInput;
       const problem = bindingProblem(input);
       if (problem) throw new TypeError(`${at}: ${problem}`);
+      if (
+        e.tokenHash !== undefined &&
+        (typeof e.tokenHash !== "string" || !TOKEN_HASH.test(e.tokenHash))
+      ) {
+        throw new TypeError(`${at}: tokenHash must be 64 lowercase hex digits (a SHA-256)`);
+      }
+      if (
+        e.createdAt !== undefined &&
+        (typeof e.createdAt !== "string" || !Number.isFinite(Date.parse(e.createdAt)))
+      ) {
+        throw new TypeError(`${at}: createdAt must be an ISO 8601 time`);
+      }
       const roomKey = roomKeyOf(input.roomAddress)!;
       const pair = JSON.stringify([input.uid, roomKey]);
       const first = seen.get(pair);
@@ -408,10 +490,23 @@ export class BindingStore {
         );
       }
       seen.set(pair, i + 1);
-      inputs.push(input);
+      inputs.push({
+        input,
+        ...(e.tokenHash !== undefined ? { tokenHash: e.tokenHash as string } : {}),
+        ...(e.createdAt !== undefined ? { createdAt: e.createdAt as string } : {}),
+      });
     });
-    const results: BindResult[] = [];
-    for (const input of inputs) results.push(await this.add(input));
+    const results: ImportResult[] = [];
+    for (const { input, tokenHash, createdAt } of inputs) {
+      if (tokenHash === undefined) {
+        const token = newToken();
+        const r = await this.#put(checkBindingInput(input), await hashToken(token), createdAt);
+        results.push({ ...r, token });
+        continue;
+      }
+      const kept = await this.#put(checkBindingInput(input), tokenHash, createdAt);
+      results.push({ ...kept, token: undefined });
+    }
     return results;
   }
 }

@@ -189,8 +189,52 @@ Deno.test("bindings: import checks everything first, then binds with tokens", as
       { uid: "b", roomAddress: ROOM, community: "花苑" },
     ]);
     assertEquals(results.map((r) => [r.binding.uid, r.rotated]), [["a", false], ["b", true]]);
-    for (const r of results) assert(await store.verify(r.binding.uid, ROOM, r.token));
+    for (const r of results) assert(await store.verify(r.binding.uid, ROOM, r.token!));
   });
+});
+
+Deno.test("bindings: export, without and with token hashes, in the format import reads", async () => {
+  await withStore(async (store) => {
+    const { token } = await store.add({ uid: UID, roomAddress: ROOM, community: "花苑" });
+    await store.add({ uid: "b", roomAddress: "Y00010208050" });
+    assertEquals(await store.export({ uid: UID }), [
+      { uid: UID, roomAddress: ROOM, community: "花苑", createdAt: FIXED().toISOString() },
+    ]);
+    const withHashes = await store.export({}, { withTokenHashes: true });
+    assertEquals(withHashes.map((e) => e.uid), [UID, "b"]);
+    assertEquals(withHashes[0]!.tokenHash, await hashToken(token));
+  });
+});
+
+Deno.test("bindings: import with tokenHash keeps the phone's token and createdAt", async () => {
+  const kv = await Deno.openKv(":memory:");
+  const other = await Deno.openKv(":memory:");
+  try {
+    const source = new BindingStore(kv, FIXED);
+    const { token } = await source.add({ uid: UID, roomAddress: ROOM, community: "花苑" });
+    const exported = await source.export({}, { withTokenHashes: true });
+    // Another box, another day.
+    const target = new BindingStore(other, () => new Date("2030-01-01T00:00:00.000Z"));
+    const results = await target.import(JSON.parse(JSON.stringify(exported)));
+    assertEquals(results.map((r) => [r.token, r.rotated]), [[undefined, false]]);
+    assert(await target.verify(UID, ROOM, token), "the old token logs in");
+    assertEquals((await target.get(UID, ROOM))?.createdAt, FIXED().toISOString());
+    // Without the hash: a new token, the old one no longer works.
+    const fresh = await target.import([{ uid: UID, roomAddress: ROOM, community: "花苑" }]);
+    assert(fresh[0]!.token && await target.verify(UID, ROOM, fresh[0]!.token));
+    assertEquals(await target.verify(UID, ROOM, token), undefined);
+    await rejectsWith(
+      () => target.import([{ uid: UID, roomAddress: ROOM, tokenHash: "ABC" }]),
+      /^Cannot bind entry 1: tokenHash must be 64 lowercase hex digits/,
+    );
+    await rejectsWith(
+      () => target.import([{ uid: UID, roomAddress: ROOM, createdAt: "yesterday" }]),
+      /^Cannot bind entry 1: createdAt must be an ISO 8601 time/,
+    );
+  } finally {
+    kv.close();
+    other.close();
+  }
 });
 
 Deno.test("bindings: concurrent adds of one (uid, room) leave one binding whose token works", async () => {

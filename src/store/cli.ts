@@ -1,5 +1,6 @@
 /**
- * The store's command line: `bind add|list|remove|import`, `door list|forget|pin` and `calls`.
+ * The store's command line: `bind add|list|remove|import|export`, `door list|forget|pin`,
+ * `calls`, and for upgrades and moves `backup [list]`, `restore`, `migrate` and `schema`.
  *
  * Output is JSON lines on stdout; errors, and the one line saying a listing is empty, go to
  * stderr (so that stdout stays JSON lines). Exit codes: 0 done, 1 nothing done (`bind remove`
@@ -18,7 +19,21 @@ import {
   toRoomKey,
   uidProblem,
 } from "./bindings.ts";
-import { openStore } from "./kv.ts";
+import { isKvUrl, kvLocation, openStore } from "./kv.ts";
+import {
+  backupRoot,
+  backupStore,
+  listBackups,
+  prepareStore,
+  pruneBackups,
+  restoreStore,
+  rollbackStore,
+} from "./backup.ts";
+import { lockStore } from "./lock.ts";
+import { LATEST_SCHEMA } from "./migrations.ts";
+import { readSchema } from "./schema.ts";
+import { createLogger } from "../log.ts";
+import denoJson from "../../deno.json" with { type: "json" };
 import { DEFAULT_DATA } from "../config.ts";
 import { MAX_LIST_LIMIT, RecordStore } from "./records.ts";
 import { doorAddressProblem, DoorStore } from "./doors.ts";
@@ -44,7 +59,12 @@ export const BIND_USAGE = `Usage:
   bind remove --uid UID [--room ROOM] [--data DIR]
       remove one binding, or all of the uid's; exit 1 when none existed
   bind import FILE.json [--data DIR]
-      bind every {uid, room|roomAddress, community} of a JSON array; prints the tokens
+      bind every {uid, room|roomAddress, community[, createdAt][, tokenHash]} of a JSON array;
+      prints the new tokens (an entry with tokenHash keeps the phone's token: none printed)
+  bind export [--room ROOM] [--uid UID] [--with-token-hashes] [--data DIR]
+      print the bindings as a JSON array that bind import reads; --with-token-hashes adds each
+      token's hash, so that the phones keep working after an import on another box (tokens are
+      not stored, only their hashes; keep such a file as safe as the store)
 
 ROOM is a room address (a letter and 11 digits, e.g. Y00010108090); list and remove also take
 the bare 11 digits. DIR defaults to $INTERCOM_DATA, else ${DEFAULT_DATA}.`;
@@ -52,7 +72,10 @@ the bare 11 digits. DIR defaults to $INTERCOM_DATA, else ${DEFAULT_DATA}.`;
 /** Usage of `calls`. */
 export const CALLS_USAGE = `Usage:
   calls [--limit N] [--data DIR]             recent call records, newest first, as JSON lines
-  calls --unlocks [--limit N] [--data DIR]   recent unlock attempts (the audit log)
+  calls --unlocks [--limit N] [--data DIR]   recent unlock attempts (the audit log); "count" is
+                                             how many attempts a line stands for: refused ones
+                                             (not_bound, not_in_call, rate_limited) are counted
+                                             per uid, result and minute, from "at" to "lastAt"
 
 N defaults to 20. DIR defaults to $INTERCOM_DATA, else ${DEFAULT_DATA}.`;
 
@@ -73,6 +96,28 @@ IP takes it once its old IP has been silent for the gateway's --door-relearn-aft
 and --door-allowlist ADDR=IP entries never move (allowlist entries are listed once heard).
 ADDR is a door address, e.g. M00010100 or S00010108090. DIR defaults to $INTERCOM_DATA, else
 ${DEFAULT_DATA}.`;
+
+/** Usage of `backup`, `restore`, `migrate` and `schema`. */
+export const BACKUP_USAGE = `Usage:
+  backup [--to DIR] [--data DIR]
+      copy the store (also while the gateway runs) into DIR, default DATA/backup/<schema>-<time>/
+      (the newest 5 there are kept, and the newest of each schema version); prints the backup
+  backup list [--data DIR]
+      the backups in DATA/backup as JSON lines, newest first
+  restore DIR [--data DIR]
+      replace the store with the backup in DIR (or a copied data directory, or a .kv file); the
+      gateway must be stopped (refused while one runs on DATA: systemctl stop intercom-gateway);
+      the current store is backed up first
+  restore --schema N [--data DIR]
+      for a rollback to a gateway that knows up to schema N (deploy/rollback.sh): if the store is
+      newer, restore the newest backup in DATA/backup of version N or older; else nothing
+  migrate [--data DIR]
+      back the store up into DATA/backup and migrate it to schema ${LATEST_SCHEMA} (the gateway does
+      this at start; the other commands refuse a store that is not migrated)
+  schema [--known] [--data DIR]
+      the store's schema version, this gateway's, and the backups; --known: only this gateway's
+
+DIR defaults to $INTERCOM_DATA, else ${DEFAULT_DATA}.`;
 
 /** A bad flag or value: exit 2. */
 class UsageError extends Error {
@@ -201,7 +246,9 @@ async function bind(args: string[], io: StoreIo, out: (line: string) => void): P
   const [sub, ...rest] = args;
   switch (sub) {
     case undefined:
-      throw new UsageError("Cannot run bind: expected add, list, remove or import (bind --help)");
+      throw new UsageError(
+        "Cannot run bind: expected add, list, remove, import or export (bind --help)",
+      );
     case "--help":
     case "-h":
     case "help":
@@ -284,11 +331,32 @@ async function bind(args: string[], io: StoreIo, out: (line: string) => void): P
       for (const r of results) out(bindingLine(r.binding, r.token, r.rotated));
       return 0;
     }
+    case "export": {
+      const { values } = parse("bind export", rest, {
+        uid: { type: "string" },
+        room: { type: "string" },
+        "with-token-hashes": { type: "boolean" },
+      });
+      if (values.help) return usage(out, BIND_USAGE);
+      const uid = checkUid(values, false);
+      const room = checkRoom(values, { required: false, bareKey: true });
+      const dir = dataDir(values, io);
+      const entries = await withStore(dir, (kv) => {
+        const filter: { uid?: string; room?: string } = {};
+        if (uid !== undefined) filter.uid = uid;
+        if (room !== undefined) filter.room = room;
+        return new BindingStore(kv).export(filter, {
+          withTokenHashes: values["with-token-hashes"] === true,
+        });
+      });
+      out(JSON.stringify(entries, null, 2));
+      return 0;
+    }
     default:
       throw new UsageError(
         `Cannot run bind ${
           JSON.stringify(sub)
-        }: expected add, list, remove or import (bind --help)`,
+        }: expected add, list, remove, import or export (bind --help)`,
       );
   }
 }
@@ -316,8 +384,12 @@ async function calls(
   const dir = dataDir(values, io);
   const lines = await withStore(dir, async (kv) => {
     const store = new RecordStore(kv);
-    const list = values.unlocks ? await store.recentUnlocks(limit) : await store.recent(limit);
-    return list.map((r) => JSON.stringify(r));
+    if (values.unlocks) {
+      return (await store.recentUnlocks(limit)).map((r) =>
+        JSON.stringify({ ...r, count: r.count ?? 1 })
+      );
+    }
+    return (await store.recent(limit)).map((r) => JSON.stringify(r));
   });
   for (const line of lines) out(line);
   if (lines.length === 0) err(values.unlocks ? "no unlock attempts recorded" : "no calls recorded");
@@ -405,13 +477,161 @@ async function door(
   }
 }
 
+/** The database file of a local store, or a usage error naming `what`. */
+async function localStoreFile(what: string, dir: string): Promise<string> {
+  if (dir === ":memory:" || isKvUrl(dir)) {
+    throw new UsageError(`Cannot run ${what}: --data ${dir} is not a local store`);
+  }
+  return await kvLocation(dir);
+}
+
+async function fileExists(path: string): Promise<boolean> {
+  try {
+    return (await Deno.stat(path)).isFile;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
+  }
+}
+
+async function backup(args: string[], io: StoreIo, out: (line: string) => void): Promise<number> {
+  if (args[0] === "help") return usage(out, BACKUP_USAGE);
+  if (args[0] === "list") {
+    const { values } = parse("backup list", args.slice(1), {});
+    if (values.help) return usage(out, BACKUP_USAGE);
+    const file = await localStoreFile("backup list", dataDir(values, io));
+    for (const b of await listBackups(backupRoot(file))) out(JSON.stringify(b));
+    return 0;
+  }
+  const { values } = parse("backup", args, { to: { type: "string" } });
+  if (values.help) return usage(out, BACKUP_USAGE);
+  const to = str(values, "to");
+  if (to === "") throw flagError("to", to, "empty");
+  const dir = dataDir(values, io);
+  const file = await localStoreFile("backup", dir);
+  if (!(await fileExists(file))) throw new Error(`Cannot back up ${dir}: no store there (${file})`);
+  const kv = await openStore(dir, { schema: "any" });
+  let made;
+  try {
+    made = await backupStore(kv, {
+      source: file,
+      reason: "manual",
+      ...(to !== undefined ? { to } : { root: backupRoot(file) }),
+    });
+  } finally {
+    kv.close();
+  }
+  if (to === undefined) await pruneBackups(backupRoot(file));
+  out(JSON.stringify(made));
+  return 0;
+}
+
+async function restore(args: string[], io: StoreIo, out: (line: string) => void): Promise<number> {
+  if (args[0] === "help") return usage(out, BACKUP_USAGE);
+  const { values, positionals } = parse("restore", args, { schema: { type: "string" } }, 1);
+  if (values.help) return usage(out, BACKUP_USAGE);
+  const dir = dataDir(values, io);
+  await localStoreFile("restore", dir);
+  const raw = str(values, "schema");
+  if ((raw !== undefined) === (positionals.length > 0)) {
+    throw new UsageError("Cannot run restore: expected DIR or --schema N (one of them)");
+  }
+  if (raw !== undefined) {
+    const n = Number(raw);
+    if (!/^\d+$/.test(raw) || n < 1) {
+      throw flagError("schema", raw, "not a schema version (1, 2, …)");
+    }
+    out(JSON.stringify(await rollbackStore(dir, n)));
+    return 0;
+  }
+  out(JSON.stringify({ restored: true, ...(await restoreStore(dir, positionals[0]!)) }));
+  return 0;
+}
+
+async function migrateCommand(
+  args: string[],
+  io: StoreIo,
+  out: (line: string) => void,
+  err: (line: string) => void,
+): Promise<number> {
+  if (args[0] === "help") return usage(out, BACKUP_USAGE);
+  const { values } = parse("migrate", args, {});
+  if (values.help) return usage(out, BACKUP_USAGE);
+  const dir = dataDir(values, io);
+  const lock = await lockStore(dir);
+  try {
+    const kv = await openStore(dir, { schema: "any" });
+    try {
+      const done = await prepareStore(kv, {
+        location: dir,
+        logger: createLogger({ level: "info", format: "text", sink: err }),
+        writtenBy: denoJson.version,
+      });
+      out(JSON.stringify({
+        from: done.from,
+        to: LATEST_SCHEMA,
+        backup: done.backup?.dir ?? null,
+        migrations: done.migrations,
+      }));
+    } finally {
+      kv.close();
+    }
+  } finally {
+    lock?.release();
+  }
+  return 0;
+}
+
+async function schema(args: string[], io: StoreIo, out: (line: string) => void): Promise<number> {
+  if (args[0] === "help") return usage(out, BACKUP_USAGE);
+  const { values } = parse("schema", args, { known: { type: "boolean" } });
+  if (values.help) return usage(out, BACKUP_USAGE);
+  if (values.known) {
+    out(String(LATEST_SCHEMA));
+    return 0;
+  }
+  const dir = dataDir(values, io);
+  const local = dir !== ":memory:" && !isKvUrl(dir);
+  const file = local ? await kvLocation(dir) : dir;
+  let stored: { version: number; writtenBy: string | null } | null = null;
+  if (!local || await fileExists(file)) {
+    const kv = await openStore(dir, { schema: "any" });
+    try {
+      const s = await readSchema(kv);
+      if (!s.empty) stored = { version: s.version, writtenBy: s.writtenBy ?? null };
+    } finally {
+      kv.close();
+    }
+  }
+  const backups = local ? await listBackups(backupRoot(file)) : [];
+  out(JSON.stringify({
+    gateway: denoJson.version,
+    known: LATEST_SCHEMA,
+    store: stored?.version ?? null,
+    writtenBy: stored?.writtenBy ?? null,
+    file,
+    backups: backups.map((b) => ({ dir: b.dir, schema: b.schema, createdAt: b.createdAt })),
+  }));
+  return 0;
+}
+
+/** The commands of {@linkcode storeCommand}. */
+export type StoreCommandName =
+  | "bind"
+  | "calls"
+  | "door"
+  | "backup"
+  | "restore"
+  | "migrate"
+  | "schema";
+
 /**
- * Runs `bind …`, `door …` or `calls …` and resolves to the exit code: 0 done, 1 nothing done
+ * Runs `bind …`, `door …`, `calls …`, `backup …`, `restore …`, `migrate` or `schema` and resolves to the exit code: 0 done, 1 nothing done
  * (`bind remove`, `door forget`, `door pin` found nothing) or the store failed, 2 a bad flag or
  * value (one line on stderr naming it).
  */
 export async function storeCommand(
-  cmd: "bind" | "calls" | "door",
+  cmd: StoreCommandName,
   args: string[],
   io: StoreIo = {},
 ): Promise<number> {
@@ -425,6 +645,14 @@ export async function storeCommand(
         return await door(args, io, out, err);
       case "calls":
         return await calls(args, io, out, err);
+      case "backup":
+        return await backup(args, io, out);
+      case "restore":
+        return await restore(args, io, out);
+      case "migrate":
+        return await migrateCommand(args, io, out, err);
+      case "schema":
+        return await schema(args, io, out);
     }
   } catch (e) {
     err(e instanceof Error ? e.message : String(e));

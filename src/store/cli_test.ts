@@ -1,5 +1,7 @@
 import { assert, assertEquals } from "../../tests/helpers/assert.ts";
-import { storeCommand } from "./cli.ts";
+import { storeCommand, type StoreCommandName } from "./cli.ts";
+import { lockStore } from "./lock.ts";
+import { SCHEMA_KEY } from "./schema.ts";
 import { isKvUrl, kvLocation, openStore } from "./kv.ts";
 import { RecordStore } from "./records.ts";
 import { BindingStore } from "./bindings.ts";
@@ -21,7 +23,7 @@ async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
 }
 
 async function run(
-  cmd: "bind" | "calls" | "door",
+  cmd: StoreCommandName,
   args: string[],
   env: Record<string, string> = {},
 ): Promise<Run> {
@@ -158,7 +160,7 @@ Deno.test("cli: bind import prints one line per binding, or changes nothing", as
 Deno.test("cli: bad flags and values name the flag, exit 2, one line", async () => {
   await withDir(async (dir) => {
     const data = ["--data", dir];
-    const cases: [("bind" | "calls" | "door"), string[], RegExp][] = [
+    const cases: [StoreCommandName, string[], RegExp][] = [
       ["bind", ["add", "--uid", "a", "--room", "Y123", ...data], /--room/],
       ["bind", ["add", "--uid", "a", "--room", "00010108090", ...data], /--room/],
       ["bind", ["add", "--uid", "a b", "--room", "Y00010108090", ...data], /--uid/],
@@ -176,7 +178,14 @@ Deno.test("cli: bad flags and values name the flag, exit 2, one line", async () 
       ["bind", ["list", "extra", ...data], /extra/],
       ["bind", ["remove", ...data], /--uid/],
       ["bind", ["frobnicate"], /frobnicate/],
-      ["bind", [], /add, list, remove or import/],
+      ["bind", [], /add, list, remove, import or export/],
+      ["bind", ["export", "--room", "nope", ...data], /--room/],
+      ["backup", ["--bogus", ...data], /--bogus/],
+      ["backup", ["--to", "", ...data], /--to/],
+      ["restore", ["--schema", "two", ...data], /--schema/],
+      ["restore", ["a", "b", ...data], /"b"/],
+      ["migrate", ["extra", ...data], /extra/],
+      ["schema", ["--bogus"], /--bogus/],
       ["calls", ["--limit", "0", ...data], /--limit/],
       ["calls", ["--limit", "abc", ...data], /--limit/],
       ["calls", ["--limit", "-5", ...data], /limit/],
@@ -337,6 +346,16 @@ Deno.test("cli: calls prints recent records and the unlock audit", async () => {
         doorAddress: "M00010100",
         result: "not_in_call",
       });
+      // A flood, counted in one row.
+      await store.auditUnlock({
+        uid: "u1",
+        roomAddress: "Y00010108090",
+        doorAddress: "M00010100",
+        result: "rate_limited",
+        at: new Date(Date.now() + 1000).toISOString(),
+        lastAt: new Date(Date.now() + 1500).toISOString(),
+        count: 412,
+      });
     } finally {
       kv.close();
     }
@@ -346,7 +365,10 @@ Deno.test("cli: calls prints recent records and the unlock audit", async () => {
     r = await run("calls", ["--limit", "1"], { INTERCOM_DATA: dir });
     assertEquals(r.out.map((l) => JSON.parse(l).callId), ["c2"]);
     r = await run("calls", ["--unlocks", "--data", dir]);
-    assertEquals(r.out.map((l) => JSON.parse(l).result), ["not_in_call"]);
+    assertEquals(r.out.map((l) => [JSON.parse(l).result, JSON.parse(l).count]), [
+      ["rate_limited", 412],
+      ["not_in_call", 1],
+    ]);
   });
 });
 
@@ -372,5 +394,143 @@ Deno.test("kv: openStore creates the directory; URLs and :memory: pass through",
     } catch (e) {
       assert(e instanceof Error && e.message.startsWith(`Cannot open store at ${dir}/file/sub`));
     }
+  });
+});
+
+Deno.test("cli: bind export --with-token-hashes, then bind import elsewhere: old tokens work", async () => {
+  await withDir(async (dir) => {
+    const a = ["--data", `${dir}/a`];
+    const add = await run("bind", ["add", "--uid", "u1", "--room", "Y00010108090", ...a]);
+    const token = JSON.parse(add.out[0]!).token;
+    await run("bind", [
+      "add",
+      "--uid",
+      "u2",
+      "--room",
+      "Y00010208050",
+      "--community",
+      "花苑",
+      ...a,
+    ]);
+    const plain = await run("bind", ["export", ...a]);
+    assertEquals(plain.code, 0);
+    const entries = JSON.parse(plain.out.join("\n"));
+    assertEquals(entries.map((e: Record<string, unknown>) => Object.keys(e)), [
+      ["uid", "roomAddress", "community", "createdAt"],
+      ["uid", "roomAddress", "community", "createdAt"],
+    ]);
+    const withHashes = await run("bind", ["export", "--with-token-hashes", "--uid", "u1", ...a]);
+    await Deno.writeTextFile(`${dir}/export.json`, withHashes.out.join("\n"));
+    const b = ["--data", `${dir}/b`];
+    const imported = await run("bind", ["import", `${dir}/export.json`, ...b]);
+    assertEquals(imported.code, 0);
+    assertEquals("token" in JSON.parse(imported.out[0]!), false);
+    const kv = await openStore(`${dir}/b`);
+    try {
+      assert(await new BindingStore(kv).verify("u1", "Y00010108090", token));
+    } finally {
+      kv.close();
+    }
+  });
+});
+
+/** A 0.1.0 store in `dir`: a binding and a learned door, no schema mark. */
+async function v1Store(dir: string): Promise<void> {
+  const kv = await Deno.openKv(`${dir}/gateway.kv`);
+  try {
+    await kv.set(["binding", "00010108090", "u1"], {
+      uid: "u1",
+      roomAddress: "Y00010108090",
+      roomKey: "00010108090",
+      community: "",
+      createdAt: "2025-01-01T00:00:00.000Z",
+      tokenHash: "0".repeat(64),
+    });
+    await kv.set(["binding_by_uid", "u1", "00010108090"], true);
+    await kv.set(["door", "M0001010"], "10.0.0.5");
+  } finally {
+    kv.close();
+  }
+}
+
+Deno.test("cli: a 0.1.0 store is refused until migrated; migrate backs it up first", async () => {
+  await withDir(async (dir) => {
+    const data = ["--data", dir];
+    await v1Store(dir);
+    let r = await run("schema", data);
+    assertEquals([r.code, JSON.parse(r.out[0]!).store, JSON.parse(r.out[0]!).known], [0, 1, 2]);
+    r = await run("bind", ["list", ...data]);
+    assertEquals(r.code, 1);
+    assert(
+      /it has schema version 1, this gateway uses 2; .*intercom-gateway migrate/.test(r.err[0]!),
+      r.err[0],
+    );
+    r = await run("migrate", data);
+    assertEquals(r.code, 0);
+    const done = JSON.parse(r.out[0]!);
+    assertEquals([done.from, done.to, done.migrations.length], [1, 2, 1]);
+    assert(done.backup.startsWith(`${dir}/backup/1-`), done.backup);
+    assert(r.err.some((l) => /store migrated from=1 to=2/.test(l)), r.err.join("\n"));
+    r = await run("door", ["list", ...data]);
+    assertEquals(r.out.map((l) => JSON.parse(l).address), ["M00010100"]);
+    r = await run("backup", ["list", ...data]);
+    assertEquals(r.out.map((l) => JSON.parse(l).dir), [done.backup]);
+    r = await run("schema", ["--known"]);
+    assertEquals(r.out, ["2"]);
+  });
+});
+
+Deno.test("cli: a store of a newer gateway is refused, never read", async () => {
+  await withDir(async (dir) => {
+    const kv = await openStore(dir);
+    await kv.set(SCHEMA_KEY, { version: 3, writtenBy: "0.3.0" });
+    kv.close();
+    const r = await run("calls", ["--data", dir]);
+    assertEquals(r.code, 1);
+    assert(
+      r.err[0]!.startsWith(
+        `Cannot open the store ${dir}/gateway.kv: it was written by schema version 3 ` +
+          "(intercom-gateway 0.3.0), this gateway knows up to 2; restore a backup with",
+      ),
+      r.err[0],
+    );
+  });
+});
+
+Deno.test("cli: backup [--to DIR], restore DIR; restore refused while the store is held", async () => {
+  await withDir(async (dir) => {
+    const data = ["--data", `${dir}/data`];
+    await run("bind", ["add", "--uid", "u1", "--room", "Y00010108090", ...data]);
+    let r = await run("backup", ["--to", `${dir}/usb`, ...data]);
+    assertEquals(r.code, 0);
+    assertEquals([JSON.parse(r.out[0]!).dir, JSON.parse(r.out[0]!).reason], [
+      `${dir}/usb`,
+      "manual",
+    ]);
+    r = await run("backup", data);
+    assert(JSON.parse(r.out[0]!).dir.startsWith(`${dir}/data/backup/2-`), r.out[0]);
+    await run("bind", ["add", "--uid", "u2", "--room", "Y00010108090", ...data]);
+    const held = await lockStore(`${dir}/data`);
+    r = await run("restore", [`${dir}/usb`, ...data]);
+    held?.release();
+    assertEquals(r.code, 1);
+    assert(/^Cannot restore into .*: it is locked by process \d+/.test(r.err[0]!), r.err[0]);
+    r = await run("restore", [`${dir}/usb`, ...data]);
+    assertEquals([r.code, JSON.parse(r.out[0]!).restored], [0, true]);
+    r = await run("bind", ["list", ...data]);
+    assertEquals(r.out.map((l) => JSON.parse(l).uid), ["u1"]);
+    // The new box: an empty --data, restored from the USB stick.
+    r = await run("restore", [`${dir}/usb`, "--data", `${dir}/newbox`]);
+    assertEquals(r.code, 0);
+    r = await run("bind", ["list", "--data", `${dir}/newbox`]);
+    assertEquals(r.out.map((l) => JSON.parse(l).uid), ["u1"]);
+    // Usage errors.
+    r = await run("restore", data);
+    assertEquals([r.code, r.err], [2, [
+      "Cannot run restore: expected DIR or --schema N (one of them)",
+    ]]);
+    r = await run("backup", ["--data", `${dir}/none`]);
+    assertEquals(r.code, 1);
+    assert(/^Cannot back up .*: no store there/.test(r.err[0]!), r.err[0]);
   });
 });

@@ -4,13 +4,16 @@
  * `call_refused` and calls that ended `no_phone_online` become per-door, per-hour counters
  * (no phone was ever offered them: a record each would let a CALL flood fill the store).
  *
- * Writes are queued (at most {@linkcode MAX_QUEUED}; beyond that they are dropped and counted,
- * `record_writes_dropped_total`) and committed in batches, {@linkcode BATCH_SIZE} writes per
- * `kv.atomic()` ({@linkcode RecordStore.writeBatch}), one batch at a time, every
+ * Call writes are queued (at most {@linkcode MAX_QUEUED}; beyond that they are dropped and
+ * counted, `record_writes_dropped_total`) and committed in batches, {@linkcode BATCH_SIZE}
+ * writes per `kv.atomic()` ({@linkcode RecordStore.writeBatch}), one batch at a time, every
  * {@linkcode FLUSH_MS} or as soon as a batch is full: a flood makes about ten commits a second,
- * never one per call, so logins and calls never wait behind the store. A failed batch is
- * counted (`record_writes_failed_total`, per write) and logged once; it never reaches the call.
- * {@linkcode RecordWriter.close} writes everything accepted before it (the shutdown path).
+ * never one per call, so logins and calls never wait behind the store. Refused unlock attempts
+ * are counted per (uid, result, minute) by the {@linkcode AuditAggregator}. When the store
+ * refuses writes (a full disk) a batch waits in memory and is retried in order
+ * ({@linkcode StoreWrites}: {@linkcode RecordWriter.health} for `/healthz`), and the queue
+ * behind it stays bounded; a failure never reaches the call. {@linkcode RecordWriter.close}
+ * writes everything accepted before it (the shutdown path).
  *
  * @module
  */
@@ -20,6 +23,8 @@ import type { EventOf, GatewayEvent } from "../events/types.ts";
 import type { Logger } from "../log.ts";
 import type { Counter, Metrics } from "../metrics.ts";
 import { MAX_BATCH, type RecordStore, type RecordWrite } from "./records.ts";
+import { AuditAggregator } from "./audit_aggregator.ts";
+import { type StoreHealth, StoreWrites } from "./store_writes.ts";
 
 /** Writes queued at most; more are dropped and counted. */
 export const MAX_QUEUED = 10_000;
@@ -45,11 +50,13 @@ export type RecordEvent = EventOf<typeof RECORD_EVENTS[number]>;
 
 /** Options of {@linkcode RecordWriter}. */
 export interface RecordWriterOptions {
-  records: Pick<RecordStore, "writeBatch">;
+  records: Pick<RecordStore, "writeBatch" | "auditUnlock">;
   logger: Logger;
   metrics: Metrics;
-  /** Timers of the flush. @default {systemClock} */
-  clock?: Pick<Clock, "setTimeout" | "clearTimeout">;
+  /** Timers of the batches, the audit counts and the retries. @default {systemClock} */
+  clock?: Pick<Clock, "now" | "wallNow" | "setTimeout" | "clearTimeout">;
+  /** Retry period while the store refuses writes. @default 5000 */
+  retryMs?: number;
   /** The IP of a connected phone, for audit entries that lack one. */
   ipOf?: (uid: string) => string | undefined;
 }
@@ -65,7 +72,11 @@ const HOUR_MS = 3_600_000;
 /** Turns events into batched record writes. */
 export class RecordWriter {
   #o: RecordWriterOptions;
-  #clock: Pick<Clock, "setTimeout" | "clearTimeout">;
+  #clock: Pick<Clock, "now" | "wallNow" | "setTimeout" | "clearTimeout">;
+  #writes: StoreWrites;
+  #audit: AuditAggregator;
+  /** Called when a batch fails on the store (a flush waiting for it stops waiting). */
+  #onStoreFailure: (() => void)[] = [];
   #queue: Queued[] = [];
   /** Queued, not yet taken: the starts of calls, by call id. */
   #unstarted = new Map<string, Queued>();
@@ -85,7 +96,19 @@ export class RecordWriter {
   /** Creates the writer; subscribe {@linkcode RecordWriter.onEvent} to the bus. */
   constructor(options: RecordWriterOptions) {
     this.#o = options;
-    this.#clock = options.clock ?? systemClock;
+    const clock = options.clock ?? systemClock;
+    this.#clock = clock;
+    this.#writes = new StoreWrites({
+      clock,
+      logger: options.logger,
+      metrics: options.metrics,
+      maxInFlight: MAX_QUEUED,
+      ...(options.retryMs !== undefined ? { retryMs: options.retryMs } : {}),
+    });
+    this.#audit = new AuditAggregator({
+      clock,
+      write: (row) => this.#writes.run(() => options.records.auditUnlock(row)),
+    });
     const m = options.metrics;
     this.#dropped = m.counter(
       "record_writes_dropped_total",
@@ -93,12 +116,23 @@ export class RecordWriter {
       "Record writes dropped: the queue was full, or the writer closed",
     );
     this.#failed = m.counter("record_writes_failed_total", {}, "Record writes that failed");
-    m.gauge("record_writes_queued", () => this.pending, "Record writes queued or in flight");
+    m.gauge(
+      "record_writes_waiting",
+      () => this.#queue.length,
+      "Record writes waiting for their batch",
+    );
   }
 
-  /** Writes queued or in flight now. */
+  /** Writes queued, in flight, or waiting for the store. */
   get pending(): number {
-    return this.#queue.length + this.#inBatch;
+    // A batch in flight is one of the store writes; count its writes instead.
+    const others = this.#writes.pending - (this.#inBatch > 0 ? 1 : 0);
+    return this.#queue.length + this.#inBatch + Math.max(0, others);
+  }
+
+  /** The store as the last write saw it (`/healthz`). */
+  health(): StoreHealth {
+    return this.#writes.health();
   }
 
   /** Handles one event (queues its writes). */
@@ -153,27 +187,55 @@ export class RecordWriter {
   }
 
   /**
-   * Resolves when every write queued so far has been tried (committed, or counted as failed):
-   * it commits now what is queued rather than waiting for the timer.
+   * Resolves when every write queued so far has been tried (committed, or counted as failed),
+   * the audit counts included: it commits now what is queued rather than waiting for the timer.
+   * While the store refuses writes it tries once more, then resolves (the writes keep waiting).
    */
   async flushed(): Promise<void> {
     this.#flushing++;
     try {
-      while (this.#queue.length || this.#running) {
+      for (;;) {
+        this.#audit.flush();
+        const refusing = this.#writes.health().state !== "ok";
+        if (refusing || (!this.#queue.length && !this.#running)) {
+          await this.#writes.flushed();
+          if (this.#writes.health().state !== "ok") return;
+          if (!this.#queue.length && !this.#running && !this.#audit.dirty) return;
+          continue;
+        }
         this.#kick();
-        await this.#running;
+        let failed!: () => void;
+        const failure = new Promise<void>((r) => (failed = r));
+        this.#onStoreFailure.push(failed);
+        await Promise.race([this.#running, failure]);
+        this.#onStoreFailure = this.#onStoreFailure.filter((f) => f !== failed);
       }
     } finally {
       this.#flushing--;
     }
   }
 
-  /** Writes what was accepted, then drops (and counts) whatever comes after. */
+  /**
+   * Writes what was accepted (one more try if the store refused); what still waits is lost and
+   * counted; whatever comes after is dropped and counted.
+   */
   async close(): Promise<void> {
     await this.flushed();
     this.#closed = true;
     if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
     this.#timer = undefined;
+    this.#audit.flush();
+    await this.#writes.close();
+    await this.#audit.close();
+    await this.#running;
+    const lost = this.#queue.splice(0).filter((q) => !q.cancelled).length;
+    this.#unstarted.clear();
+    if (lost) {
+      this.#failed.value += lost;
+      this.#o.logger.error("Cannot write call records: the store still refuses writes at stop", {
+        lost,
+      });
+    }
   }
 
   #unoffered(door: string, reason: "no_phone_online" | "busy" | "not_a_room", at: number): void {
@@ -203,20 +265,8 @@ export class RecordWriter {
         },
       });
     }
-    const ip = e.ip ?? this.#o.ipOf?.(e.uid);
-    this.#enqueue({
-      kind: "audit",
-      input: {
-        uid: e.uid,
-        roomAddress: e.roomAddress,
-        doorAddress: e.doorAddress,
-        result: e.result,
-        at,
-        ...(e.callId !== undefined ? { callId: e.callId } : {}),
-        ...(e.reason !== undefined ? { reason: e.reason } : {}),
-        ...(ip !== undefined ? { ip } : {}),
-      },
-    });
+    // One row per real attempt; refused ones counted per (uid, result, minute).
+    this.#audit.add(e, e.ip ?? this.#o.ipOf?.(e.uid));
   }
 
   #enqueue(write: RecordWrite): Queued | undefined {
@@ -279,24 +329,32 @@ export class RecordWriter {
       if (!batch.length) continue;
       this.#inBatch = batch.length;
       try {
-        const result = await this.#o.records.writeBatch(batch);
-        for (const e of result.rejected) this.#fail(e, 1);
-      } catch (e) {
-        this.#fail(e, batch.length);
+        // StoreWrites retries a batch the store refused, in order, and never rejects.
+        await this.#writes.run(async () => {
+          try {
+            const result = await this.#o.records.writeBatch(batch);
+            for (const e of result.rejected) this.#fail(e, 1);
+          } catch (e) {
+            for (const f of this.#onStoreFailure.splice(0)) f();
+            throw e;
+          }
+        });
       } finally {
         this.#inBatch = 0;
       }
     }
   }
 
+  /** A write of a batch refused for its content (a bug): dropped, counted, logged once. */
   #fail(error: unknown, writes: number): void {
     this.#failed.value += writes;
+    this.#o.metrics.inc("store_write_failures_total", { reason: "invalid" }, writes);
     if (!this.#failedLogged) {
       this.#failedLogged = true;
-      this.#o.logger.error("call record write failed (further failures are only counted)", {
-        error,
-        writes,
-      });
+      this.#o.logger.error(
+        "Cannot write a call record: refused for its content (dropped; further ones only counted)",
+        { error, writes },
+      );
     }
   }
 }

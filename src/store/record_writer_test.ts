@@ -1,7 +1,7 @@
 import { assert, assertEquals } from "../../tests/helpers/assert.ts";
 import { nullLogger } from "../log.ts";
-import { Metrics } from "../metrics.ts";
 import { FakeClock } from "../testing/mod.ts";
+import { Metrics } from "../metrics.ts";
 import type { GatewayEvent } from "../events/types.ts";
 import { RecordStore, type RecordWrite } from "./records.ts";
 import { BATCH_SIZE, FLUSH_MS, MAX_QUEUED, RecordWriter } from "./record_writer.ts";
@@ -88,6 +88,7 @@ function counting(records: RecordStore) {
       batches.push(writes.length);
       return records.writeBatch(writes);
     },
+    auditUnlock: records.auditUnlock.bind(records),
   };
 }
 
@@ -154,7 +155,10 @@ Deno.test("record writer: the queue is bounded; the excess is dropped and counte
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
     const w = new RecordWriter({
-      records: { writeBatch: async (b) => (await gate, records.writeBatch(b)) },
+      records: {
+        writeBatch: async (b) => (await gate, records.writeBatch(b)),
+        auditUnlock: (u) => records.auditUnlock(u),
+      },
       logger: nullLogger,
       metrics,
       clock,
@@ -227,27 +231,96 @@ Deno.test("record writer: unoffered counters name at most 256 doors an hour, the
   }
 });
 
-Deno.test("record writer: a failed batch is counted per write and logged once; the writer goes on", async () => {
+Deno.test("record writer: an unlock flood is a few counted audit rows; real attempts keep theirs", async () => {
+  const kv = await Deno.openKv(":memory:");
+  const clock = new FakeClock();
+  const w = new RecordWriter({
+    records: new RecordStore(kv),
+    logger: nullLogger,
+    metrics: new Metrics(),
+    clock,
+  });
+  try {
+    const common = { uid: "a", doorAddress: "M00010100", roomAddress: "Y00010108090" };
+    const at = clock.wallNow();
+    w.onEvent({ type: "unlock_attempted", at, callId: "c1", result: "success", ...common });
+    for (let i = 0; i < 3; i++) {
+      w.onEvent({ type: "unlock_attempted", at, result: "not_in_call", ...common });
+    }
+    for (let i = 0; i < 5000; i++) {
+      w.onEvent({ type: "unlock_attempted", at: at + i, result: "rate_limited", ...common });
+    }
+    w.onEvent({ type: "unlock_attempted", at: at + 6000, callId: "c1", result: "fail", ...common });
+    await w.flushed();
+    const audit = await new RecordStore(kv).recentUnlocks(100);
+    assertEquals(audit.map((u) => [u.result, u.count ?? 1]).sort(), [
+      ["fail", 1],
+      ["not_in_call", 3],
+      ["rate_limited", 5000],
+      ["success", 1],
+    ]);
+    const flood = audit.find((u) => u.result === "rate_limited")!;
+    assertEquals([flood.at, flood.lastAt], [
+      new Date(at).toISOString(),
+      new Date(at + 4999).toISOString(),
+    ]);
+  } finally {
+    await w.close();
+    kv.close();
+  }
+});
+
+Deno.test("record writer: a write refused for its content is dropped and counted; the rest of its batch is written", async () => {
   const kv = await Deno.openKv(":memory:");
   try {
     const metrics = new Metrics();
     const records = new RecordStore(kv);
-    let fail = true;
-    const w = new RecordWriter({
-      records: {
-        writeBatch: (b) => fail ? Promise.reject(new Error("disk full")) : records.writeBatch(b),
-      },
-      logger: nullLogger,
-      metrics,
-    });
-    for (let i = 0; i < 5; i++) w.onEvent(started(i));
-    await w.flushed();
-    assertEquals(metrics.get("record_writes_failed_total"), 5);
-    fail = false;
-    w.onEvent(started(9));
+    const w = new RecordWriter({ records, logger: nullLogger, metrics });
+    w.onEvent(started(1));
+    w.onEvent({ ...started(2), doorAddress: "" } as GatewayEvent);
+    w.onEvent(started(3));
     await w.close();
-    assertEquals((await records.recent(10)).map((r) => r.callId), ["c9"]);
+    assertEquals(metrics.get("record_writes_failed_total"), 1);
+    assertEquals(metrics.get("store_write_failures_total", { reason: "invalid" }), 1);
+    assertEquals((await records.recent(10)).map((r) => r.callId).sort(), ["c1", "c3"]);
   } finally {
+    kv.close();
+  }
+});
+
+Deno.test("record writer: on a full store the records wait and are written once it has room", async () => {
+  const kv = await Deno.openKv(":memory:");
+  const clock = new FakeClock();
+  const real = new RecordStore(kv);
+  let full = true;
+  const refuse = <T>(f: () => Promise<T>): Promise<T> =>
+    full ? Promise.reject(new TypeError("database or disk is full")) : f();
+  const records = {
+    writeBatch: (b: readonly RecordWrite[]) => refuse(() => real.writeBatch(b)),
+    auditUnlock: (u: Parameters<RecordStore["auditUnlock"]>[0]) =>
+      refuse(() => real.auditUnlock(u)),
+  };
+  const w = new RecordWriter({ records, logger: nullLogger, metrics: new Metrics(), clock });
+  try {
+    const common = { callId: "c1", roomKey: "00010108090" };
+    w.onEvent({
+      type: "call_started",
+      at,
+      doorAddress: "M00010100",
+      doorIp: "10.0.0.5",
+      roomAddress: "S00010108090",
+      ...common,
+    });
+    w.onEvent({ type: "call_ended", at: at + 5000, reason: "door_hung_up", ...common });
+    await w.flushed();
+    assertEquals(w.health().state, "full");
+    assertEquals(await real.get("c1"), undefined);
+    full = false;
+    clock.advance(5000);
+    await w.flushed();
+    assertEquals([w.health().state, (await real.get("c1"))?.endReason], ["ok", "door_hung_up"]);
+  } finally {
+    await w.close();
     kv.close();
   }
 });

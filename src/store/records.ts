@@ -112,7 +112,10 @@ export interface CallPatch {
   readonly endReason?: string;
 }
 
-/** One unlock attempt in the audit log (every attempt, including rejected ones). */
+/**
+ * One unlock attempt in the audit log (every attempt, including rejected ones), or, with a
+ * `count`, the refused attempts of one uid with one result within one minute.
+ */
 export interface UnlockAudit {
   /** Unique id of the entry. */
   readonly id: string;
@@ -132,10 +135,20 @@ export interface UnlockAudit {
   readonly reason?: string;
   /** The phone's IP, when known. */
   readonly ip?: string;
+  /** Attempts this entry stands for (from `at` to `lastAt`); absent: one. */
+  readonly count?: number;
+  /** The last of the `count` attempts (ISO 8601). */
+  readonly lastAt?: string;
 }
 
-/** What {@linkcode RecordStore.auditUnlock} needs; `at` defaults to now. */
-export type UnlockAuditInput = Omit<UnlockAudit, "id" | "at"> & { readonly at?: string };
+/**
+ * What {@linkcode RecordStore.auditUnlock} needs; `at` defaults to now. With an `id` (and the
+ * same `at`) it rewrites that entry, e.g. with a higher `count`.
+ */
+export type UnlockAuditInput = Omit<UnlockAudit, "id" | "at"> & {
+  readonly at?: string;
+  readonly id?: string;
+};
 
 /** Why a call was never offered to a phone (counted, not recorded). */
 export type UnofferedReason = "no_phone_online" | "busy" | "not_a_room";
@@ -574,7 +587,8 @@ export class RecordStore {
         result = await op.commit();
       } catch (e) {
         // Over the store's limits (size of one commit): write the halves on their own.
-        if (!(e instanceof TypeError) || ops.length === 1) throw e;
+        const overLimit = e instanceof TypeError && /too large|too many/i.test(e.message);
+        if (!overLimit || ops.length === 1) throw e;
         const half = Math.ceil(ops.length / 2);
         return (await this.#commitOps(ops.slice(0, half))) +
           (await this.#commitOps(ops.slice(half)));
@@ -635,8 +649,12 @@ export class RecordStore {
     checkResult(what, input.result);
     const at = input.at ?? this.#now().toISOString();
     const ms = timeOf(what, at);
+    if (input.count !== undefined && (!Number.isInteger(input.count) || input.count < 1)) {
+      throw new TypeError(`Cannot record ${what}: count must be an integer >= 1`);
+    }
+    if (input.lastAt !== undefined) timeOf(what, input.lastAt);
     const entry: UnlockAudit = {
-      id: auditId(),
+      id: input.id ?? auditId(),
       uid: input.uid,
       roomAddress: String(input.roomAddress ?? ""),
       doorAddress: String(input.doorAddress ?? ""),
@@ -645,6 +663,8 @@ export class RecordStore {
       ...(input.callId !== undefined ? { callId: input.callId } : {}),
       ...(input.reason !== undefined ? { reason: input.reason } : {}),
       ...(input.ip !== undefined ? { ip: input.ip } : {}),
+      ...(input.count !== undefined ? { count: input.count } : {}),
+      ...(input.lastAt !== undefined ? { lastAt: input.lastAt } : {}),
     };
     return { entry, ms };
   }
