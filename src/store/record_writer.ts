@@ -315,9 +315,14 @@ export class RecordWriter {
   }
 
   async #drain(due: boolean): Promise<void> {
-    // One batch when the timer fired; more while full batches wait or a flush is waiting.
+    // One batch when the timer fired; more while full batches wait or a flush is waiting, and
+    // everything once the store refused a batch and took it again (the backlog is overdue).
     let first = due;
-    while (this.#queue.length && (first || this.#queue.length >= BATCH_SIZE || this.#flushing)) {
+    let catchUp = false;
+    while (
+      this.#queue.length &&
+      (first || catchUp || this.#queue.length >= BATCH_SIZE || this.#flushing)
+    ) {
       first = false;
       const batch: RecordWrite[] = [];
       while (batch.length < BATCH_SIZE && this.#queue.length) {
@@ -335,6 +340,7 @@ export class RecordWriter {
             const result = await this.#o.records.writeBatch(batch);
             for (const e of result.rejected) this.#fail(e, 1);
           } catch (e) {
+            catchUp = true;
             for (const f of this.#onStoreFailure.splice(0)) f();
             throw e;
           }

@@ -315,10 +315,19 @@ Deno.test("record writer: on a full store the records wait and are written once 
     await w.flushed();
     assertEquals(w.health().state, "full");
     assertEquals(await real.get("c1"), undefined);
+    // More comes in while the batch waits: it queues behind it.
+    w.onEvent({ type: "call_answered", at: at + 6000, callId: "c1", uid: "u1" });
     full = false;
     clock.advance(5000);
-    await w.flushed();
-    assertEquals([w.health().state, (await real.get("c1"))?.endReason], ["ok", "door_hung_up"]);
+    // The backlog is written as soon as the store takes the waiting batch, not a timer later.
+    for (let i = 0; i < 20; i++) await new Promise((r) => setTimeout(r, 0));
+    assertEquals(clock.pending, 0);
+    const r = await kv.get<{ endReason?: string; answeredAt?: string }>(["call", "c1"]);
+    assertEquals([w.health().state, r.value?.endReason, r.value?.answeredAt], [
+      "ok",
+      "door_hung_up",
+      new Date(at + 6000).toISOString(),
+    ]);
   } finally {
     await w.close();
     kv.close();
