@@ -222,12 +222,15 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     metrics,
     allowlist: config.doorAllowlist,
     store: new DoorStore(kv),
+    events,
   });
   await registry.load();
   stack.defer(() => registry.close());
   events.subscribe((e) => {
     if (e.type === "door_seen") registry.heard(e.address, e.ip);
-    else if (e.type === "door_media") registry.noteMedia(e.address, { headerForm: e.headerForm });
+    else if (e.type === "door_media") {
+      registry.noteMedia(e.address, { headerForm: e.headerForm }, e.ip);
+    }
   }, { name: "door_registry", types: ["door_seen", "door_media"] });
 
   const ipCache = new Map<string, string>();
@@ -283,6 +286,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     ipOf: (uid) => hub.sessionOf(uid)?.ip,
   });
   const recordWriter = writer;
+  records.readAfter(() => recordWriter.flushed());
   events.subscribe((e) => recordWriter.onEvent(e), { name: "records", types: RECORD_EVENTS });
   const transport = new DoorTransport({
     port: doorPort,
@@ -297,6 +301,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     onEvent: (e) => manager.onDoorEvent(e),
     onMedia: (bytes, from) => relay.onDoorMedia(bytes, from),
     admit: (address, ip) => registry.admit(address, ip),
+    onConfirmed: (address, ip) => registry.learn(address, ip),
   });
   stack.defer(() => transport.close());
   manager = new CallManager({
@@ -308,6 +313,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     ringTimeoutMs: config.ringTimeout * 1000,
     talkTimeoutMs: config.talkTimeout * 1000,
     media: relay,
+    isKnownDoor: (address, ip) => registry.isKnown(address, ip),
     // What a door's firmware needs (unlock only while talking) lives in the door registry:
     // persisted, and shown by `door list`.
     quirks: {

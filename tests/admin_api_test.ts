@@ -394,7 +394,8 @@ Deno.test(
     await addAdmin(gw);
     const base = gw.httpBase;
     const cookie = await login(base);
-    const phone = await openPhone(gw, "uid-a", { answer: "ring" });
+    // A door is learned from a call that completed its handshake (answered, keep-alive replied).
+    const phone = await openPhone(gw, "uid-a", { answer: "callok" });
     const door = await openDoor({ fps: 10, ringTimeoutS: 30 });
     try {
       let ringing: Promise<unknown> | undefined;
@@ -412,9 +413,9 @@ Deno.test(
           e.event === "change" && (e.data as { type: string }).type === "call_started"
         ),
       );
+      await until("door known", () => gw.app.live.doors().some((d) => d.address === "M00010100"));
       await door.hangUp();
       await ringing;
-      await until("door known", () => gw.app.live.doors().some((d) => d.address === "M00010100"));
       const doors = await api(base, cookie, "GET", "/api/v1/doors");
       const d = (doors.body.doors as { address: string; mode: string; ip: string }[])[0]!;
       assertEquals([d.address, d.mode, d.ip], ["M00010100", "learned", "127.0.0.2"]);

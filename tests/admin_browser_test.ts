@@ -262,11 +262,16 @@ Deno.test(
   async () => {
     const gw = await startTestGateway();
     await addAdmin(gw);
-    const phone = await openPhone(gw, "uid-a", { answer: "ring" });
+    // A door is learned from a call that completed its handshake (answered, keep-alive replied).
+    const phone = await openPhone(gw, "uid-a", { answer: "callok" });
     const door = await openDoor({ fps: 10, ringTimeoutS: 30 });
     try {
       const ringing = door.start();
       await phone.waitFor("call", T(5000));
+      const deadline = Date.now() + T(5000);
+      while (!gw.app.live.doors().length && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
       await door.hangUp();
       await ringing;
       await withBrowser(

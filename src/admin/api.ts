@@ -114,11 +114,8 @@ export const LIVE_EVENT_TYPES = [
   "binding_removed",
 ] as const satisfies readonly GatewayEventType[];
 
-/**
- * The door-conflict alarm another part adds (`door_conflict`: a door address claimed from a
- * second IP). Named as a string so that the console shows it as soon as it exists.
- */
-export const DOOR_CONFLICT = "door_conflict" as GatewayEventType;
+/** The door-conflict alarm (`door_conflict`: a door address claimed from a second IP). */
+export const DOOR_CONFLICT = "door_conflict" satisfies GatewayEventType;
 
 /** A call's outcome for the history filter. */
 export type Outcome = "live" | "answered" | "missed";

@@ -427,6 +427,14 @@ const LIVE = {
         : [{ type: "answer_call", op: "LINEUSE" } as const]),
     ]),
   door_recall: (s) => ended(s, "door_recalled", over(participantsOf(s), "door hung up")),
+  // An unknown door's call gives way to a known door's: the unknown door is told at once.
+  door_superseded: (s) =>
+    ended(s, "door_superseded", [
+      ...over(participantsOf(s), "door hung up"),
+      ...(isAnswered(s)
+        ? [{ type: "door_ask", op: "CALLEND" } as const]
+        : [{ type: "answer_call", op: "LINEUSE" } as const]),
+    ]),
   shutdown: (s, e) =>
     endFromGateway(
       s,
@@ -599,6 +607,7 @@ const HANDLERS: { readonly [P in Phase]: PhaseHandlers<P> } = {
     shutdown: finishHangUp,
     door_lost: finishHangUp,
     door_recall: finishHangUp,
+    door_superseded: finishHangUp,
   },
 
   door_hung_up: {
@@ -609,6 +618,7 @@ const HANDLERS: { readonly [P in Phase]: PhaseHandlers<P> } = {
     shutdown: replyToDoorHangUp,
     door_lost: replyToDoorHangUp,
     door_recall: replyToDoorHangUp,
+    door_superseded: replyToDoorHangUp,
     unlock_result: unlockResult,
   },
 

@@ -38,6 +38,7 @@ const eventArb: fc.Arbitrary<CallEvent> = fc.oneof(
     { type: "door_hangup" },
     { type: "door_lost" },
     { type: "door_recall" },
+    { type: "door_superseded" },
     { type: "shutdown" },
   ),
   fc.subarray(["a", "b", "c"]).map((phones): CallEvent => ({ type: "door_call", phones })),
@@ -368,7 +369,7 @@ Deno.test("fuzz machine: invariants hold after every step of random event sequen
   const legal = Object.entries(LEGAL).flatMap(([from, tos]) => tos.map((to) => `${from}>${to}`));
   assertEquals([...edges].sort(), legal.sort());
   assert(learned > 0, "no run learned a door's quirk");
-  assertEquals(EVENT_TYPES.length, 16);
+  assertEquals(EVENT_TYPES.length, 17);
 });
 
 Deno.test("fuzz machine: every run closes both sides once the closing events arrive", () => {

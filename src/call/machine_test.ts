@@ -65,37 +65,37 @@ const UNLOCKING: Record<string, { state: CallState; row: string }> = {
   "offered, REMOTEOPENLOCK in flight": {
     state: run([call, unlock()]).state,
     row:
-      "= door_hung_up ended ended = = = ringing = = ringing connecting = ended = = = ended ended = = ended",
+      "= door_hung_up ended ended ended = = = ringing = = ringing connecting = ended = = = ended ended = = ended",
   },
   "ringing, REMOTEOPENLOCK in flight": {
     state: run([call, ok(), unlock()]).state,
     row:
-      "= door_hung_up ended ended = = = = = = = connecting = hanging_up = = = = hanging_up = = hanging_up",
+      "= door_hung_up ended ended ended = = = = = = = connecting = hanging_up = = = = hanging_up = = hanging_up",
   },
   "ringing, the unlock's CALLSTART in flight": {
     state: run([call, ok(), unlock("a", true)]).state,
     row:
-      "= door_hung_up ended ended = = = = = = = connecting = hanging_up = = = = hanging_up = = hanging_up",
+      "= door_hung_up ended ended ended = = = = = = = connecting = hanging_up = = = = hanging_up = = hanging_up",
   },
   // The door talks for the unlock: a talk begins at once (ringing → talking).
   "ringing, the door talking after an unlock": {
     state: run([call, ok(), unlock("a", true), started, locked(true)]).state,
     row:
-      "= door_hung_up ended ended = = = = = = = talking = hanging_up = = = = hanging_up = = hanging_up",
+      "= door_hung_up ended ended ended = = = = = = = talking = hanging_up = = = = hanging_up = = hanging_up",
   },
   "connecting, the unlock waiting for the talk's CALLSTART": {
     state: run([call, ok(), unlock("a", true), talk()]).state,
     row:
-      "= door_hung_up ended ended talking ringing = = = = = = = hanging_up = = hanging_up = hanging_up = = hanging_up",
+      "= door_hung_up ended ended ended talking ringing = = = = = = = hanging_up = = hanging_up = hanging_up = = hanging_up",
   },
   "talking, a REMOTEOPENLOCK from before the talk in flight": {
     state: run([call, ok(), unlock(), talk(), started]).state,
     row:
-      "= door_hung_up ended ended = = = = = = = = = hanging_up = = hanging_up = = hanging_up = hanging_up",
+      "= door_hung_up ended ended ended = = = = = = = = = hanging_up = = hanging_up = = hanging_up = hanging_up",
   },
   "hanging_up, the unlock's CALLSTART in flight": {
     state: run([call, ok(), unlock("a", true), { type: "phone_over", uid: "b" }]).state,
-    row: "= ended ended ended = = = = ended ended = = = = = = = = = = = ended",
+    row: "= ended ended ended ended = = = = ended ended = = = = = = = = = = = ended",
   },
 };
 
@@ -112,6 +112,7 @@ function eventsOf(uid: string): CallEvent[] {
     { type: "door_hangup" },
     { type: "door_lost" },
     { type: "door_recall" },
+    { type: "door_superseded" },
     { type: "callstart_result", ok: true },
     { type: "callstart_result", ok: false },
     { type: "unlock_result", ok: true },
@@ -135,22 +136,22 @@ function eventsOf(uid: string): CallEvent[] {
 
 /**
  * Expected next phase of every phase × event (participant "a"). `=` means unchanged.
- * Columns follow eventsOf(): call, hangup, lost, recall, cs+, cs-, ul+, ul-, ce+, ce-, callok,
+ * Columns follow eventsOf(): call, hangup, lost, recall, superseded, cs+, cs-, ul+, ul-, ce+, ce-, callok,
  * talk, unlock, over, oversuccess, joined, left, t:answer, t:ring, t:talk, t:grace, shutdown.
  */
 const TABLE: Record<Phase, string> = {
-  new: "offered = = = = = = = = = = = = = = = = = = = = =",
+  new: "offered = = = = = = = = = = = = = = = = = = = = = =",
   offered:
-    "= door_hung_up ended ended = = = = = = ringing connecting ringing ended = = = ended ended = = ended",
+    "= door_hung_up ended ended ended = = = = = = ringing connecting ringing ended = = = ended ended = = ended",
   ringing:
-    "= door_hung_up ended ended = = = = = = = connecting = hanging_up = = = = hanging_up = = hanging_up",
+    "= door_hung_up ended ended ended = = = = = = = connecting = hanging_up = = = = hanging_up = = hanging_up",
   connecting:
-    "= door_hung_up ended ended talking ringing = = = = = = = hanging_up = = hanging_up = hanging_up = = hanging_up",
+    "= door_hung_up ended ended ended talking ringing = = = = = = = hanging_up = = hanging_up = hanging_up = = hanging_up",
   talking:
-    "= door_hung_up ended ended = = = = = = = = = hanging_up = = hanging_up = = hanging_up = hanging_up",
-  hanging_up: "= ended ended ended = = = = ended ended = = = = = = = = = = = ended",
-  door_hung_up: "= = ended ended = = = = = = = = = ended ended = = = = = ended ended",
-  ended: "= = = = = = = = = = = = = = = = = = = = = =",
+    "= door_hung_up ended ended ended = = = = = = = = = hanging_up = = hanging_up = = hanging_up = hanging_up",
+  hanging_up: "= ended ended ended ended = = = = ended ended = = = = = = = = = = = ended",
+  door_hung_up: "= = ended ended ended = = = = = = = = = ended ended = = = = = ended ended",
+  ended: "= = = = = = = = = = = = = = = = = = = = = = =",
 };
 
 Deno.test("transition table: every phase × every event, against the written table", () => {
@@ -227,7 +228,7 @@ Deno.test("transition invariants hold for every phase × event × (participant, 
       }
     }
   }
-  assertEquals(EVENT_TYPES.length, 16);
+  assertEquals(EVENT_TYPES.length, 17);
 });
 
 Deno.test("state accessors: ring group, talker, answered, participants and end reason per phase", () => {

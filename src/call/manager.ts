@@ -13,7 +13,10 @@
  *
  * Busy (seed 占线): a room is in at most one call; a CALL for a room in a call with another door
  * is answered LINEUSE without disturbing the phones. A new CALL from the same door (the door
- * rebooted mid-call) ends the old call and proceeds.
+ * rebooted mid-call) ends the old call and proceeds. The known door wins: when the room's call
+ * came from a door the registry did not know (when its CALL arrived) and a known door calls,
+ * the unknown door's call ends at once (`door_superseded`: LINEUSE, or CALLEND once answered)
+ * and the known door's call proceeds; in every other case the first call keeps the room.
  *
  * @module
  */
@@ -53,6 +56,11 @@ export interface CallManagerOptions {
   ringTimeoutMs: number;
   talkTimeoutMs: number;
   media?: MediaPort;
+  /**
+   * Is this door known (held by the registry at that IP) now, as its CALL arrives? Only a known
+   * door's call may replace an unknown door's. @default every door is known
+   */
+  isKnownDoor?: (address: string, ip: string) => boolean;
   /** What is known of doors' firmware (unlock needs talk). @default in memory, per process */
   quirks?: DoorQuirks;
   /** @default crypto.randomUUID */
@@ -68,6 +76,8 @@ interface LiveCall extends LiveCallInfo {
   /** The door side of the call (the door layer's handle). */
   doorCall: DoorCall;
   hangup: DoorHangup | undefined;
+  /** Whether the registry knew the door when its CALL arrived. */
+  known: boolean;
   timers: Map<TimerName, TimerId>;
   stopKeepAlive: (() => void) | undefined;
   queue: CallEvent[];
@@ -143,11 +153,21 @@ export class CallManager implements CallControl {
   #onDoorCall(d: DoorCall): void {
     const room = d.roomKey;
     if (room === undefined) return this.#refuse(d, "not_a_room");
+    const known = this.#o.isKnownDoor?.(d.doorAddress, d.door.hostname) ?? true;
     const existing = this.#byRoom.get(room);
-    if (existing) {
-      if (
-        existing.door.hostname === d.door.hostname && existing.doorAddress === d.doorAddress
-      ) {
+    if (existing && known && !existing.known && !sameDoor(existing, d)) {
+      // A door the registry did not know holds the room; a known door calls: the known one wins.
+      this.#o.logger.warn("a known door called a room held by an unknown door: its call ends", {
+        callId: existing.callId,
+        unknownDoor: existing.doorAddress,
+        unknownIp: existing.door.hostname,
+        knownDoor: d.doorAddress,
+        knownIp: d.door.hostname,
+      });
+      this.#dispatch(existing, { type: "door_superseded" });
+      if (this.#byRoom.get(room) === existing) return this.#refuse(d, "busy");
+    } else if (existing) {
+      if (sameDoor(existing, d)) {
         // The same door calls again after its retransmission window: it rebooted mid-call.
         this.#o.logger.info("door called again during its call: ending the old call", {
           callId: existing.callId,
@@ -174,6 +194,7 @@ export class CallManager implements CallControl {
       state: undefined as unknown as CallState,
       doorCall: d,
       hangup: undefined,
+      known,
       timers: new Map(),
       stopKeepAlive: undefined,
       queue: [],
@@ -496,6 +517,10 @@ export class CallManager implements CallControl {
       reason,
     });
   }
+}
+
+function sameDoor(call: LiveCall, d: DoorCall): boolean {
+  return call.door.hostname === d.door.hostname && call.doorAddress === d.doorAddress;
 }
 
 type CallNoticeReason = Extract<CallNotice, { order: "over" }>["reason"];

@@ -19,7 +19,10 @@ const partiesA = {
 };
 const partiesB = { ...partiesA, caller: "M00010200", callerIp: "10.0.0.6" };
 
-function setup(online: Record<string, string[]> = { "00010108090": ["a", "b"] }) {
+function setup(
+  online: Record<string, string[]> = { "00010108090": ["a", "b"] },
+  known?: (address: string, ip: string) => boolean,
+) {
   const clock = new FakeClock();
   const door = new FakeDoor();
   const sent: { uid: string; msg: CallNotice & { reason?: string } }[] = [];
@@ -43,6 +46,7 @@ function setup(online: Record<string, string[]> = { "00010108090": ["a", "b"] })
     events,
     ringTimeoutMs: 30_000,
     talkTimeoutMs: 180_000,
+    ...(known ? { isKnownDoor: known } : {}),
   });
   const said = () =>
     sent.map((s) => `${s.uid}:${s.msg.order}${s.msg.reason ? `(${s.msg.reason})` : ""}`);
@@ -244,6 +248,63 @@ Deno.test("manager: what happens is emitted as events, in order, with the call i
     seen.every((e) => !("callId" in e) || e.callId === callId),
     "every call event names the call",
   );
+});
+
+Deno.test("manager: a known door's CALL ends an unknown door's call on its room; the known call proceeds", () => {
+  // Door A (10.0.0.5) is known; a stranger B calls the room first and gets a phone to answer.
+  const { door, m, said, seen } = setup(undefined, (_a, ip) => ip === DOOR_A.hostname);
+  m.onDoorEvent(callEvent(partiesB, DOOR_B));
+  m.phoneRequest("a", "00010108090", "call ok");
+  const fake = m.byRoom("00010108090")!.callId;
+  m.onDoorEvent(callEvent(partiesA, DOOR_A));
+  const real = m.byRoom("00010108090")!;
+  assert(real.callId !== fake);
+  assertEquals([real.doorAddress, real.door.hostname], ["M00010100", "10.0.0.5"]);
+  assertEquals(door.log, [
+    "answer CALLANSWER 10.0.0.6",
+    "ask CALLEND 10.0.0.6", // the stranger is hung up on, once
+  ]);
+  assertEquals(said(), [
+    "a:call",
+    "b:call",
+    "a:over(door hung up)",
+    "b:over(door hung up)",
+    "a:call",
+    "b:call",
+  ]);
+  const ended = seen.find((e) => e.type === "call_ended");
+  assertEquals(ended?.type === "call_ended" && [ended.callId, ended.reason], [
+    fake,
+    "door_superseded",
+  ]);
+  assertEquals(
+    seen.filter((e) => e.type === "call_refused").length,
+    0,
+    "the known door is not busy",
+  );
+});
+
+Deno.test("manager: an unanswered stranger's call is ended with LINEUSE; unknown never displaces known", () => {
+  const { door, m } = setup(undefined, (_a, ip) => ip === DOOR_A.hostname);
+  m.onDoorEvent(callEvent(partiesB, DOOR_B));
+  m.onDoorEvent(callEvent(partiesA, DOOR_A));
+  assertEquals(door.log, ["answer LINEUSE 10.0.0.6"]);
+  assertEquals(m.byRoom("00010108090")?.door.hostname, "10.0.0.5");
+  // Now the stranger calls again while the known door holds the room: busy, as before.
+  const stranger = { ...partiesB, caller: "M00010300" };
+  m.onDoorEvent(callEvent(stranger, DOOR_B));
+  assertEquals(door.log, ["answer LINEUSE 10.0.0.6", "answer LINEUSE 10.0.0.6"]);
+  assertEquals(m.byRoom("00010108090")?.door.hostname, "10.0.0.5");
+});
+
+Deno.test("manager: two known doors, or two unknown doors: the first call keeps the room", () => {
+  for (const known of [() => true, () => false]) {
+    const { door, m } = setup(undefined, known);
+    m.onDoorEvent(callEvent(partiesA, DOOR_A));
+    m.onDoorEvent(callEvent(partiesB, DOOR_B));
+    assertEquals(door.log, ["answer LINEUSE 10.0.0.6"]);
+    assertEquals(m.byRoom("00010108090")?.door.hostname, "10.0.0.5");
+  }
 });
 
 Deno.test("manager: a door silent to REMOTEOPENLOCK while ringing: CALLSTART, REMOTEOPENLOCK again, unlock success, the door learned once", async () => {

@@ -12,7 +12,7 @@
  *                        ended ◀──CALLEND reply── hanging_up ◀─────────────────────────────────────┘
  *                          ▲
  *                          └── over success or 1 s ── door_hung_up ◀── door CALLEND (any live phase)
- * door lost, door re-CALL, shutdown: any live phase → ended
+ * door lost, door re-CALL, superseded by a known door, shutdown: any live phase → ended
  * ```
  *
  * Unlock on a door that opens only while talking ({@linkcode UnlockStep}): when the door gives
@@ -79,6 +79,11 @@ export const END_REASON = {
   door_lost: "door_lost",
   /** The same door called the room again (it restarted): its new call replaces this one. */
   door_recalled: "door_recalled",
+  /**
+   * The call came from a door unknown to the registry, and a known door called the room: the
+   * known door's call replaces this one (a fake door cannot keep a room busy).
+   */
+  door_superseded: "door_superseded",
   /** The gateway shut down. */
   shutdown: "shutdown",
   /** A manager hung the call up from the console. */
@@ -341,6 +346,7 @@ export type CallEvent =
   | { readonly type: "door_hangup" }
   | { readonly type: "door_lost" }
   | { readonly type: "door_recall" }
+  | { readonly type: "door_superseded" }
   | { readonly type: "callstart_result"; readonly ok: boolean }
   | { readonly type: "unlock_result"; readonly ok: boolean }
   | { readonly type: "callend_result"; readonly ok: boolean }
@@ -366,6 +372,7 @@ export const EVENT_TYPES = [
   "door_hangup",
   "door_lost",
   "door_recall",
+  "door_superseded",
   "callstart_result",
   "unlock_result",
   "callend_result",

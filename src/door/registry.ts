@@ -3,13 +3,23 @@
  * each door (issue: a packet claiming a known door's address from another IP is rejected; an
  * installer can commission and replace doors).
  *
- * A door is configured (`--door-allowlist`, entries `ADDR` or `ADDR=IP`), learned on first
- * contact, or pinned by the installer (`door pin`). Modes:
- * - `learned`: the IP it first spoke from. A learned door that speaks from a new IP (DHCP, a
- *   replaced unit) is re-learned once its old IP was silent for `relearnAfterMs` (0: never),
- *   logged at `warn` with both IPs.
+ * A door is configured (`--door-allowlist`, entries `ADDR` or `ADDR=IP`), learned, or pinned by
+ * the installer (`door pin`). A door is learned only from a call that completed the handshake
+ * (the gateway answered CALLANSWER and the door replied to a CALLCONFIRM from its IP:
+ * {@linkcode DoorRegistry.learn}), never from an NS ask or any other single packet: a spoofed
+ * packet can neither create an entry nor move one. {@linkcode DoorRegistry.admit} only says
+ * whether a packet may be served (`known`, `unknown` but learnable, `refused`). Modes:
+ * - `learned`: the IP of its first answered call. A learned door that calls from a new IP (DHCP,
+ *   a replaced unit) is re-learned once its old IP was silent for `relearnAfterMs` (0: never)
+ *   and the new IP completed a call, logged at `warn` with both IPs.
  * - `pinned`: a fixed `ADDR=IP` (from the allowlist or `door pin`); it never moves. Only
  *   `door forget` releases it.
+ *
+ * A known address claimed from a second IP while the door is pinned or its IP is active is an
+ * alarm: refused, counted (`door_address_conflicts_total`), logged at `warn` and emitted as a
+ * `door_conflict` event (both throttled per address and IP). A building whose doors are all
+ * pinned (`door pin --all`) learns no new address: the safe mode. A door forgotten while the
+ * gateway runs (`door forget`, a replaced unit) may be learned again.
  *
  * The inventory (IP, mode, first/last heard, header form, audio law, whether unlocking needs a
  * talk first) is kept per door, bounded to `maxDoors` (new doors beyond are refused and
@@ -33,6 +43,13 @@ import { type Logger, nullLogger } from "../log.ts";
 import type { Counter, Metrics } from "../metrics.ts";
 import { canonicalAddress, displayAddress, parseIp } from "../protocol/address.ts";
 import { LogThrottle } from "../log_throttle.ts";
+import type { EventSink } from "../events/bus.ts";
+
+/**
+ * What the registry says of a door address speaking from an IP ({@linkcode DoorRegistry.admit}):
+ * held at that IP, learnable from a call that completes the handshake, or refused.
+ */
+export type DoorStanding = "known" | "unknown" | "refused";
 
 /** How a door's IP is held: re-learnable, or fixed. */
 export type DoorMode = "learned" | "pinned";
@@ -127,6 +144,8 @@ export interface DoorRegistryOptions {
   heardWriteMs?: number;
   /** Interval at which {@linkcode DoorRegistry.start} polls the store's change version. @default {1000} */
   pollMs?: number;
+  /** Domain events: `door_conflict` (throttled like its log line). */
+  events?: EventSink;
 }
 
 /** Where a door's pin comes from: none (learned), the installer (stored), the allowlist. */
@@ -155,6 +174,10 @@ interface Door {
   heardWrittenAt: number;
 }
 
+/** Media notes of not yet learned doors remembered at most. */
+const MAX_PENDING_MEDIA = 256;
+/** Forgotten addresses remembered at most (see {@linkcode DoorRegistry.forget}). */
+const MAX_FORGOTTEN = 1024;
 /** Reloads a write may take before it gives up (another process keeps changing the doors). */
 const MAX_CONFLICTS = 8;
 const HEADER_FORMS: readonly HeaderForm[] = [77, 86];
@@ -184,6 +207,13 @@ export class DoorRegistry {
   #throttle: LogThrottle;
   readonly #relearned: Counter;
   readonly #refused: Counter;
+  readonly #conflicts: Counter;
+  /** Cached: does the registry hold doors, all of them pinned? (`undefined`: recompute.) */
+  #allPinned: boolean | undefined;
+  /** Addresses forgotten while this process runs: learnable again even in a pinned building. */
+  readonly #forgotten = new Set<string>();
+  /** Media details of calls from doors not (yet) held at their IP, by `address|ip`. */
+  readonly #pendingMedia = new Map<string, { headerForm?: number; law?: string }>();
 
   /**
    * Builds the registry from the allowlist; {@linkcode DoorRegistry.load} adds the stored doors.
@@ -213,6 +243,11 @@ export class DoorRegistry {
       "doors_refused_total",
       { reason: "full" },
       "New doors refused",
+    ) ?? { value: 0 };
+    this.#conflicts = options.metrics?.counter(
+      "door_address_conflicts_total",
+      {},
+      "Packets claiming a known door's address from a second IP while it is pinned or active",
     ) ?? { value: 0 };
     options.metrics?.gauge("doors_known", () => this.#doors.size, "Doors in the registry");
     this.#allowOnly = (options.allowlist?.length ?? 0) > 0;
@@ -300,21 +335,101 @@ export class DoorRegistry {
   }
 
   /**
-   * May `address` speak from `ip`? Learns an unknown door (unless allowlist-only or full),
-   * re-learns a learned door whose IP was silent for `relearnAfterMs`, and marks the door heard.
+   * May `address` speak from `ip`? Changes nothing but the door's `lastHeard`: `known` when the
+   * registry holds the address at that IP (refreshed as heard); `unknown` when it does not but the
+   * door may be learned from a call that completes the handshake ({@linkcode DoorRegistry.learn}):
+   * a new address in an open building, an allowlisted `ADDR` without IP, a learned door whose IP
+   * was silent for `relearnAfterMs`; `refused` otherwise (not on the allowlist, a new address in
+   * a pinned building, the registry full, or the address known at another IP: a conflict).
    */
-  admit(address: string, ip: string): boolean {
+  admit(address: string, ip: string): DoorStanding {
+    const key = canonicalAddress(address);
+    const d = this.#doors.get(key);
+    if (d && d.ip === ip) {
+      this.#touch(d, this.#o.clock.now());
+      return "known";
+    }
+    return this.#mayLearn(key, d, ip) ? "unknown" : "refused";
+  }
+
+  /** True when the registry holds `address` at `ip` (no side effect). */
+  isKnown(address: string, ip: string): boolean {
+    const d = this.#doors.get(canonicalAddress(address));
+    return d !== undefined && d.ip === ip;
+  }
+
+  /**
+   * A call from `address` at `ip` completed the handshake (the gateway answered CALLANSWER and
+   * the door replied to a CALLCONFIRM from that IP): the door is learned (new address), gets its
+   * IP (allowlisted `ADDR`), or is re-learned (its old IP silent for `relearnAfterMs`), under the
+   * rules of {@linkcode DoorRegistry.admit}, checked again now. True when the registry holds
+   * the address at `ip` afterwards.
+   */
+  learn(address: string, ip: string): boolean {
     const key = canonicalAddress(address);
     const now = this.#o.clock.now();
     let d = this.#doors.get(key);
+    if (d && d.ip === ip) {
+      this.#touch(d, now);
+      return true;
+    }
+    if (!this.#mayLearn(key, d, ip)) return false;
+    if (!d) {
+      // A replaced door learned into a pinned building is pinned too: the building stays closed.
+      const pin = this.#forgotten.has(key) && this.#pinnedBuilding();
+      d = this.#newDoor(key);
+      if (pin) d.pin = "store";
+      this.#doors.set(key, d);
+      this.#pinsChanged();
+    }
+    this.#forgotten.delete(key);
+    const media = this.#pendingMedia.get(`${key}|${ip}`);
+    this.#pendingMedia.delete(`${key}|${ip}`);
+    if (media) this.#applyMedia(d, media);
+    const oldIp = d.ip;
+    d.ip = ip;
+    d.ipPending = true;
+    if (oldIp === undefined) {
+      this.#log.info("door learned", { door: displayAddress(key), ip });
+    } else {
+      const silentMs = now - d.heardAt;
+      this.#log.warn("door re-learned at a new IP", {
+        door: displayAddress(key),
+        ip,
+        oldIp,
+        silentS: Number.isFinite(silentMs) ? Math.round(silentMs / 1000) : "unknown",
+      });
+      this.#relearned.value++;
+    }
+    this.#touch(d, now);
+    this.#changed(d);
+    return true;
+  }
+
+  /** Whether `key` (held as `d`, if at all) may be learned at `ip`; logs and counts a refusal. */
+  #mayLearn(key: string, d: Door | undefined, ip: string): boolean {
     if (!d) {
       if (this.#allowOnly) {
-        if (this.#throttle.allow(`allow|${key}|${ip}`)) {
+        if (this.#throttle.allow(`allow|${ip}`)) {
           this.#log.info("door refused: not on --door-allowlist", {
             door: displayAddress(key),
             ip,
             hint: `add ${displayAddress(key)}=${ip} to --door-allowlist (INTERCOM_DOOR_ALLOWLIST)`,
           });
+        }
+        return false;
+      }
+      if (this.#pinnedBuilding() && !this.#forgotten.has(key)) {
+        if (this.#throttle.allow(`pinned|${ip}`)) {
+          this.#log.info(
+            "door refused: every known door is pinned (door pin), new doors are not learned",
+            {
+              door: displayAddress(key),
+              ip,
+              hint: `to add this door, name it in --door-allowlist with the pinned doors ` +
+                `(ADDR=IP each, see \`intercom-gateway door list\`)`,
+            },
+          );
         }
         return false;
       }
@@ -330,51 +445,76 @@ export class DoorRegistry {
         }
         return false;
       }
-      d = this.#newDoor(key);
-      this.#doors.set(key, d);
-    }
-    if (d.ip === ip) {
-      this.#touch(d, now);
       return true;
     }
-    if (d.ip === undefined) {
-      d.ip = ip;
-      d.ipPending = true;
-      this.#log.info("door learned", { door: displayAddress(key), ip });
-      this.#touch(d, now);
-      this.#changed(d);
+    if (d.ip === undefined) return true;
+    const silentMs = this.#o.clock.now() - d.heardAt;
+    if (d.pin === "none" && this.#relearnAfterMs > 0 && silentMs >= this.#relearnAfterMs) {
       return true;
     }
-    const silentMs = now - d.heardAt;
-    if (d.pin !== "none" || this.#relearnAfterMs === 0 || silentMs < this.#relearnAfterMs) {
-      if (this.#throttle.allow(`ip|${key}|${ip}`)) {
-        const door = displayAddress(key);
-        this.#log.info("door refused: its address is known at another IP", {
-          door,
-          ip,
-          knownIp: d.ip,
-          mode: d.pin !== "none" ? "pinned" : "learned",
-          hint: d.pin !== "none" || this.#relearnAfterMs === 0
-            ? `a replaced door: run \`intercom-gateway door forget ${door}\``
-            : `a replaced door is re-learned once ${d.ip} is silent for ${
-              this.#relearnAfterMs / 1000
-            } s, or run \`intercom-gateway door forget ${door}\``,
-        });
-      }
-      return false;
-    }
-    this.#log.warn("door re-learned at a new IP", {
-      door: displayAddress(key),
+    this.#conflict(d, ip);
+    return false;
+  }
+
+  /** `d`'s address claimed from `ip` while it is pinned or its own IP is active: an alarm. */
+  #conflict(d: Door, ip: string): void {
+    this.#conflicts.value++;
+    if (!this.#throttle.allow(`conflict|${d.key}|${ip}`)) return;
+    const door = displayAddress(d.key);
+    const knownIp = d.ip!;
+    this.#log.warn("door address conflict: its address is claimed from a second IP", {
+      door,
       ip,
-      oldIp: d.ip,
-      silentS: Number.isFinite(silentMs) ? Math.round(silentMs / 1000) : "unknown",
+      knownIp,
+      mode: d.pin !== "none" ? "pinned" : "learned",
+      hint: d.pin !== "none" || this.#relearnAfterMs === 0
+        ? `a replaced door: run \`intercom-gateway door forget ${door}\`; else someone is ` +
+          `spoofing the door`
+        : `a replaced door is re-learned once ${knownIp} is silent for ${
+          this.#relearnAfterMs / 1000
+        } s and it completes a call, or run \`intercom-gateway door forget ${door}\`; else ` +
+          `someone is spoofing the door`,
     });
-    this.#relearned.value++;
-    d.ip = ip;
-    d.ipPending = true;
-    this.#touch(d, now);
-    this.#changed(d);
-    return true;
+    this.#o.events?.emit({
+      type: "door_conflict",
+      at: this.#now(),
+      address: door,
+      knownIp,
+      claimedIp: ip,
+    });
+  }
+
+  /**
+   * Whether the building is pinned: it holds doors and every one of them is pinned (`door pin
+   * --all`, or allowlisted `ADDR=IP`). Then a new address is not learned (unless this process
+   * saw it forgotten: a replaced door).
+   */
+  #pinnedBuilding(): boolean {
+    if (this.#allPinned === undefined) {
+      let all = this.#doors.size > 0;
+      for (const d of this.#doors.values()) {
+        if (d.pin === "none") {
+          all = false;
+          break;
+        }
+      }
+      this.#allPinned = all;
+    }
+    return this.#allPinned;
+  }
+
+  /** A door was added, removed, pinned or unpinned. */
+  #pinsChanged(): void {
+    this.#allPinned = undefined;
+  }
+
+  /** Remembers a forgotten address (bounded): a replaced door may be learned even when pinned. */
+  #rememberForgotten(key: string): void {
+    this.#forgotten.delete(key);
+    if (this.#forgotten.size >= MAX_FORGOTTEN) {
+      this.#forgotten.delete(this.#forgotten.values().next().value!);
+    }
+    this.#forgotten.add(key);
   }
 
   /**
@@ -386,10 +526,29 @@ export class DoorRegistry {
     if (d && d.ip === ip) this.#touch(d, this.#o.clock.now());
   }
 
-  /** Records what the door's media showed: its header form (77/86) and/or audio law. */
-  noteMedia(address: string, media: { headerForm?: number; law?: string }): void {
-    const d = this.#doors.get(canonicalAddress(address));
-    if (!d) return;
+  /**
+   * Records what the door's media showed: its header form (77/86) and/or audio law. With `ip`,
+   * a note about a door not held at that IP waits for {@linkcode DoorRegistry.learn}.
+   */
+  noteMedia(address: string, media: { headerForm?: number; law?: string }, ip?: string): void {
+    const key = canonicalAddress(address);
+    const d = this.#doors.get(key);
+    if (!d || (ip !== undefined && d.ip !== ip)) {
+      // A call's media comes before its first keep-alive reply: kept (bounded) until the call
+      // completes the handshake and the door is learned at that IP.
+      if (ip === undefined) return;
+      const id = `${key}|${ip}`;
+      this.#pendingMedia.delete(id);
+      if (this.#pendingMedia.size >= MAX_PENDING_MEDIA) {
+        this.#pendingMedia.delete(this.#pendingMedia.keys().next().value!);
+      }
+      this.#pendingMedia.set(id, media);
+      return;
+    }
+    this.#applyMedia(d, media);
+  }
+
+  #applyMedia(d: Door, media: { headerForm?: number; law?: string }): void {
     let changed = false;
     const form = HEADER_FORMS.find((f) => f === media.headerForm);
     if (form !== undefined && form !== d.headerForm) {
@@ -434,6 +593,8 @@ export class DoorRegistry {
     if (!d) return false;
     if (d.allowlisted) this.#doors.set(key, this.#configDoor(key, d.configIp));
     else this.#doors.delete(key);
+    this.#pinsChanged();
+    this.#rememberForgotten(key);
     this.#dirty.delete(key);
     this.#deleted.add(key);
     this.#kick();
@@ -453,6 +614,7 @@ export class DoorRegistry {
     for (const d of doors) {
       if (d.pin !== "none" || d.ip === undefined) continue;
       d.pin = "store";
+      this.#pinsChanged();
       d.ipPending = true;
       this.#changed(d);
       pinned.push(info(d));
@@ -576,6 +738,7 @@ export class DoorRegistry {
         if (this.#allowOnly || this.#doors.size >= this.#maxDoors) continue;
         d = this.#newDoor(key);
         this.#doors.set(key, d);
+        this.#forgotten.delete(key);
       }
       if (d.heardAt === -Infinity) {
         // Silence survives a restart: a door last heard long ago may be re-learned at once.
@@ -587,6 +750,7 @@ export class DoorRegistry {
         if (!d.ipPending || d.ip === undefined) d.ip = r.ip;
         d.pin = r.mode === "pinned" || (d.ipPending && d.pin === "store") ? "store" : "none";
       }
+      this.#pinsChanged();
       d.firstHeard = min(d.firstHeard, r.firstHeard);
       d.lastHeard = max(d.lastHeard, r.lastHeard);
       d.headerForm ??= r.headerForm;
@@ -601,6 +765,8 @@ export class DoorRegistry {
       this.#dirty.delete(d.key);
       if (d.allowlisted) this.#doors.set(d.key, this.#configDoor(d.key, d.configIp));
       else this.#doors.delete(d.key);
+      this.#pinsChanged();
+      this.#rememberForgotten(d.key);
       this.#log.info("door forgotten", { door: displayAddress(d.key) });
     }
   }

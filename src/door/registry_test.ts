@@ -57,29 +57,78 @@ function setup(options: Partial<DoorRegistryOptions> = {}) {
   return { clock, logger, registry };
 }
 
-Deno.test("door registry: learned on first contact, logged in display form; another IP is rejected", () => {
+/** A call from `address` at `ip` that completed the handshake: admitted, then learned. */
+function answered(r: DoorRegistry, address: string, ip: string): boolean {
+  return r.admit(address, ip) !== "refused" && r.learn(address, ip);
+}
+
+Deno.test("door registry: NS asks and other single packets never create or move an entry", () => {
   const { registry: r, logger } = setup();
-  assert(r.admit("M00010100", "10.0.0.5"));
-  assert(r.admit("M00010100", "10.0.0.5"));
-  assert(!r.admit("M00010100", "10.0.0.66"));
-  assert(r.admit("S00010108090", "10.0.0.6"));
+  // A flood of NS asks for new addresses: served as unknown, nothing stored.
+  for (let i = 0; i < 1000; i++) {
+    assertEquals(r.admit(`M0001${String(i).padStart(4, "0")}`, "10.0.0.66"), "unknown");
+  }
+  assertEquals([r.list().length, logger.records.length], [0, 0]);
+  // The first answered call learns the door; a stranger's packets do not move it.
+  assert(answered(r, "M00010100", "10.0.0.5"));
+  assertEquals(r.admit("M00010100", "10.0.0.5"), "known");
+  assertEquals(r.admit("M00010100", "10.0.0.66"), "refused");
+  assertEquals(r.get("M00010100")?.ip, "10.0.0.5");
+  assertEquals(r.list().length, 1);
+});
+
+Deno.test("door registry: a hijack attempt on an unseen address does not pin it to the attacker", () => {
+  const { registry: r } = setup();
+  // The attacker's NS ask claims the real door's address first: nothing is learned.
+  assertEquals(r.admit("M00010100", "10.0.0.66"), "unknown");
+  assertEquals(r.get("M00010100"), undefined);
+  // The real door then calls and its call is answered: it is the one learned.
+  assert(answered(r, "M00010100", "10.0.0.5"));
+  assertEquals(r.get("M00010100")?.ip, "10.0.0.5");
+});
+
+Deno.test("door registry: learned on an answered call, logged in display form; another IP is a conflict", () => {
+  const metrics = new Metrics();
+  const events: unknown[] = [];
+  const { registry: r, logger } = setup({
+    metrics,
+    events: { emit: (e) => events.push(e), wants: () => true },
+  });
+  assert(answered(r, "M00010100", "10.0.0.5"));
+  assert(answered(r, "M00010100", "10.0.0.5"));
+  assertEquals(r.admit("M00010100", "10.0.0.66"), "refused");
+  assert(!r.learn("M00010100", "10.0.0.66"), "a handshake from a second IP moves nothing");
+  assert(answered(r, "S00010108090", "10.0.0.6"));
   assertEquals(
     logger.records.map((l) => [l.level, l.msg, l.door, l.ip]),
     [
       ["info", "door learned", "M00010100", "10.0.0.5"],
-      ["info", "door refused: its address is known at another IP", "M00010100", "10.0.0.66"],
+      [
+        "warn",
+        "door address conflict: its address is claimed from a second IP",
+        "M00010100",
+        "10.0.0.66",
+      ],
       ["info", "door learned", "S00010108090", "10.0.0.6"],
     ],
   );
+  assertEquals(metrics.get("door_address_conflicts_total"), 2);
+  assertEquals(events, [{
+    type: "door_conflict",
+    at: EPOCH,
+    address: "M00010100",
+    knownIp: "10.0.0.5",
+    claimedIp: "10.0.0.66",
+  }]);
 });
 
-Deno.test("door registry: a refused door is logged at info with both IPs and what to run, once a minute", () => {
+Deno.test("door registry: a conflict is logged at warn with both IPs and what to run, once a minute", () => {
   const { registry: r, logger, clock } = setup({ relearnAfterMs: 60_000 });
-  r.admit("M00010100", "10.0.0.5");
+  answered(r, "M00010100", "10.0.0.5");
   for (let i = 0; i < 20; i++) r.admit("M00010100", "10.0.0.66");
-  const refused = () => logger.records.filter((l) => String(l.msg).startsWith("door refused"));
-  assertEquals(refused().length, 1);
-  const line = refused()[0]!;
+  const conflicts = () => logger.records.filter((l) => String(l.msg).includes("conflict"));
+  assertEquals(conflicts().length, 1);
+  const line = conflicts()[0]!;
   assertEquals([line.door, line.ip, line.knownIp, line.mode], [
     "M00010100",
     "10.0.0.66",
@@ -91,13 +140,14 @@ Deno.test("door registry: a refused door is logged at info with both IPs and wha
   r.admit("M00010100", "10.0.0.5"); // the old door is still alive: no relearn
   clock.advance(30_000);
   r.admit("M00010100", "10.0.0.66");
-  assertEquals(refused().length, 2);
+  assertEquals(conflicts().length, 2);
 });
 
 Deno.test("door registry: a door not on the allowlist is logged with the entry to add", () => {
   const { registry: r, logger } = setup({ allowlist: ["M00010100=10.0.0.5"] });
-  assert(!r.admit("M00010200", "10.0.0.7"));
-  assert(!r.admit("M00010200", "10.0.0.7"));
+  assertEquals(r.admit("M00010200", "10.0.0.7"), "refused");
+  assertEquals(r.admit("M00010200", "10.0.0.7"), "refused");
+  assert(!r.learn("M00010200", "10.0.0.7"));
   const lines = logger.records.filter((l) => String(l.msg).includes("allowlist"));
   assertEquals(lines.map((l) => [l.door, l.ip, l.hint]), [[
     "M00010200",
@@ -106,49 +156,54 @@ Deno.test("door registry: a door not on the allowlist is logged with the entry t
   ]]);
 });
 
-Deno.test("door registry: a learned door silent for relearnAfterMs is re-learned at its new IP, warned with both IPs", () => {
+Deno.test("door registry: a learned door silent for relearnAfterMs is re-learned by an answered call from its new IP", () => {
   const { registry: r, clock, logger } = setup();
-  assert(r.admit("M00010100", "10.0.0.5"));
+  assert(answered(r, "M00010100", "10.0.0.5"));
   clock.advance(59_999);
-  assert(!r.admit("M00010100", "10.0.0.9"), "default 60 s: not yet");
+  assertEquals(r.admit("M00010100", "10.0.0.9"), "refused", "default 60 s: not yet");
   // The door keeps speaking: its silence starts again.
-  assert(r.admit("M00010100", "10.0.0.5"));
+  assertEquals(r.admit("M00010100", "10.0.0.5"), "known");
   clock.advance(59_999);
-  assert(!r.admit("M00010100", "10.0.0.9"), "heard 59.999 s ago");
+  assertEquals(r.admit("M00010100", "10.0.0.9"), "refused", "heard 59.999 s ago");
   clock.advance(1);
-  assert(r.admit("M00010100", "10.0.0.9"), "silent for 60 s: re-learned");
-  assert(!r.admit("M00010100", "10.0.0.5"), "the old IP is now the stranger");
+  assertEquals(r.admit("M00010100", "10.0.0.9"), "unknown", "silent for 60 s: learnable");
+  assertEquals(r.get("M00010100")?.ip, "10.0.0.5", "but not moved by a packet");
+  assert(r.learn("M00010100", "10.0.0.9"), "its call completed: re-learned");
+  assertEquals(r.admit("M00010100", "10.0.0.5"), "refused", "the old IP is now the stranger");
   assertEquals(r.get("M00010100")?.ip, "10.0.0.9");
-  const warn = logger.records.filter((l) => l.level === "warn");
-  assertEquals(warn.map((l) => [l.msg, l.door, l.ip, l.oldIp, l.silentS]), [
-    ["door re-learned at a new IP", "M00010100", "10.0.0.9", "10.0.0.5", 60],
+  const warn = logger.records.filter((l) => l.msg === "door re-learned at a new IP");
+  assertEquals(warn.map((l) => [l.level, l.door, l.ip, l.oldIp, l.silentS]), [
+    ["warn", "M00010100", "10.0.0.9", "10.0.0.5", 60],
   ]);
 });
 
 Deno.test("door registry: relearnAfterMs 0 never re-learns; a shorter one re-learns sooner", () => {
   const never = setup({ relearnAfterMs: 0 });
-  assert(never.registry.admit("M00010100", "10.0.0.5"));
+  assert(answered(never.registry, "M00010100", "10.0.0.5"));
   never.clock.advance(7 * 86_400_000);
-  assert(!never.registry.admit("M00010100", "10.0.0.9"));
+  assert(!answered(never.registry, "M00010100", "10.0.0.9"));
   assertEquals(never.registry.get("M00010100")?.ip, "10.0.0.5");
 
   const metrics = new Metrics();
   const quick = setup({ relearnAfterMs: 5000, metrics });
-  assert(quick.registry.admit("M00010100", "10.0.0.5"));
+  assert(answered(quick.registry, "M00010100", "10.0.0.5"));
   quick.clock.advance(5000);
-  assert(quick.registry.admit("M00010100", "10.0.0.9"));
+  assert(answered(quick.registry, "M00010100", "10.0.0.9"));
   assertEquals(metrics.get("doors_relearned_total"), 1);
   assertThrows(() => setup({ relearnAfterMs: -1 }), RangeError);
 });
 
-Deno.test("door registry: an allowlisted ADDR=IP never moves; ADDR alone is learned; others refused", () => {
+Deno.test("door registry: an allowlisted ADDR=IP never moves; ADDR alone gets its IP from an answered call; others refused", () => {
   const { registry: r, clock } = setup({ allowlist: ["M00010100=10.0.0.5", "M00010200"] });
-  assert(!r.admit("M00010300", "10.0.0.7"), "not in the allowlist");
-  assert(r.admit("M00010200", "10.0.0.6"), "listed without IP: learned");
+  assertEquals(r.admit("M00010300", "10.0.0.7"), "refused", "not in the allowlist");
+  assertEquals(r.admit("M00010200", "10.0.0.66"), "unknown", "listed without IP: learnable");
+  assertEquals(r.get("M00010200")?.ip, undefined, "an NS ask gives it no IP");
+  assert(r.learn("M00010200", "10.0.0.6"), "its first answered call does");
+  assertEquals(r.admit("M00010100", "10.0.0.5"), "known", "configured: known at once");
   clock.advance(86_400_000);
-  assert(!r.admit("M00010100", "10.0.0.9"), "fixed IP, silent for a day");
-  assert(r.admit("M00010100", "10.0.0.5"));
-  assert(r.admit("M00010200", "10.0.0.8"), "listed without IP and silent: re-learned");
+  assertEquals(r.admit("M00010100", "10.0.0.9"), "refused", "fixed IP, silent for a day");
+  assertEquals(r.admit("M00010100", "10.0.0.5"), "known");
+  assert(answered(r, "M00010200", "10.0.0.8"), "listed without IP and silent: re-learned");
   assertEquals(
     r.list().map((d) => [d.address, d.ip, d.mode, d.allowlisted]),
     [["M00010100", "10.0.0.5", "pinned", true], ["M00010200", "10.0.0.8", "learned", true]],
@@ -158,11 +213,31 @@ Deno.test("door registry: an allowlisted ADDR=IP never moves; ADDR alone is lear
   }
 });
 
+Deno.test("door registry: a pinned building learns no new address; a forgotten door may be learned again", async () => {
+  const { registry: r, logger } = setup();
+  assert(answered(r, "M00010100", "10.0.0.5"));
+  assert(answered(r, "M00010200", "10.0.0.6"));
+  await r.pin("M00010100");
+  assertEquals(r.admit("M00010300", "10.0.0.7"), "unknown", "one door still learned: open");
+  await r.pin();
+  assertEquals(r.admit("M00010300", "10.0.0.7"), "refused", "every door pinned: closed");
+  assert(!r.learn("M00010300", "10.0.0.7"));
+  assertEquals(r.get("M00010300"), undefined);
+  const line = logger.records.find((l) => String(l.msg).includes("every known door is pinned"));
+  assertEquals([line?.door, line?.ip], ["M00010300", "10.0.0.7"]);
+  assert(await r.forget("M00010200"));
+  assertEquals(r.admit("M00010200", "10.0.0.9"), "unknown", "a replaced door: learnable");
+  assertEquals(r.admit("M00010300", "10.0.0.7"), "refused", "still no new address");
+  assert(r.learn("M00010200", "10.0.0.9"));
+  assertEquals(r.get("M00010200")?.mode, "pinned", "learned into a pinned building: pinned");
+  assertEquals(r.admit("M00010300", "10.0.0.7"), "refused", "the building stays closed");
+});
+
 Deno.test("door registry: pin fixes learned doors (one or all); forget lets a door be learned afresh", async () => {
   const { registry: r, clock } = setup();
-  assert(r.admit("M00010100", "10.0.0.5"));
-  assert(r.admit("M00010200", "10.0.0.6"));
-  assert(r.admit("M00010300", "10.0.0.7"));
+  assert(answered(r, "M00010100", "10.0.0.5"));
+  assert(answered(r, "M00010200", "10.0.0.6"));
+  assert(answered(r, "M00010300", "10.0.0.7"));
   assertEquals((await r.pin("M0001010")).map((d) => [d.address, d.mode]), [[
     "M00010100",
     "pinned",
@@ -170,19 +245,18 @@ Deno.test("door registry: pin fixes learned doors (one or all); forget lets a do
   assertEquals((await r.pin()).map((d) => d.address), ["M00010200", "M00010300"]);
   assertEquals(await r.pin(), [], "nothing left to pin");
   clock.advance(86_400_000);
-  assert(!r.admit("M00010100", "10.0.0.9"), "pinned: never moves");
-  assert(!r.admit("M00010300", "10.0.0.9"), "pinned by pin(): never moves");
+  assertEquals(r.admit("M00010100", "10.0.0.9"), "refused", "pinned: never moves");
+  assertEquals(r.admit("M00010300", "10.0.0.9"), "refused", "pinned by pin(): never moves");
 
   assert(await r.forget("M00010100"));
   assert(!(await r.forget("M00010100")), "already forgotten");
   assertEquals(r.get("M00010100"), undefined);
-  assert(r.admit("M00010100", "10.0.0.9"), "forgotten: learned afresh at once");
-  assertEquals(r.get("M00010100")?.mode, "learned");
+  assert(answered(r, "M00010100", "10.0.0.9"), "forgotten: learned afresh on its next call");
 });
 
 Deno.test("door registry: forgetting an allowlisted door returns it to its entry", async () => {
   const { registry: r } = setup({ allowlist: ["M00010100=10.0.0.5", "M00010200"] });
-  assert(r.admit("M00010200", "10.0.0.6"));
+  assert(answered(r, "M00010200", "10.0.0.6"));
   await r.pin("M00010200");
   assert(await r.forget("M00010200"));
   assert(await r.forget("M00010100"));
@@ -190,17 +264,17 @@ Deno.test("door registry: forgetting an allowlisted door returns it to its entry
     r.list().map((d) => [d.address, d.ip, d.mode]),
     [["M00010100", "10.0.0.5", "pinned"], ["M00010200", undefined, "learned"]],
   );
-  assert(r.admit("M00010200", "10.0.0.9"));
+  assert(answered(r, "M00010200", "10.0.0.9"));
 });
 
 Deno.test("door registry: bounded; new doors beyond maxDoors are refused, counted, warned once", () => {
   const metrics = new Metrics();
   const { registry: r, logger } = setup({ maxDoors: 2, metrics });
-  assert(r.admit("M00010100", "10.0.0.1"));
-  assert(r.admit("M00010200", "10.0.0.2"));
-  assert(!r.admit("M00010300", "10.0.0.3"));
-  assert(!r.admit("M00010400", "10.0.0.4"));
-  assert(r.admit("M00010100", "10.0.0.1"), "known doors still speak");
+  assert(answered(r, "M00010100", "10.0.0.1"));
+  assert(answered(r, "M00010200", "10.0.0.2"));
+  assertEquals(r.admit("M00010300", "10.0.0.3"), "refused");
+  assert(!answered(r, "M00010400", "10.0.0.4"));
+  assertEquals(r.admit("M00010100", "10.0.0.1"), "known", "known doors still speak");
   assertEquals([r.refused, metrics.get("doors_refused_total", { reason: "full" })], [2, 2]);
   assertEquals(r.list().length, 2);
   assertEquals(logger.records.filter((l) => l.level === "warn").map((l) => l.door), [
@@ -213,7 +287,7 @@ Deno.test("door registry: the inventory keeps first/last heard, header form, aud
   const { registry: r, clock } = setup();
   r.noteMedia("M00010100", { headerForm: 86 }); // unknown door: ignored
   assertEquals(r.list(), []);
-  assert(r.admit("M00010100", "10.0.0.5"));
+  assert(answered(r, "M00010100", "10.0.0.5"));
   clock.advance(30_000);
   r.heard("M00010100", "10.0.0.5");
   r.heard("M00010100", "10.0.0.99"); // not its IP: no sign of life
@@ -233,18 +307,18 @@ Deno.test("door registry: the inventory keeps first/last heard, header form, aud
   }]);
   // heard() counts as a sign of life for relearning.
   clock.advance(59_000);
-  assert(!r.admit("M00010100", "10.0.0.9"));
+  assertEquals(r.admit("M00010100", "10.0.0.9"), "refused");
 });
 
 Deno.test("door registry: writes on learn and change, lastHeard at most once a minute per door", async () => {
   const store = new MemoryDoors();
   const { registry: r, clock } = setup({ store });
   await r.load();
-  assert(r.admit("M00010100", "10.0.0.5"));
+  assert(answered(r, "M00010100", "10.0.0.5"));
   await r.flush();
   for (let i = 0; i < 600; i++) {
     clock.advance(100);
-    assert(r.admit("M00010100", "10.0.0.5"));
+    assertEquals(r.admit("M00010100", "10.0.0.5"), "known");
     r.heard("M00010100", "10.0.0.5");
     await r.flush(); // datagrams come one by one
   }
@@ -304,11 +378,11 @@ Deno.test("door registry: restored doors keep their pins and inventory; silence 
     ["M00010200", "learned", 86, true],
     ["M00010300", "pinned", undefined, false],
   ]);
-  assert(r.admit("M00010100", "10.0.0.9"), "silent for an hour before the restart: re-learned");
-  assert(!r.admit("M00010200", "10.0.0.9"), "heard a second before the restart");
-  assert(!r.admit("M00010300", "10.0.0.9"), "pinned");
+  assert(answered(r, "M00010100", "10.0.0.9"), "silent for an hour before the restart: re-learned");
+  assertEquals(r.admit("M00010200", "10.0.0.9"), "refused", "heard a second before the restart");
+  assertEquals(r.admit("M00010300", "10.0.0.9"), "refused", "pinned");
   clock.advance(59_000);
-  assert(r.admit("M00010200", "10.0.0.9"), "60 s of silence in all");
+  assert(answered(r, "M00010200", "10.0.0.9"), "60 s of silence in all");
   await r.flush();
   assertEquals(store.records.get("M00010100")?.ip, "10.0.0.9");
 });
@@ -317,8 +391,8 @@ Deno.test("door registry: a forget or pin from another process applies on sync a
   const store = new MemoryDoors();
   const { registry: r, clock } = setup({ store });
   await r.load();
-  assert(r.admit("M00010100", "10.0.0.5"));
-  assert(r.admit("M00010200", "10.0.0.6"));
+  assert(answered(r, "M00010100", "10.0.0.5"));
+  assert(answered(r, "M00010200", "10.0.0.6"));
   await r.flush();
 
   // The CLI forgets M00010100 and pins M00010200; the gateway has not synced yet and writes a
@@ -326,12 +400,12 @@ Deno.test("door registry: a forget or pin from another process applies on sync a
   store.external("M00010100", undefined);
   store.external("M00010200", { ...store.records.get("M00010200")!, mode: "pinned" });
   clock.advance(60_000);
-  assert(r.admit("M00010100", "10.0.0.5"));
+  assertEquals(r.admit("M00010100", "10.0.0.5"), "known");
   await r.flush();
   assertEquals(store.records.has("M00010100"), false, "the forget holds");
   assertEquals(r.get("M00010100"), undefined);
   assertEquals(r.get("M00010200")?.mode, "pinned");
-  assert(r.admit("M00010100", "10.0.0.8"), "learned afresh");
+  assert(answered(r, "M00010100", "10.0.0.8"), "learned afresh");
   await r.flush();
   assertEquals(store.records.get("M00010100")?.ip, "10.0.0.8");
 
@@ -340,7 +414,7 @@ Deno.test("door registry: a forget or pin from another process applies on sync a
   await r.sync();
   assertEquals(r.get("M00010100"), undefined);
   clock.advance(86_400_000);
-  assert(!r.admit("M00010200", "10.0.0.9"), "pinned elsewhere: never moves");
+  assertEquals(r.admit("M00010200", "10.0.0.9"), "refused", "pinned elsewhere: never moves");
 });
 
 Deno.test("door registry: start() polls the store's version every pollMs until close()", async () => {
@@ -383,11 +457,28 @@ Deno.test("door registry: allowlist entries win over the store; unlisted stored 
   assertEquals(r.list().map((d) => [d.address, d.ip, d.mode, d.headerForm]), [
     ["M00010100", "10.0.0.5", "pinned", 77],
   ]);
-  assert(!r.admit("M00010100", "10.0.0.99"), "the stored IP does not move an ADDR=IP");
-  assert(!r.admit("M00010300", "10.0.0.7"), "not allowlisted");
+  assertEquals(
+    r.admit("M00010100", "10.0.0.99"),
+    "refused",
+    "the stored IP does not move an ADDR=IP",
+  );
+  assertEquals(r.admit("M00010300", "10.0.0.7"), "refused", "not allowlisted");
   await r.flush();
   assertEquals(
     [store.records.get("M00010100")?.ip, store.records.get("M00010100")?.mode],
     ["10.0.0.5", "pinned"],
   );
+});
+
+Deno.test("door registry: media seen before the door is learned is kept for it, at that IP only", () => {
+  const { registry: r } = setup();
+  r.noteMedia("M00010100", { headerForm: 86 }, "10.0.0.5"); // the call's video, before its handshake
+  r.noteMedia("M00010200", { headerForm: 86 }, "10.0.0.66");
+  assertEquals(r.list(), []);
+  assert(answered(r, "M00010100", "10.0.0.5"));
+  assert(answered(r, "M00010200", "10.0.0.6"));
+  assertEquals(r.list().map((d) => [d.address, d.headerForm]), [
+    ["M00010100", 86],
+    ["M00010200", undefined],
+  ]);
 });

@@ -2,6 +2,12 @@
  * The door transport: one UDP socket on the door port, joined to the name-resolution group,
  * speaking the door protocol on the gateway's behalf (door-protocol.md §1–§4).
  *
+ * - Per source IP, NS asks and CALL/CALLEND asks are rate limited (token buckets,
+ *   {@linkcode DoorRateLimiter}); the excess is dropped and counted
+ *   (`door_dropped_total{reason="rate_limited"}`) before anything else looks at it.
+ * - Admission ({@linkcode DoorAdmission}): a refused door is dropped; an unknown one is served
+ *   but leaves no trace; only a call that completed the handshake (CALLANSWER, then a CALLCONFIRM
+ *   REPLY from the CALL's IP) reports the door learnable (`onConfirmed`).
  * - NS asks: answered (unicast, to the source) only for rooms the presence callback reports
  *   online; silence otherwise.
  * - Door ASKs (CALL, CALLEND): the first copy becomes an event; copies get the same answer again
@@ -48,9 +54,14 @@ import { AskCache } from "./ask_cache.ts";
 import { describePacket } from "./trace.ts";
 import { AskEngine } from "./ask_engine.ts";
 import { KeepAlive } from "./keepalive.ts";
+import { DEFAULT_DOOR_RATES, DoorRateLimiter, type DoorRates } from "./rate_limit.ts";
+import type { DoorStanding } from "./registry.ts";
 
-/** Decides whether a door may speak to us (the door registry plugs in here). */
-export type DoorAdmission = (address: string, ip: string) => boolean;
+/**
+ * Decides whether a door may speak to us (the door registry plugs in here): `known` (held at
+ * that IP), `unknown` (served, but nothing is learned from this packet) or `refused` (dropped).
+ */
+export type DoorAdmission = (address: string, ip: string) => DoorStanding;
 
 /** Options of {@linkcode DoorTransport}. */
 export interface DoorTransportOptions {
@@ -72,8 +83,15 @@ export interface DoorTransportOptions {
   lanIp?: string | undefined;
   /** Door media datagrams (CALLUP), undecoded. The bytes are only valid during the call. */
   onMedia?: (data: Uint8Array, from: Endpoint) => void;
-  /** Door admission; default admits everyone. */
+  /** Door admission; default: every door is known. */
   admit?: DoorAdmission;
+  /**
+   * A call completed the handshake: we answered CALLANSWER and the door replied to a CALLCONFIRM
+   * from the CALL's IP (the registry learns the door here, and nowhere else).
+   */
+  onConfirmed?: (address: string, ip: string) => void;
+  /** Per-source-IP limits of NS asks and of CALL/CALLEND asks. @default {DEFAULT_DOOR_RATES} */
+  rates?: DoorRates;
   /** Silence window of the keep-alive. @default {6000} */
   lostAfterMs?: number;
 }
@@ -129,6 +147,9 @@ export class DoorTransport implements DoorPort {
   #wireHangups = new WeakMap<DoorHangup, WireHangup>();
   #seen = new Map<string, { ip: string; at: number }>();
   #throttle: LogThrottle;
+  #limits: DoorRateLimiter;
+  /** Keep-alives whose door replied at least once. */
+  #confirmed = new WeakSet<KeepAlive>();
 
   /** Wires the transport; call {@linkcode DoorTransport.listen} to receive. */
   constructor(options: DoorTransportOptions) {
@@ -137,6 +158,7 @@ export class DoorTransport implements DoorPort {
     this.#magicBytes = magicBytes(this.#magic);
     this.#debug = options.logger.enabled("debug");
     this.#throttle = new LogThrottle(options.clock);
+    this.#limits = new DoorRateLimiter(options.clock, options.rates ?? DEFAULT_DOOR_RATES);
     this.#asks = new AskEngine(options.clock, (bytes, to) => this.#send(bytes, to));
     const m = options.metrics;
     this.#c = {
@@ -289,20 +311,38 @@ export class DoorTransport implements DoorPort {
     }
   }
 
-  #admitted(address: string, ip: string, claimedIp: string, from: Endpoint): boolean {
+  /** The door's standing, or `undefined` when the packet is dropped (and counted). */
+  #admitted(
+    address: string,
+    ip: string,
+    claimedIp: string,
+    from: Endpoint,
+  ): "known" | "unknown" | undefined {
     if (claimedIp !== ip) {
       this.#bad("ip_mismatch", from, `${address} claims ${claimedIp}`);
-      return false;
+      return undefined;
     }
-    if (this.#o.admit && !this.#o.admit(address, ip)) {
+    const standing = this.#o.admit?.(address, ip) ?? "known";
+    if (standing === "refused") {
       this.#bad("door_rejected", from, address);
-      return false;
+      return undefined;
     }
-    this.#heard(address, ip);
-    return true;
+    // Only a known door is reported as heard: a stranger's packets leave no trace but counters.
+    if (standing === "known") this.#heard(address, ip);
+    return standing;
+  }
+
+  /** Takes a token of `kind` for the source IP; a flood beyond it is dropped and counted. */
+  #paced(kind: "ns" | "call", from: Endpoint): boolean {
+    if (this.#limits.take(kind, from.hostname)) return true;
+    this.#bad("rate_limited", from, kind);
+    return false;
   }
 
   #onNsAsk(p: NsAsk, raw: Uint8Array, from: Endpoint): void {
+    // An NS ask from an unknown door is answered (a new door must be able to call) but creates
+    // and moves nothing: the registry learns only from an answered call.
+    if (!this.#paced("ns", from)) return;
     if (!this.#admitted(p.asker, from.hostname, p.askerIp, from)) return;
     const room = p.target.startsWith("S") ? roomKey(p.target) : undefined;
     if (room === undefined || !this.#o.isOnline(room)) {
@@ -330,19 +370,29 @@ export class DoorTransport implements DoorPort {
   #onCall(p: CallPacket, raw: Uint8Array, from: Endpoint): void {
     if (p.command !== COMMAND.VIDEOTALK) return this.#bad("unsupported_command", from);
     if (p.type === MSG_TYPE.REPLY) {
-      // A sign of life (the registry refreshes only a door's own IP).
-      this.#heard(p.caller, from.hostname);
       const key = askKey(from.hostname, p.op, p);
       if (p.op === OP.CALLCONFIRM) {
         const ka = this.#keepAlives.get(partiesKey(from.hostname, p));
-        if (ka) ka.onReply();
-        else this.#c.unmatched!.value++;
+        if (!ka) {
+          this.#c.unmatched!.value++;
+          return;
+        }
+        // A sign of life of a door in a call with us (the registry refreshes only its own IP).
+        this.#heard(p.caller, from.hostname);
+        if (!this.#confirmed.has(ka)) {
+          // The first reply of this call: the handshake is complete, the door may be learned.
+          this.#confirmed.add(ka);
+          this.#o.onConfirmed?.(displayAddress(p.caller), from.hostname);
+        }
+        ka.onReply();
         return;
       }
-      if (!this.#asks.onReply(key)) this.#c.unmatched!.value++;
+      if (this.#asks.onReply(key)) this.#heard(p.caller, from.hostname);
+      else this.#c.unmatched!.value++;
       return;
     }
     // An ASK from the door.
+    if ((p.op === OP.CALL || p.op === OP.CALLEND) && !this.#paced("call", from)) return;
     if (!this.#admitted(p.caller, from.hostname, p.callerIp, from)) return;
     if (p.op === OP.CALLCONFIRM) {
       this.#c.confirmsAnswered!.value++;

@@ -316,3 +316,109 @@ Deno.test("door transport: an unanswered NS ask is reported (door, room) once a 
     ],
   );
 });
+
+Deno.test("door transport: NS and CALL asks are rate limited per source IP; the excess is dropped and counted", () => {
+  const net = new MemoryNetwork();
+  const port = net.bind("192.168.31.223", 8302);
+  const clock = new FakeClock(1000);
+  const events: DoorEvent[] = [];
+  const metrics = new Metrics();
+  const t = new DoorTransport({
+    port,
+    clock,
+    logger: nullLogger,
+    metrics,
+    isOnline: () => true,
+    localIpFor: () => "192.168.31.223",
+    onEvent: (e) => events.push(e),
+    rates: { ns: { burst: 5, perSecond: 2 }, call: { burst: 3, perSecond: 1 } },
+  });
+  for (let i = 0; i < 100; i++) t.handle(nsAsk("S00010108090"), DOOR);
+  assertEquals(port.sent.length, 5, "the burst is answered");
+  assertEquals(metrics.get("door_dropped_total", { reason: "rate_limited" }), 95);
+  // Another IP has its own bucket.
+  const other = { hostname: "192.168.31.190", port: 8302 };
+  t.handle(
+    encodeNsAsk({
+      asker: "M00010200",
+      askerIp: other.hostname,
+      target: "S00010108090",
+      targetIp: "0.0.0.0",
+    }),
+    other,
+  );
+  assertEquals(port.sent.length, 6);
+  // The bucket refills: 2 a second.
+  clock.advance(1000);
+  for (let i = 0; i < 10; i++) t.handle(nsAsk("S00010108090"), DOOR);
+  assertEquals(port.sent.length, 8);
+  // CALL: a flood of distinct calls from one IP makes 3 events, not 50.
+  for (let i = 0; i < 50; i++) {
+    const callee = `S0001010${String(8000 + i)}`;
+    t.handle(encodeCall({ type: MSG_TYPE.ASK, op: OP.CALL, ...parties, callee }), DOOR);
+  }
+  assertEquals(events.length, 3);
+  assertEquals(metrics.get("door_dropped_total", { reason: "rate_limited" }), 95 + 8 + 47);
+});
+
+Deno.test("door transport: an unknown door is served but not reported; the first CALLCONFIRM reply of an answered call confirms it", () => {
+  const net = new MemoryNetwork();
+  const port = net.bind("192.168.31.223", 8302);
+  const clock = new FakeClock(1000);
+  const calls: DoorEvent[] = [];
+  const seen: GatewayEvent[] = [];
+  const bus = new EventBus({ logger: nullLogger, metrics: new Metrics() });
+  bus.subscribe((e) => seen.push(e), { name: "test", types: ["door_seen"] });
+  const confirmed: string[] = [];
+  const standing: Record<string, "known" | "unknown" | "refused"> = {
+    "192.168.31.189": "unknown",
+    "192.168.31.66": "refused",
+  };
+  const t = new DoorTransport({
+    port,
+    clock,
+    logger: nullLogger,
+    metrics: new Metrics(),
+    events: bus,
+    isOnline: () => true,
+    localIpFor: () => "192.168.31.223",
+    onEvent: (e) => calls.push(e),
+    admit: (_address, ip) => standing[ip] ?? "known",
+    onConfirmed: (address, ip) => confirmed.push(`${address}@${ip}`),
+  });
+  t.handle(nsAsk("S00010108090"), DOOR);
+  assertEquals(port.sent.length, 1, "an unknown door's NS ask is answered");
+  t.handle(encodeCall({ type: MSG_TYPE.ASK, op: OP.CALL, ...parties }), DOOR);
+  assertEquals(calls.length, 1, "and its CALL is a call");
+  assertEquals([seen.length, confirmed.length], [0, 0], "but nothing is reported or learned");
+  // A refused door gets nothing.
+  const spoof = { hostname: "192.168.31.66", port: 8302 };
+  t.handle(
+    encodeNsAsk({
+      asker: "M00010100",
+      askerIp: spoof.hostname,
+      target: "S00010108090",
+      targetIp: "0.0.0.0",
+    }),
+    spoof,
+  );
+  assertEquals(port.sent.length, 1);
+  // CALLANSWER and the keep-alive; a CALLCONFIRM reply from another IP confirms nothing.
+  t.answer(callOf(calls[0]), "CALLANSWER");
+  const stop = t.keepAlive(callOf(calls[0]), () => {});
+  clock.advance(500);
+  const reply = encodeCall({
+    type: MSG_TYPE.REPLY,
+    op: OP.CALLCONFIRM,
+    ...parties,
+    counter: "01000000",
+  });
+  t.handle(reply, spoof);
+  assertEquals(confirmed, []);
+  t.handle(reply, DOOR);
+  clock.advance(500);
+  t.handle(reply, DOOR);
+  assertEquals(confirmed, ["M00010100@192.168.31.189"], "once per call");
+  assertEquals(seen.length, 1, "a door in a call is heard");
+  stop();
+});

@@ -37,6 +37,21 @@ export type GatewayEvent =
     readonly ip: string;
   }
   | {
+    /**
+     * A known door's address claimed from a second IP while the door is pinned or its own IP is
+     * active: refused (a spoofed door, or a replaced one that needs `door forget`). Throttled
+     * per address and claimed IP.
+     */
+    readonly type: "door_conflict";
+    readonly at: number;
+    /** The door address, display form. */
+    readonly address: string;
+    /** The IP the registry holds for it. */
+    readonly knownIp: string;
+    /** The IP the packet came from. */
+    readonly claimedIp: string;
+  }
+  | {
     /** A door's media header form (and audio law, when known), learned once per call. */
     readonly type: "door_media";
     readonly at: number;

@@ -134,8 +134,9 @@ Deno.test("door store: a running registry takes a door forget / pin from another
     await registry.load();
     registry.start();
     try {
-      assert(registry.admit("M00010100", "10.0.0.5"));
-      assert(registry.admit("M00010200", "10.0.0.6"));
+      // Doors are learned from calls that completed the handshake.
+      assert(registry.learn("M00010100", "10.0.0.5"));
+      assert(registry.learn("M00010200", "10.0.0.6"));
       await registry.flush();
       // The CLI: its own KV handle on the same database.
       const cli = await openStore(dir);
@@ -150,14 +151,16 @@ Deno.test("door store: a running registry takes a door forget / pin from another
       await registry.sync();
       assertEquals(registry.list().map((d) => [d.address, d.mode]), [["M00010200", "pinned"]]);
       clock.advance(86_400_000);
-      assert(!registry.admit("M00010200", "10.0.0.9"), "pinned");
-      assert(registry.admit("M00010100", "10.0.0.9"), "forgotten: learned afresh");
+      assertEquals(registry.admit("M00010200", "10.0.0.9"), "refused", "pinned");
+      assertEquals(registry.admit("M00010100", "10.0.0.9"), "unknown", "forgotten: learnable");
+      assert(registry.learn("M00010100", "10.0.0.9"), "learned afresh");
     } finally {
       await registry.close();
     }
     assertEquals(
       (await new DoorStore(kv).list()).map((r) => [r.address, r.ip, r.mode]),
-      [["M00010100", "10.0.0.9", "learned"], ["M00010200", "10.0.0.6", "pinned"]],
+      // Every remaining door was pinned: the replaced door joins the pinned building pinned.
+      [["M00010100", "10.0.0.9", "pinned"], ["M00010200", "10.0.0.6", "pinned"]],
     );
   });
 });

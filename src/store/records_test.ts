@@ -214,3 +214,102 @@ Deno.test("records: survive closing and reopening the database", async () => {
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("records: writeBatch commits a batch in one atomic operation, in order, bad writes left out", async () => {
+  await withKv(async (kv) => {
+    const store = new RecordStore(kv);
+    let commits = 0;
+    const atomic = kv.atomic.bind(kv);
+    kv.atomic = () => {
+      const op = atomic();
+      const commit = op.commit.bind(op);
+      op.commit = () => (commits++, commit());
+      return op;
+    };
+    const result = await store.writeBatch([
+      { kind: "start", start: CALL },
+      { kind: "update", callId: "c1", patch: { answeredAt: iso(1000) } },
+      { kind: "unlock", callId: "c1", entry: { uid: "u1", at: iso(2000), result: "success" } },
+      { kind: "update", callId: "c1", patch: { endedAt: iso(3000), endReason: "door_hung_up" } },
+      { kind: "update", callId: "nope", patch: { endedAt: iso(3000) } },
+      { kind: "update", callId: "c1", patch: { endedAt: "yesterday" } },
+      {
+        kind: "audit",
+        input: {
+          uid: "u1",
+          roomAddress: "Y1",
+          doorAddress: "M1",
+          result: "success",
+          at: iso(2000),
+        },
+      },
+      { kind: "unoffered", door: "M00010100", reason: "busy", at: T0 },
+      { kind: "unoffered", door: "M00010100", reason: "busy", at: T0 + 59 * 60_000 },
+      { kind: "unoffered", door: "M00010100", reason: "no_phone_online", at: T0 + 3_600_000 },
+    ]);
+    assertEquals(commits, 1);
+    assertEquals([result.written, result.rejected.length], [8, 1]);
+    assert(/yesterday/.test(result.rejected[0]!.message), result.rejected[0]!.message);
+    const r = (await store.get("c1"))!;
+    assertEquals([r.answeredAt, r.endedAt, r.endReason, r.unlocks.length], [
+      iso(1000),
+      iso(3000),
+      "door_hung_up",
+      1,
+    ]);
+    assertEquals((await store.recent(5)).map((c) => c.callId), ["c1"]);
+    assertEquals((await store.recentUnlocks(5)).length, 1);
+    assertEquals(await store.unoffered(new Date(T0)), [
+      { hour: iso(0), reason: "busy", door: "M00010100", count: 2 },
+      { hour: iso(3_600_000), reason: "no_phone_online", door: "M00010100", count: 1 },
+    ]);
+    // A second batch on an existing call changes it (checked against its versionstamp).
+    await store.writeBatch([{ kind: "start", start: { ...CALL, ringAt: iso(9) } }, {
+      kind: "update",
+      callId: "c1",
+      patch: { talkAt: iso(1500) },
+    }]);
+    assertEquals([(await store.get("c1"))!.ringAt, (await store.get("c1"))!.talkAt], [
+      iso(0),
+      iso(1500),
+    ]);
+    await throwsType(
+      () => store.writeBatch(Array.from({ length: 101 }, () => ({ kind: "start", start: CALL }))),
+      /at most 100/,
+    );
+    // Counters are pruned with the records.
+    await store.pruneOlderThan(0, new Date(T0 + 2 * 3_600_000));
+    assertEquals(await store.unoffered(new Date(0)), []);
+  });
+});
+
+Deno.test("records: writeBatch over the store's size limits is committed in parts", async () => {
+  await withKv(async (kv) => {
+    const store = new RecordStore(kv);
+    // 50 calls, each with 100 unlocks of long reasons: ~1.2 MB, over one commit's 800 KiB.
+    const starts = Array.from({ length: 50 }, (_, i) => ({
+      kind: "start" as const,
+      start: { ...CALL, callId: `c${i}` },
+    }));
+    await store.writeBatch(starts);
+    const reason = "x".repeat(200);
+    const unlocks = Array.from({ length: 50 }, (_, i) => ({
+      kind: "unlock" as const,
+      callId: `c${i}`,
+      entry: { uid: "u1", at: iso(1), result: "fail" as const, reason },
+    }));
+    for (let j = 0; j < MAX_UNLOCKS_PER_CALL; j++) await store.writeBatch(unlocks);
+    const result = await store.writeBatch(
+      Array.from({ length: 50 }, (_, i) => ({
+        kind: "unlock" as const,
+        callId: `c${i}`,
+        entry: { uid: "u2", at: iso(2), result: "success" as const, reason },
+      })),
+    );
+    assertEquals(result.written, 50);
+    for (const id of ["c0", "c49"]) {
+      const r = (await store.get(id))!;
+      assertEquals([r.unlocks.length, r.unlocks.at(-1)!.uid], [MAX_UNLOCKS_PER_CALL, "u2"]);
+    }
+  });
+});
