@@ -49,7 +49,7 @@ export interface Config {
   readonly adminHost: string | undefined;
   /**
    * Door addresses (`ADDR` or `ADDR=IP`, each checked to be a door address) accepted; empty:
-   * doors are learned on first contact.
+   * doors are learned from their first answered call (CALLANSWER and a keep-alive reply).
    */
   readonly doorAllowlist: readonly string[];
   /**
@@ -265,7 +265,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     kind: "allowlist",
     default: "",
     help:
-      "comma-separated door addresses (ADDR or ADDR=IP, e.g. M00010100=192.168.1.21) accepted; empty: learn on first contact",
+      "comma-separated door addresses (ADDR or ADDR=IP, e.g. M00010100=192.168.1.21) accepted; empty: learn each door from its first answered call",
   },
   {
     flag: "door-relearn-after",
