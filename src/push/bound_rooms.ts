@@ -18,6 +18,8 @@ export interface BoundPhone {
   readonly uid: string;
   readonly roomKey: string;
   readonly community: string;
+  /** The room's address as bound (`Y00010108090`). */
+  readonly roomAddress: string;
 }
 
 /** Options of {@linkcode BoundRooms}. */
@@ -39,7 +41,7 @@ export interface BoundRoomsOptions {
 /** The rooms' bound phones, in memory. */
 export class BoundRooms implements SleepingPhones {
   #o: BoundRoomsOptions;
-  #rooms = new Map<string, { uids: string[]; community: string }>();
+  #rooms = new Map<string, { uids: string[]; community: string; roomAddress: string }>();
   #version: string | null | undefined = undefined;
   #timer: TimerId | undefined;
   #running: Promise<void> | undefined;
@@ -55,9 +57,10 @@ export class BoundRooms implements SleepingPhones {
     try {
       const version = await this.#o.version();
       if (version === this.#version && this.#version !== undefined) return;
-      const rooms = new Map<string, { uids: string[]; community: string }>();
+      const rooms = new Map<string, { uids: string[]; community: string; roomAddress: string }>();
       for (const b of await this.#o.list()) {
-        const room = rooms.get(b.roomKey) ?? { uids: [], community: b.community };
+        const room = rooms.get(b.roomKey) ??
+          { uids: [], community: b.community, roomAddress: b.roomAddress };
         room.uids.push(b.uid);
         if (!room.community) room.community = b.community;
         rooms.set(b.roomKey, room);
@@ -83,12 +86,13 @@ export class BoundRooms implements SleepingPhones {
   }
 
   /** The room's bound phones that are not connected, and its community. */
-  sleepersOf(roomKey: string): { uids: string[]; community: string } {
+  sleepersOf(roomKey: string): { uids: string[]; community: string; roomAddress?: string } {
     const room = this.#rooms.get(roomKey);
     if (!room) return { uids: [], community: "" };
     return {
       uids: room.uids.filter((u) => !this.#o.isConnected(u, roomKey)),
       community: room.community,
+      roomAddress: room.roomAddress,
     };
   }
 

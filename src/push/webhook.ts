@@ -29,7 +29,7 @@ export interface RingPayload {
   readonly callId: string;
   /** The calling door's address (`M00010100`). */
   readonly doorAddress: string;
-  /** The room's address as the door called it (`Y00010108090`). */
+  /** The room's address as bound (`Y00010108090`), as the phones know it. */
   readonly roomAddress: string;
   /** The room's community (from its bindings; may be empty). */
   readonly community: string;
@@ -55,7 +55,12 @@ export type WebhookPayload = RingPayload | RingEndedPayload;
 /** What the webhook needs to know of a room: its bound phones not connected, its community. */
 export interface SleepingPhones {
   /** The room's bound uids that are not connected now, and its community. */
-  sleepersOf(roomKey: string): { readonly uids: readonly string[]; readonly community: string };
+  sleepersOf(roomKey: string): {
+    readonly uids: readonly string[];
+    readonly community: string;
+    /** The room's address as bound (`Y…`), when known; else the one the door called. */
+    readonly roomAddress?: string;
+  };
 }
 
 /** Options of {@linkcode PushWebhook}. */
@@ -147,7 +152,9 @@ export class PushWebhook {
   onEvent(e: EventOf<"call_started"> | EventOf<"call_ended">): Promise<void> {
     if (this.#closed) return Promise.resolve();
     if (e.type === "call_started") {
-      const { uids, community } = this.#o.phones.sleepersOf(e.roomKey);
+      const { uids, community, roomAddress = e.roomAddress } = this.#o.phones.sleepersOf(
+        e.roomKey,
+      );
       if (this.#ringing.size >= MAX_RINGING) {
         this.#ringing.delete(this.#ringing.keys().next().value!);
       }
@@ -155,16 +162,12 @@ export class PushWebhook {
         event: "ring",
         callId: e.callId,
         doorAddress: e.doorAddress,
-        roomAddress: e.roomAddress,
+        roomAddress,
         community,
         uids,
         expiresAt: e.wakeBy ?? e.at + this.#o.ringTimeoutMs,
       });
-      this.#ringing.set(e.callId, {
-        doorAddress: e.doorAddress,
-        roomAddress: e.roomAddress,
-        ring,
-      });
+      this.#ringing.set(e.callId, { doorAddress: e.doorAddress, roomAddress, ring });
     } else {
       const ring = this.#ringing.get(e.callId);
       if (!ring) return Promise.resolve();
