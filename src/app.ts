@@ -57,6 +57,8 @@ import { AdminStore } from "./store/admins.ts";
 import { SnapshotStore } from "./store/snapshots.ts";
 import { openOwnTls, pemFingerprint } from "./tls/gateway_tls.ts";
 import { lanNames } from "./tls/lan_names.ts";
+import { PushWebhook, WEBHOOK_EVENTS } from "./push/webhook.ts";
+import { BoundRooms } from "./push/bound_rooms.ts";
 
 /** A running gateway. */
 export interface App {
@@ -278,6 +280,23 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     audioLaw: (door) => registry.get(door)?.law,
   });
   stack.defer(() => hub.close());
+  // Sleeping phones (--push-webhook): the rooms' bound phones, so that a room whose phones all
+  // sleep still answers NS and its calls wait for a phone to wake.
+  const boundRooms = config.pushWebhook
+    ? new BoundRooms({
+      list: () => bindings.list(),
+      version: () => bindingVersion(kv),
+      isConnected: (uid, room) => hub.isOnline(uid, room),
+      inDnd: (uid, room) => hub.inDnd(uid, room),
+      clock,
+      logger: logger.child({ part: "push" }),
+    })
+    : undefined;
+  if (boundRooms) {
+    await boundRooms.start();
+    stack.defer(() => boundRooms.close());
+  }
+  const canWake = (room: string) => boundRooms?.canWake(room) ?? false;
   writer = new RecordWriter({
     records,
     logger: logger.child({ part: "records" }),
@@ -296,7 +315,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     events,
     magic: config.magic,
     lanIp: config.lanIp,
-    isOnline: (room) => hub.roomOnline(room),
+    isOnline: (room) => hub.roomOnline(room) || canWake(room),
     localIpFor,
     onEvent: (e) => manager.onDoorEvent(e),
     onMedia: (bytes, from) => relay.onDoorMedia(bytes, from),
@@ -312,6 +331,8 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     events,
     ringTimeoutMs: config.ringTimeout * 1000,
     talkTimeoutMs: config.talkTimeout * 1000,
+    canWake,
+    wakeWindowMs: config.wakeWindow * 1000,
     media: relay,
     isKnownDoor: (address, ip) => registry.isKnown(address, ip),
     // What a door's firmware needs (unlock only while talking) lives in the door registry:
@@ -351,6 +372,26 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     logger: logger.child({ part: "phones" }),
     events,
   });
+  if (boundRooms && config.pushWebhook && config.pushWebhookSecret) {
+    const webhook = new PushWebhook({
+      url: config.pushWebhook,
+      secret: config.pushWebhookSecret,
+      clock,
+      logger: logger.child({ part: "push" }),
+      metrics,
+      ringTimeoutMs: config.ringTimeout * 1000,
+      phones: boundRooms,
+    });
+    const off = events.subscribeQueued((e) => webhook.onEvent(e), {
+      name: "push_webhook",
+      types: WEBHOOK_EVENTS,
+      bound: 1000,
+    });
+    stack.defer(async () => {
+      off();
+      await webhook.close();
+    });
+  }
   // "The door says unavailable": say why, once a minute per door and room.
   events.subscribeQueued(async (e) => {
     const [bound, heard] = [(await bindings.uidsOf(e.roomKey)).length, hub.lastHeardIn(e.roomKey)];

@@ -66,6 +66,18 @@ export interface Config {
    * `auto` when the gateway may run it (`--allow-run=ffmpeg`) and it is installed, `off` never.
    */
   readonly transcode: "auto" | "off";
+  /**
+   * An `http(s)://` URL the gateway POSTs signed JSON to for every call offered to a room (`ring`)
+   * and its end (`ring ended`), so native apps can wake sleeping phones; `undefined`: none.
+   */
+  readonly pushWebhook: string | undefined;
+  /** The HMAC-SHA256 key of the webhook's `X-Intercom-Signature` (required with the webhook). */
+  readonly pushWebhookSecret: string | undefined;
+  /**
+   * Seconds a call to a room with no phone online, but reachable by push, waits for a phone to
+   * wake (never beyond `ringTimeout`).
+   */
+  readonly wakeWindow: number;
 }
 
 /** The data directory when neither `--data` nor `INTERCOM_DATA` is given. */
@@ -97,6 +109,7 @@ type Kind =
   | "allowlist"
   | "cidrs"
   | "token"
+  | "url"
   | "transcode";
 
 /** One option: flag, environment variable, default, kind, help. */
@@ -303,6 +316,33 @@ export const OPTIONS: readonly OptionSpec[] = [
     help:
       "auto or off: convert door video a web phone cannot decode (MPEG-4) to JPEG with ffmpeg; needs --allow-run=ffmpeg",
   },
+  {
+    flag: "push-webhook",
+    env: "INTERCOM_PUSH_WEBHOOK",
+    key: "pushWebhook",
+    kind: "url",
+    default: undefined,
+    help:
+      "http(s) URL that gets a signed JSON POST for every call offered to a room and its end (wakes sleeping native phones); needs --push-webhook-secret",
+  },
+  {
+    flag: "push-webhook-secret",
+    env: "INTERCOM_PUSH_WEBHOOK_SECRET",
+    key: "pushWebhookSecret",
+    kind: "token",
+    default: undefined,
+    help:
+      "the webhook's HMAC-SHA256 key, at least 16 characters: X-Intercom-Signature is sha256=hex(HMAC(secret, TIMESTAMP.BODY))",
+  },
+  {
+    flag: "wake-window",
+    env: "INTERCOM_WAKE_WINDOW",
+    key: "wakeWindow",
+    kind: "seconds",
+    default: "20",
+    help:
+      "seconds a call to a room whose phones all sleep waits for one to wake and connect (at most --ring-timeout)",
+  },
 ];
 
 /** A bad flag or environment value; the message names it. */
@@ -432,6 +472,18 @@ function convert(spec: OptionSpec, raw: string, source: string): unknown {
         );
       }
       return raw;
+    case "url": {
+      let url: URL | undefined;
+      try {
+        url = new URL(raw);
+      } catch {
+        url = undefined;
+      }
+      if (!url || (url.protocol !== "http:" && url.protocol !== "https:")) {
+        throw bad("not an http:// or https:// URL");
+      }
+      return raw;
+    }
     case "transcode":
       if (raw !== "auto" && raw !== "off") throw bad("not auto or off");
       return raw;
@@ -518,6 +570,11 @@ export function resolveConfig(
   }
   if ((out.tlsCert === undefined) !== (out.tlsKey === undefined)) {
     throw new ConfigError("Cannot use --tls-cert without --tls-key (or the reverse)");
+  }
+  if ((out.pushWebhook === undefined) !== (out.pushWebhookSecret === undefined)) {
+    throw new ConfigError(
+      "Cannot use --push-webhook without --push-webhook-secret (or the reverse)",
+    );
   }
   if (out.tlsCert === undefined && out.httpsPort !== undefined && out.httpsPort === out.httpPort) {
     throw new ConfigError(

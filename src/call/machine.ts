@@ -43,7 +43,8 @@ import { INITIAL, isAnswered, participantsOf, ringGroupOf, talkerOf } from "./ty
 
 /** Every phase each phase may move to (checked by tests against every transition). */
 export const LEGAL: Readonly<Record<Phase, readonly Phase[]>> = {
-  new: ["offered", "ended"],
+  // new → ringing: nobody online, push sent (`door_call.wake`): the door is answered at once.
+  new: ["offered", "ringing", "ended"],
   offered: ["ringing", "connecting", "door_hung_up", "ended"],
   // ringing → talking: a `talk` while the door already talks for an unlock.
   ringing: ["connecting", "talking", "hanging_up", "door_hung_up", "ended"],
@@ -56,6 +57,7 @@ export const LEGAL: Readonly<Record<Phase, readonly Phase[]>> = {
 
 const ANSWER_DEADLINE_MS = 3000;
 const DOOR_END_GRACE_MS = 1000;
+const WAKE_WINDOW_MS = 20_000;
 
 /** An event of one type. */
 type EventOf<T extends CallEvent["type"]> = Extract<CallEvent, { readonly type: T }>;
@@ -110,6 +112,7 @@ function closing(s: NotEnded): Effect[] {
     { type: "timer_cancel", name: "ring" },
     { type: "timer_cancel", name: "talk" },
     { type: "timer_cancel", name: "door_end_grace" },
+    { type: "timer_cancel", name: "wake" },
     ...(isAnswered(s) ? [{ type: "keepalive", on: false } as const] : []),
     { type: "media", video: [], audioFrom: undefined },
   ];
@@ -410,6 +413,38 @@ function onTimers<S extends CallState>(
   return (s, e, ctx) => table[e.name]?.(s, ctx) ?? same(s);
 }
 
+/**
+ * The door called a room whose phones all sleep and push went out: answer the door at once (it
+ * shows ringing, its keep-alive runs) and ring an empty group for the wake window.
+ */
+function ringForWake(ctx: CallContext): Transition {
+  return {
+    state: {
+      phase: "ringing",
+      ringGroup: [],
+      doorTalking: false,
+      unlockWaiters: [],
+      unlockStep: undefined,
+    },
+    effects: [
+      { type: "answer_call", op: "CALLANSWER" },
+      { type: "keepalive", on: true },
+      {
+        type: "timer_start",
+        name: "wake",
+        ms: Math.min(ctx.wakeWindowMs ?? WAKE_WINDOW_MS, ctx.ringTimeoutMs),
+      },
+      { type: "timer_start", name: "ring", ms: ctx.ringTimeoutMs },
+    ],
+  };
+}
+
+/** A phone joins a ringing call; the first one to join a call waiting for a wake ends the wait. */
+function joinRinging(s: RingingState, uid: Uid, told: Effect[]): Transition {
+  const woke: Effect[] = s.ringGroup.length === 0 ? [{ type: "timer_cancel", name: "wake" }] : [];
+  return joinRingGroup(s, uid, [...woke, ...told]);
+}
+
 /** `ring` timer in a phase before talking: nobody took the call in time. */
 function ringTimeout(s: LiveState): Transition {
   return endFromGateway(s, "ring_timeout", undefined, over(participantsOf(s), "ring timeout"));
@@ -474,7 +509,9 @@ function talkWhileTaken(s: ConnectingState | TalkingState, e: EventOf<"phone_tal
 const HANDLERS: { readonly [P in Phase]: PhaseHandlers<P> } = {
   new: {
     door_call: (s, e, ctx) => {
-      if (e.phones.length === 0) return refuse(s, "no_phone_online", []);
+      if (e.phones.length === 0) {
+        return e.wake ? ringForWake(ctx) : refuse(s, "no_phone_online", []);
+      }
       return {
         state: {
           phase: "offered",
@@ -521,8 +558,8 @@ const HANDLERS: { readonly [P in Phase]: PhaseHandlers<P> } = {
 
   ringing: {
     ...LIVE,
-    phone_call_ok: (s, e) => joinRingGroup(s, e.uid, []),
-    phone_joined: (s, e) => joinRingGroup(s, e.uid, notify([e.uid], "call")),
+    phone_call_ok: (s, e) => joinRinging(s, e.uid, []),
+    phone_joined: (s, e) => joinRinging(s, e.uid, notify([e.uid], "call")),
     // The door already talks for an unlock: the talk begins at once, no second CALLSTART.
     phone_talk: (s, e, ctx) => s.doorTalking ? beginTalk(s, e.uid, ctx) : startTalk(s, e.uid),
     // The reply to a CALLSTART sent for an unlock: the door talks, REMOTEOPENLOCK follows.
@@ -532,7 +569,11 @@ const HANDLERS: { readonly [P in Phase]: PhaseHandlers<P> } = {
       hangUp(s, "declined", e.uid, over(without(s.ringGroup, e.uid), "answered elsewhere")),
     phone_left: (s, e) =>
       leaveRingGroup(s, e.uid, (next) => hangUp(next, "phones_left", undefined, [])),
-    timer: onTimers<RingingState>({ ring: ringTimeout }),
+    timer: onTimers<RingingState>({
+      ring: ringTimeout,
+      // Waiting for a sleeping phone, and none connected in time: the door is told CALLEND.
+      wake: (s) => s.ringGroup.length === 0 ? hangUp(s, "no_phone_woke", undefined, []) : same(s),
+    }),
   },
 
   connecting: {
@@ -666,7 +707,14 @@ export function transition(s: CallState, e: CallEvent, ctx: CallContext): Transi
   return UNHANDLED[s.phase] === "not_in_call" ? notInCall(s, e) : same(s);
 }
 
-/** Starts a call: the door's CALL with the room's online phones. */
-export function startCall(phones: readonly string[], ctx: CallContext): Transition {
-  return transition(INITIAL, { type: "door_call", phones }, ctx);
+/**
+ * Starts a call: the door's CALL with the room's online phones; `wake`: none is online, but push
+ * went out to sleeping ones.
+ */
+export function startCall(
+  phones: readonly string[],
+  ctx: CallContext,
+  wake = false,
+): Transition {
+  return transition(INITIAL, { type: "door_call", phones, ...(wake ? { wake } : {}) }, ctx);
 }

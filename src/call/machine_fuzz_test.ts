@@ -17,9 +17,11 @@ import {
   type CallEvent,
   type CallState,
   type Effect,
+  endReasonOf,
   EVENT_TYPES,
   INITIAL,
   LIVE_PHASES,
+  ringGroupOf,
   type TimerName,
 } from "./types.ts";
 
@@ -31,7 +33,7 @@ const ctx: CallContext = { now: 0, ringTimeoutMs: 30_000, talkTimeoutMs: 180_000
 
 const UIDS = ["a", "b", "c", "z"] as const;
 const uid = fc.constantFrom(...UIDS);
-const TIMERS: TimerName[] = ["answer_deadline", "ring", "talk", "door_end_grace"];
+const TIMERS: TimerName[] = ["answer_deadline", "ring", "talk", "door_end_grace", "wake"];
 
 const eventArb: fc.Arbitrary<CallEvent> = fc.oneof(
   fc.constantFrom<CallEvent>(
@@ -90,6 +92,8 @@ const unlockPrefix = fc.tuple(uid, fc.integer({ min: 2, max: 5 })).map(([u, n]):
 
 const scenarioArb = fc.record({
   phones: fc.subarray(["a", "b", "c"]),
+  // Push went out to the room's sleeping phones (used when no phone is online).
+  wake: fc.boolean(),
   events: fc.oneof(
     { weight: 3, arbitrary: fc.array(eventArb, { maxLength: 30 }) },
     {
@@ -138,6 +142,8 @@ class RunChecker {
   #doorToldEnd = false;
   #recalled = false;
   #offered = false;
+  /** The call began answered, waiting for a sleeping phone to wake (no `call` yet). */
+  #woke = false;
   /** Accepted `unlock`s not yet audited (`record_unlock`). */
   #unaudited = new Set<string>();
   /** Phones that got `call` and no terminal order (`over`, `over success`) since, nor left. */
@@ -157,6 +163,18 @@ class RunChecker {
     );
     const from = before.phase;
     const to = state.phase;
+    if (from === "new" && to === "ringing") {
+      // Waiting for a wake: answered at once, nobody rung yet, the wake window within the ring.
+      this.#woke = true;
+      assertEquals(ringGroupOf(state), [], `wake with phones${label()}`);
+      const wake = effects.find((e) => e.type === "timer_start" && e.name === "wake");
+      assert(wake?.type === "timer_start" && wake.ms <= ctx.ringTimeoutMs, `wake window${label()}`);
+    }
+    // A call ends no_phone_woke only while nobody joined it.
+    if (endReasonOf(state) === "no_phone_woke" && endReasonOf(before) === undefined) {
+      assertEquals(ringGroupOf(before), [], `no_phone_woke with phones${label()}`);
+      assertEquals(event, { type: "timer", name: "wake" });
+    }
     // The phase moves only along LEGAL.
     assert(from === to || LEGAL[from].includes(to), `illegal ${from} → ${to}${label()}`);
     if (from !== to) this.edges.add(`${from}>${to}`);
@@ -309,7 +327,13 @@ class RunChecker {
     if (this.#answers[0] === "CALLANSWER") {
       assert(this.#recalled || this.#doorToldEnd || this.#repliedHangup === 1, `answered${label}`);
     }
-    if (!this.#offered) assertEquals(this.#answers, ["LINEUSE"]);
+    // Never offered: refused LINEUSE, or answered at once for phones that never woke.
+    if (!this.#offered) {
+      assert(
+        this.#answers.length === 1 && (this.#answers[0] === "LINEUSE" || this.#woke),
+        `never offered${label}`,
+      );
+    }
     // Every phone that got `call` and is still connected got `over` or `over success`.
     assertEquals([...this.#owed], [], `phones left ringing${label}`);
     if (audit) assertEquals([...this.#unaudited], [], `unlock never audited${label}`);
@@ -337,8 +361,13 @@ function show(e: Effect): string {
   }
 }
 
-function runScenario(phones: string[], events: CallEvent[], checker: RunChecker): CallState {
-  const first = startCall(phones, ctx);
+function runScenario(
+  phones: string[],
+  events: CallEvent[],
+  checker: RunChecker,
+  wake = false,
+): CallState {
+  const first = startCall(phones, ctx, wake);
   checker.step({ before: INITIAL, event: undefined, ...first });
   let state = first.state;
   for (const event of events) {
@@ -356,9 +385,9 @@ Deno.test("fuzz machine: invariants hold after every step of random event sequen
   const edges = new Set<string>();
   let learned = 0;
   fc.assert(
-    fc.property(scenarioArb, ({ phones, events }) => {
+    fc.property(scenarioArb, ({ phones, events, wake }) => {
       const checker = new RunChecker();
-      runScenario(phones, events, checker);
+      runScenario(phones, events, checker, wake);
       for (const e of checker.edges) edges.add(e);
       learned += checker.learned;
     }),
@@ -374,9 +403,9 @@ Deno.test("fuzz machine: invariants hold after every step of random event sequen
 
 Deno.test("fuzz machine: every run closes both sides once the closing events arrive", () => {
   fc.assert(
-    fc.property(scenarioArb, ({ phones, events }) => {
+    fc.property(scenarioArb, ({ phones, events, wake }) => {
       const checker = new RunChecker();
-      checker.finish(runScenario(phones, [...events, ...CLOSING], checker));
+      checker.finish(runScenario(phones, [...events, ...CLOSING], checker, wake));
     }),
     { seed: SEED, numRuns: runs(1000) },
   );
@@ -389,9 +418,9 @@ Deno.test({
   name: "fuzz machine: every accepted unlock is audited by the end of the call",
   fn: () => {
     fc.assert(
-      fc.property(scenarioArb, ({ phones, events }) => {
+      fc.property(scenarioArb, ({ phones, events, wake }) => {
         const checker = new RunChecker();
-        checker.finish(runScenario(phones, [...events, ...CLOSING], checker), true);
+        checker.finish(runScenario(phones, [...events, ...CLOSING], checker, wake), true);
       }),
       { seed: SEED, numRuns: runs(1000) },
     );
@@ -400,8 +429,8 @@ Deno.test({
 
 Deno.test("fuzz machine: transition is pure (same input, same output; input not mutated)", () => {
   fc.assert(
-    fc.property(scenarioArb, ({ phones, events }) => {
-      let state = startCall(phones, ctx).state;
+    fc.property(scenarioArb, ({ phones, events, wake }) => {
+      let state = startCall(phones, ctx, wake).state;
       for (const event of events) {
         const snapshot = structuredClone(state);
         const a = transition(state, event, ctx);

@@ -65,44 +65,65 @@ const UNLOCKING: Record<string, { state: CallState; row: string }> = {
   "offered, REMOTEOPENLOCK in flight": {
     state: run([call, unlock()]).state,
     row:
-      "= door_hung_up ended ended ended = = = ringing = = ringing connecting = ended = = = ended ended = = ended",
+      "= door_hung_up ended ended ended = = = ringing = = ringing connecting = ended = = = ended ended = = ended =",
   },
   "ringing, REMOTEOPENLOCK in flight": {
     state: run([call, ok(), unlock()]).state,
     row:
-      "= door_hung_up ended ended ended = = = = = = = connecting = hanging_up = = = = hanging_up = = hanging_up",
+      "= door_hung_up ended ended ended = = = = = = = connecting = hanging_up = = = = hanging_up = = hanging_up =",
   },
   "ringing, the unlock's CALLSTART in flight": {
     state: run([call, ok(), unlock("a", true)]).state,
     row:
-      "= door_hung_up ended ended ended = = = = = = = connecting = hanging_up = = = = hanging_up = = hanging_up",
+      "= door_hung_up ended ended ended = = = = = = = connecting = hanging_up = = = = hanging_up = = hanging_up =",
   },
   // The door talks for the unlock: a talk begins at once (ringing → talking).
   "ringing, the door talking after an unlock": {
     state: run([call, ok(), unlock("a", true), started, locked(true)]).state,
     row:
-      "= door_hung_up ended ended ended = = = = = = = talking = hanging_up = = = = hanging_up = = hanging_up",
+      "= door_hung_up ended ended ended = = = = = = = talking = hanging_up = = = = hanging_up = = hanging_up =",
   },
   "connecting, the unlock waiting for the talk's CALLSTART": {
     state: run([call, ok(), unlock("a", true), talk()]).state,
     row:
-      "= door_hung_up ended ended ended talking ringing = = = = = = = hanging_up = = hanging_up = hanging_up = = hanging_up",
+      "= door_hung_up ended ended ended talking ringing = = = = = = = hanging_up = = hanging_up = hanging_up = = hanging_up =",
   },
   "talking, a REMOTEOPENLOCK from before the talk in flight": {
     state: run([call, ok(), unlock(), talk(), started]).state,
     row:
-      "= door_hung_up ended ended ended = = = = = = = = = hanging_up = = hanging_up = = hanging_up = hanging_up",
+      "= door_hung_up ended ended ended = = = = = = = = = hanging_up = = hanging_up = = hanging_up = hanging_up =",
   },
   "hanging_up, the unlock's CALLSTART in flight": {
     state: run([call, ok(), unlock("a", true), { type: "phone_over", uid: "b" }]).state,
-    row: "= ended ended ended ended = = = = ended ended = = = = = = = = = = = ended",
+    row: "= ended ended ended ended = = = = ended ended = = = = = = = = = = = ended =",
   },
 };
 
-/** Every state the exhaustive tests visit: one per phase, then the unlocking ones. */
+/** A door's CALL to a room whose phones all sleep, push sent. */
+const wakeCall: CallEvent = { type: "door_call", phones: [], wake: true };
+
+/** States of a call waiting for a sleeping phone, with their rows (as {@linkcode UNLOCKING}). */
+const WAKING: Record<string, { state: CallState; row: string }> = {
+  // Answered at once, nobody rung: a joining phone is rung; the wake timer ends it (CALLEND).
+  "ringing, waiting for a sleeping phone to wake": {
+    state: run([wakeCall]).state,
+    row:
+      "= door_hung_up ended ended ended = = = = = = = connecting = hanging_up = = = = hanging_up = = hanging_up hanging_up",
+  },
+  // A woken phone joined: the wake window no longer matters (only the ring timeout).
+  "ringing, a woken phone joined": {
+    state: run([wakeCall, { type: "phone_joined", uid: "a" }]).state,
+    row:
+      "= door_hung_up ended ended ended = = = = = = = connecting = hanging_up = = hanging_up = hanging_up = = hanging_up =",
+  },
+};
+
+/** Every state the exhaustive tests visit: one per phase, then the unlocking and waking ones. */
 const ALL_STATES: [string, CallState][] = [
   ...Object.entries(STATES),
-  ...Object.entries(UNLOCKING).map(([name, u]): [string, CallState] => [name, u.state]),
+  ...Object.entries({ ...UNLOCKING, ...WAKING }).map((
+    [name, u],
+  ): [string, CallState] => [name, u.state]),
 ];
 
 /** One event of each type (uid "a" is a participant, "z" is not). */
@@ -131,27 +152,28 @@ function eventsOf(uid: string): CallEvent[] {
     { type: "timer", name: "talk" },
     { type: "timer", name: "door_end_grace" },
     { type: "shutdown" },
+    { type: "timer", name: "wake" },
   ];
 }
 
 /**
  * Expected next phase of every phase × event (participant "a"). `=` means unchanged.
  * Columns follow eventsOf(): call, hangup, lost, recall, superseded, cs+, cs-, ul+, ul-, ce+, ce-, callok,
- * talk, unlock, over, oversuccess, joined, left, t:answer, t:ring, t:talk, t:grace, shutdown.
+ * talk, unlock, over, oversuccess, joined, left, t:answer, t:ring, t:talk, t:grace, shutdown, t:wake.
  */
 const TABLE: Record<Phase, string> = {
-  new: "offered = = = = = = = = = = = = = = = = = = = = = =",
+  new: "offered = = = = = = = = = = = = = = = = = = = = = = =",
   offered:
-    "= door_hung_up ended ended ended = = = = = = ringing connecting ringing ended = = = ended ended = = ended",
+    "= door_hung_up ended ended ended = = = = = = ringing connecting ringing ended = = = ended ended = = ended =",
   ringing:
-    "= door_hung_up ended ended ended = = = = = = = connecting = hanging_up = = = = hanging_up = = hanging_up",
+    "= door_hung_up ended ended ended = = = = = = = connecting = hanging_up = = = = hanging_up = = hanging_up =",
   connecting:
-    "= door_hung_up ended ended ended talking ringing = = = = = = = hanging_up = = hanging_up = hanging_up = = hanging_up",
+    "= door_hung_up ended ended ended talking ringing = = = = = = = hanging_up = = hanging_up = hanging_up = = hanging_up =",
   talking:
-    "= door_hung_up ended ended ended = = = = = = = = = hanging_up = = hanging_up = = hanging_up = hanging_up",
-  hanging_up: "= ended ended ended ended = = = = ended ended = = = = = = = = = = = ended",
-  door_hung_up: "= = ended ended ended = = = = = = = = = ended ended = = = = = ended ended",
-  ended: "= = = = = = = = = = = = = = = = = = = = = = =",
+    "= door_hung_up ended ended ended = = = = = = = = = hanging_up = = hanging_up = = hanging_up = hanging_up =",
+  hanging_up: "= ended ended ended ended = = = = ended ended = = = = = = = = = = = ended =",
+  door_hung_up: "= = ended ended ended = = = = = = = = = ended ended = = = = = ended ended =",
+  ended: "= = = = = = = = = = = = = = = = = = = = = = = =",
 };
 
 Deno.test("transition table: every phase × every event, against the written table", () => {
@@ -165,7 +187,7 @@ Deno.test("transition table: every phase × every event, against the written tab
       assertEquals(t.state.phase, want, `${phase} × ${JSON.stringify(e)}`);
     });
   }
-  for (const [name, { state, row }] of Object.entries(UNLOCKING)) {
+  for (const [name, { state, row }] of Object.entries({ ...UNLOCKING, ...WAKING })) {
     const expected = row.split(" ");
     const events = eventsOf("a");
     assertEquals(expected.length, events.length, `${name}: table width`);
@@ -583,4 +605,58 @@ Deno.test("a call ending while the unlock waits for CALLSTART tells the waiters 
   const r = run([call, ok("a"), unlock("a", true), { type: "door_lost" }]);
   assert(orders(r.effects).includes("unlock fail(call ended)>a"));
   assert(r.effects.some((e) => e.type === "record_unlock" && !e.ok));
+});
+
+Deno.test("wake: no phone online but push sent: CALLANSWER at once, a woken phone is rung", () => {
+  const t0 = transition(INITIAL, wakeCall, ctx);
+  assertEquals(t0.state.phase, "ringing");
+  assertEquals(t0.effects, [
+    { type: "answer_call", op: "CALLANSWER" },
+    { type: "keepalive", on: true },
+    { type: "timer_start", name: "wake", ms: 20_000 },
+    { type: "timer_start", name: "ring", ms: ctx.ringTimeoutMs },
+  ]);
+  const joined = transition(t0.state, { type: "phone_joined", uid: "a" }, ctx);
+  assertEquals(joined.effects, [
+    { type: "timer_cancel", name: "wake" },
+    { type: "notify", to: ["a"], order: "call" },
+    { type: "media", video: ["a"], audioFrom: undefined },
+  ]);
+  // The first call ok / talk proceeds as today: no second CALLANSWER, CALLSTART on talk.
+  const okd = transition(joined.state, ok(), ctx);
+  assert(!okd.effects.some((e) => e.type === "answer_call"));
+  const talking = run([wakeCall, { type: "phone_joined", uid: "a" }, ok(), talk(), started]);
+  assertEquals(talking.state.phase, "talking");
+  assert(talking.effects.some((e) => e.type === "door_ask" && e.op === "CALLSTART"));
+  // A second phone waking after the first joined is rung too, the wake timer left alone.
+  const second = transition(joined.state, { type: "phone_joined", uid: "b" }, ctx);
+  assertEquals(second.effects.filter((e) => e.type === "timer_cancel"), []);
+});
+
+Deno.test("wake: nobody wakes within the window: CALLEND, the call ends no_phone_woke", () => {
+  const t = run([wakeCall, { type: "timer", name: "wake" }]);
+  assertEquals(t.state.phase, "hanging_up");
+  assert(t.effects.some((e) => e.type === "door_ask" && e.op === "CALLEND"));
+  assert(!t.effects.some((e) => e.type === "notify"), "nobody to tell");
+  const done = transition(t.state, { type: "callend_result", ok: true }, ctx);
+  assertEquals(done.state, { phase: "ended", endReason: "no_phone_woke", answered: true });
+  // After a phone joined, the wake timer (if it still fires) changes nothing.
+  const late = run([wakeCall, { type: "phone_joined", uid: "a" }, { type: "timer", name: "wake" }]);
+  assertEquals(late.state.phase, "ringing");
+});
+
+Deno.test("wake: the window never runs beyond the ring timeout; without wake, LINEUSE as before", () => {
+  const short = transition(INITIAL, wakeCall, {
+    ...ctx,
+    ringTimeoutMs: 5000,
+    wakeWindowMs: 20_000,
+  });
+  assert(short.effects.some((e) => e.type === "timer_start" && e.name === "wake" && e.ms === 5000));
+  const none = transition(INITIAL, { type: "door_call", phones: [] }, ctx);
+  assertEquals(none.state, { phase: "ended", endReason: "no_phone_online", answered: false });
+  // Phones online: the seed's flow exactly, wake or not.
+  assertEquals(
+    transition(INITIAL, { ...wakeCall, phones: ["a"] }, ctx),
+    transition(INITIAL, { type: "door_call", phones: ["a"] }, ctx),
+  );
 });

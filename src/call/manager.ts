@@ -63,6 +63,14 @@ export interface CallManagerOptions {
   isKnownDoor?: (address: string, ip: string) => boolean;
   /** What is known of doors' firmware (unlock needs talk). @default in memory, per process */
   quirks?: DoorQuirks;
+  /**
+   * Can push wake a phone of this room (a bound phone not connected, not in do-not-disturb,
+   * with the webhook configured)? Then a CALL that finds no phone online is answered at once
+   * and waits `wakeWindowMs` for a phone to connect. @default never
+   */
+  canWake?: (roomKey: string) => boolean;
+  /** How long such a call waits for a phone to wake (at most the ring timeout). @default 20000 */
+  wakeWindowMs?: number;
   /** @default crypto.randomUUID */
   newId?: () => string;
   /** A phone's media key in a call (one per phone and call). @default 128 random bits as hex */
@@ -202,18 +210,22 @@ export class CallManager implements CallControl {
     };
     this.#calls.set(call.callId, call);
     this.#byRoom.set(room, call);
+    const phones = this.#o.phones.online(room);
+    // Nobody online, but push can wake a phone: the door is answered at once (see machine).
+    const wake = phones.length === 0 && (this.#o.canWake?.(room) ?? false);
+    const at = this.#o.clock.wallNow();
     this.#o.events.emit({
       type: "call_started",
-      at: this.#o.clock.wallNow(),
+      at,
       callId: call.callId,
       doorAddress: call.doorAddress,
       doorIp: d.door.hostname,
       roomAddress: d.roomAddress,
       roomKey: room,
+      ...(wake ? { wakeBy: at + this.#wakeWindowMs() } : {}),
     });
     this.#o.media?.open(infoOf(call));
-    const phones = this.#o.phones.online(room);
-    const t = startCall(phones, this.#ctx());
+    const t = startCall(phones, this.#ctx(), wake);
     call.state = t.state;
     this.#phase(call, "new", "door_call");
     this.#run(call, t.effects);
@@ -294,11 +306,16 @@ export class CallManager implements CallControl {
     if (timer !== undefined) this.#o.clock.clearTimeout(timer);
   }
 
+  #wakeWindowMs(): number {
+    return Math.min(this.#o.wakeWindowMs ?? 20_000, this.#o.ringTimeoutMs);
+  }
+
   #ctx() {
     return {
       now: this.#o.clock.now(),
       ringTimeoutMs: this.#o.ringTimeoutMs,
       talkTimeoutMs: this.#o.talkTimeoutMs,
+      wakeWindowMs: this.#wakeWindowMs(),
     };
   }
 

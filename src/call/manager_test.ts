@@ -429,3 +429,84 @@ Deno.test("manager: each phone of a call gets its own media key; the call knows 
     undefined,
   ]);
 });
+
+Deno.test("manager: nobody online but push can wake: CALLANSWER at once, a woken phone rings", async () => {
+  const online: Record<string, string[]> = {};
+  const { clock, door, m, said, seen } = setupWake(online);
+  m.onDoorEvent(callEvent(partiesA, DOOR_A));
+  assertEquals(door.log, ["answer CALLANSWER 10.0.0.5"]);
+  const started = seen.find((e) => e.type === "call_started");
+  assert(started?.type === "call_started");
+  assertEquals(started.wakeBy, started.at + 20_000);
+  clock.advance(2000);
+  online["00010108090"] = ["a"];
+  m.phoneJoined("a", "00010108090");
+  assertEquals(said(), ["a:call"]);
+  // The wake window passing changes nothing now; the talk proceeds as today.
+  clock.advance(20_000);
+  assertEquals(m.phoneRequest("a", "00010108090", "talk", "M00010100").ok, true);
+  door.reply("CALLSTART");
+  await flush();
+  assertEquals(m.byRoom("00010108090")?.phase, "talking");
+  m.phoneRequest("a", "00010108090", "over", "M00010100");
+  door.reply("CALLEND");
+  await flush();
+  assertEquals(m.size, 0);
+});
+
+Deno.test("manager: nobody wakes within the window: CALLEND, ended no_phone_woke", async () => {
+  const { clock, door, m, seen } = setupWake({});
+  m.onDoorEvent(callEvent(partiesA, DOOR_A));
+  clock.advance(19_999);
+  assertEquals(door.log, ["answer CALLANSWER 10.0.0.5"]);
+  clock.advance(1);
+  assertEquals(door.log, ["answer CALLANSWER 10.0.0.5", "ask CALLEND 10.0.0.5"]);
+  door.reply("CALLEND");
+  await flush();
+  const end = seen.find((e) => e.type === "call_ended");
+  assert(end?.type === "call_ended");
+  assertEquals(end.reason, "no_phone_woke");
+  assertEquals(m.size, 0);
+});
+
+Deno.test("manager: a room push cannot wake (or with phones online) behaves as before", async () => {
+  const { door, m, seen } = setupWake({}, () => false);
+  m.onDoorEvent(callEvent(partiesA, DOOR_A));
+  assertEquals(door.log, ["answer LINEUSE 10.0.0.5"]);
+  const started = seen.find((e) => e.type === "call_started");
+  assert(started?.type === "call_started" && started.wakeBy === undefined);
+  const online = setupWake({ "00010108090": ["a"] });
+  online.m.onDoorEvent(callEvent(partiesA, DOOR_A));
+  assertEquals(online.door.log, [], "waits for call ok (3 s rule)");
+  assertEquals(online.said(), ["a:call"]);
+  await online.m.shutdown(0);
+});
+
+/** A manager whose rooms push can wake (`canWake`), wake window 20 s. */
+function setupWake(
+  online: Record<string, string[]>,
+  canWake: (room: string) => boolean = () => true,
+) {
+  const clock = new FakeClock();
+  const door = new FakeDoor();
+  const sent: { uid: string; msg: CallNotice }[] = [];
+  const events = new EventBus({ logger: nullLogger, metrics: new Metrics() });
+  const seen: GatewayEvent[] = [];
+  events.subscribe((e) => seen.push(e), { name: "test" });
+  const m = new CallManager({
+    door,
+    phones: {
+      send: (uid, _room, msg) => (sent.push({ uid, msg }), true),
+      online: (room) => online[room] ?? [],
+    },
+    clock,
+    logger: nullLogger,
+    events,
+    ringTimeoutMs: 30_000,
+    talkTimeoutMs: 180_000,
+    canWake,
+    wakeWindowMs: 20_000,
+  });
+  const said = () => sent.map((s) => `${s.uid}:${s.msg.order}`);
+  return { clock, door, m, said, seen };
+}

@@ -7,6 +7,8 @@
  *                          │  no call ok 3 s     │  ▲ CALLSTART     │                              │ ▲
  *                          │  / decline / no     │  └── failed ─────┘                              │ │
  *                          │  phone: LINEUSE     ├──talk, the door already talking for an unlock───┼─┘
+ *   new ──door CALL, no phone online, push sent (wake)──▶ ringing (empty group; CALLANSWER)
+ *                                 nobody joined within the wake window: CALLEND, no_phone_woke
  *                          │                     │ over / ring timeout / talker left / talk timeout│
  *                          ▼                     ▼                                                 ▼
  *                        ended ◀──CALLEND reply── hanging_up ◀─────────────────────────────────────┘
@@ -59,6 +61,11 @@ export const LIVE_PHASES: ReadonlySet<Phase> = new Set([
 export const END_REASON = {
   /** No phone of the room was online when the door called: LINEUSE at once. */
   no_phone_online: "no_phone_online",
+  /**
+   * No phone of the room was online, push was sent to its sleeping phones, and none connected
+   * within the wake window: CALLEND ("missed: no phone woke").
+   */
+  no_phone_woke: "no_phone_woke",
   /** No phone said `call ok` within the answer deadline (3 s): LINEUSE. */
   no_answer: "no_answer",
   /** A phone other than the talker hung up (`over`) before the talk began. */
@@ -138,7 +145,7 @@ export const UNLOCK_STEP = {
 export type UnlockStep = keyof typeof UNLOCK_STEP;
 
 /** Timers a call runs. */
-export type TimerName = "answer_deadline" | "ring" | "talk" | "door_end_grace";
+export type TimerName = "answer_deadline" | "ring" | "talk" | "door_end_grace" | "wake";
 
 /** A phone's uid (phone-protocol.md `uid`). */
 export type Uid = string;
@@ -161,7 +168,11 @@ export interface OfferedState {
   readonly unlockStep: UnlockStep | undefined;
 }
 
-/** A phone said `call ok`: the door got CALLANSWER, the keep-alive runs, the group still rings. */
+/**
+ * A phone said `call ok`: the door got CALLANSWER, the keep-alive runs, the group still rings.
+ * Also a call to a room whose phones all sleep (`door_call.wake`): answered at once, its ring
+ * group empty until a woken phone connects (`phone_joined`) or the wake window ends.
+ */
 export interface RingingState {
   /** The phase tag. */
   readonly phase: "ringing";
@@ -342,7 +353,17 @@ export function endReasonOf(s: CallState): EndReason | undefined {
 
 /** Inputs of the machine. Phone events come after the shell checked login and binding. */
 export type CallEvent =
-  | { readonly type: "door_call"; readonly phones: readonly string[] }
+  | {
+    readonly type: "door_call";
+    /** The room's phones online (not in do-not-disturb). */
+    readonly phones: readonly string[];
+    /**
+     * No phone is online, but push can wake one (the shell sent it): answer the door at once and
+     * wait the wake window for a phone to connect. Ignored when `phones` is not empty.
+     * @default false
+     */
+    readonly wake?: boolean;
+  }
   | { readonly type: "door_hangup" }
   | { readonly type: "door_lost" }
   | { readonly type: "door_recall" }
@@ -441,6 +462,11 @@ export interface CallContext {
   readonly answerDeadlineMs?: number;
   /** Wait for `over success` before replying to the door's CALLEND. @default 1000 */
   readonly doorEndGraceMs?: number;
+  /**
+   * How long a call to a room whose phones all sleep waits for one to connect (`wake` of
+   * `door_call`); never beyond `ringTimeoutMs`. @default 20000
+   */
+  readonly wakeWindowMs?: number;
 }
 
 /** Result of a transition. */

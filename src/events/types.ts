@@ -110,6 +110,11 @@ export type GatewayEvent =
     readonly doorIp: string;
     readonly roomAddress: string;
     readonly roomKey: string;
+    /**
+     * Set when no phone of the room was online but push may wake one: the epoch ms until which
+     * the call waits for a phone to connect (the wake window).
+     */
+    readonly wakeBy?: number;
   }
   | {
     readonly type: "call_phase";

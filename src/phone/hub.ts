@@ -100,6 +100,11 @@ export class PhoneHub implements PhoneNotifier {
   #sweeper: TimerId | undefined;
   #stopped = false;
   #throttle: LogThrottle;
+  /**
+   * Do-not-disturb of phones that went offline ("uid\0roomKey" → until, wall ms): a sleeping
+   * phone in DND is not woken by push. Bounded: the oldest are forgotten beyond 4096.
+   */
+  #offlineDnd = new Map<string, number>();
   /** When a phone of a room was last heard (wall ms), for "why is this room offline". */
   #roomHeard = new Map<string, number>();
 
@@ -210,6 +215,15 @@ export class PhoneHub implements PhoneNotifier {
     if (this.#byUid.get(uid) === s) this.#byUid.delete(uid);
     const rooms = [...s.rooms.keys()];
     this.#noteRooms(rooms, s);
+    for (const room of rooms) {
+      this.#offlineDnd.delete(`${uid}\0${room}`);
+      const until = s.dnd.get(room);
+      if (until === undefined) continue;
+      if (this.#offlineDnd.size >= 4096) {
+        this.#offlineDnd.delete(this.#offlineDnd.keys().next().value!);
+      }
+      this.#offlineDnd.set(`${uid}\0${room}`, until);
+    }
     s.rooms.clear();
     s.dnd.clear();
     s.uid = undefined;
@@ -292,6 +306,21 @@ export class PhoneHub implements PhoneNotifier {
       ) out.push(uid);
     }
     return out;
+  }
+
+  /**
+   * True while `uid` is in do-not-disturb for the room: its session's, or the one it had when it
+   * went offline (a sleeping phone in DND is not woken by push).
+   */
+  inDnd(uid: string, roomKey: string): boolean {
+    const s = this.#byUid.get(uid);
+    if (s && s.rooms.has(roomKey)) return this.#inDnd(s, roomKey);
+    const key = `${uid}\0${roomKey}`;
+    const until = this.#offlineDnd.get(key);
+    if (until === undefined) return false;
+    if (until > this.#o.clock.wallNow()) return true;
+    this.#offlineDnd.delete(key);
+    return false;
   }
 
   /** True when a phone of the room is online (feeds the door's NS answers). */
