@@ -275,12 +275,13 @@ Deno.test(
       const media = { hostname: "127.0.0.1", port: gw.app.addresses.media.port };
       talker.send(encodeMediaControl({ uid: "p1", ...call }), media);
       assert((await received(talker, T(300))) >= 1, "latched");
-      // 1,250 packets a second for 2 s.
+      // 1,250 packets a second for 2 s (a quarter of that under emulation: still 2.5× real time).
+      const perMs = TIME_SCALE > 1 ? 0.3125 : 1.25;
       const packet = audioPacket();
       const start = performance.now();
       let sent = 0;
       while (performance.now() - start < 2000) {
-        const due = Math.floor((performance.now() - start) * 1.25);
+        const due = Math.floor((performance.now() - start) * perMs);
         for (; sent < due; sent++) talker.send(packet, media);
         await sleep(4);
       }
@@ -296,12 +297,19 @@ Deno.test(
         paced,
       });
       assert(stamps.length > 100, `the door heard ${stamps.length} packets`);
+      // The gateway may still forward (paced) what it had queued during the wait after the burst.
+      const window = ms + T(300);
       assert(
-        stamps.length <= 16 + (125 * (ms + 300)) / 1000,
-        `${stamps.length} packets in ${ms} ms`,
+        stamps.length <= 16 + (125 * window) / 1000,
+        `${stamps.length} packets in ${window} ms`,
       );
-      assert(span <= ms + 300 + 16 * 8, `door timestamps span ${span} ms in ${ms} ms`);
-      assertEquals(paced, sent - stamps.length);
+      assert(span <= window + 16 * 8, `door timestamps span ${span} ms in ${window} ms`);
+      if (TIME_SCALE > 1) {
+        // An emulated gateway may also lose datagrams in the socket buffer: not paced, not sent.
+        assert(paced > 0 && paced <= sent - stamps.length, `paced ${paced} of ${sent}`);
+      } else {
+        assertEquals(paced, sent - stamps.length);
+      }
     } finally {
       talker.close();
       await door.close();
