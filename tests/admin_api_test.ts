@@ -230,7 +230,10 @@ Deno.test(
       assertEquals(added.status, 201);
       const token = added.body.token as string;
       const link = added.body.link as string;
-      assertEquals(link, `${base}/app/#uid=uid-a&room=Y${ROOM}&token=${token}`);
+      assertEquals(
+        link,
+        `${base}/app/#uid=uid-a&room=Y${ROOM}&token=${token}&community=%E8%8A%B1%E8%8B%91`,
+      );
       assert((added.body.qrSvg as string).startsWith("<svg"));
       const list = await api(base, cookie, "GET", "/api/v1/bindings");
       assert(!JSON.stringify(list.body).includes(token), "the token is never listed");

@@ -127,7 +127,10 @@ Deno.test(
         await page.waitForSelector("#issued[open] #qr svg");
         const link = await textOf(page, "#issued-link");
         const token = await textOf(page, "#issued-token");
-        assertEquals(link, `${gw.httpBase}/app/#uid=uid-qr&room=Y${ROOM}&token=${token}`);
+        assertEquals(
+          link,
+          `${gw.httpBase}/app/#uid=uid-qr&room=Y${ROOM}&token=${token}&community=%E8%8A%B1%E8%8B%91`,
+        );
         const qr = await page.$("#qr");
         const png = await qr!.screenshot({ type: "png" }) as Uint8Array;
         assertEquals(await decodeQrPng(page, png), link, "the QR code is the provisioning link");

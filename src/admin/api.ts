@@ -160,10 +160,18 @@ export function provisioningOrigin(req: Request, ctx: RequestContext, deps: ApiD
   return `https://${host}${tls.port === 443 ? "" : `:${tls.port}`}`;
 }
 
-/** The provisioning link of a binding (the phone app reads the fragment; it never reaches a server). */
+/**
+ * The provisioning link of a binding, as the web phone reads it (docs/phone-protocol.md,
+ * "Provisioning link"): the fragment never reaches a server.
+ */
 export function provisioningLink(origin: string, b: Binding, token: string): string {
-  const q = (s: string) => encodeURIComponent(s);
-  return `${origin}/app/#uid=${q(b.uid)}&room=${q(b.roomAddress)}&token=${q(token)}`;
+  const fragment = new URLSearchParams({
+    uid: b.uid,
+    room: b.roomAddress,
+    token,
+    community: b.community,
+  });
+  return `${origin}/app/#${fragment}`;
 }
 
 function liveCall(state: ApiState, c: CallSnapshot) {
