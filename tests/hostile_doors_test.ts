@@ -33,6 +33,8 @@ function figures(test: string, values: Record<string, unknown>): void {
 
 /** Flood rates are divided by this under emulation (the gateway handles a quarter as much). */
 const SLOW = TIME_SCALE > 1 ? 4 : 1;
+/** Share of the sent datagrams the gateway must receive (an emulated one loses more in its buffer). */
+const GOT = TIME_SCALE > 1 ? 0.7 : 0.95;
 
 const mb = () => Math.round(Deno.memoryUsage().rss / 1048576);
 
@@ -104,7 +106,7 @@ Deno.test(
       const answered = m.get("door_ns_answered_total");
       const received = m.get("door_datagrams_received_total");
       assertEquals(doors, 0, "an NS ask creates no door");
-      assert(sent >= 5000 / SLOW && received >= sent * 0.95, `sent ${sent}, received ${received}`);
+      assert(sent >= 5000 / SLOW && received >= sent * GOT, `sent ${sent}, received ${received}`);
       assert(answered <= 30 + 10 * 4, `NS answers to one IP: ${answered}`);
       assertEquals(limited + answered, received, "every ask is answered or dropped and counted");
       assert(login < 2000 * TIME_SCALE, `login took ${login} ms during the flood`);
@@ -145,7 +147,7 @@ Deno.test(
       const calls = m.get("calls_ended_total", { reason: "no_phone_online" });
       const limited = m.get("door_dropped_total", { reason: "rate_limited" });
       const received = m.get("door_datagrams_received_total");
-      assert(sent >= 1800 / SLOW && received >= sent * 0.95, `sent ${sent}, received ${received}`);
+      assert(sent >= 1800 / SLOW && received >= sent * GOT, `sent ${sent}, received ${received}`);
       assert(calls >= received * 0.9, `calls ${calls} of ${received}`);
       assertEquals(calls + limited, received);
       assert(login < 2000 * TIME_SCALE, `login took ${login} ms during the flood`);
@@ -195,7 +197,7 @@ Deno.test(
       const calls = m.get("calls_total");
       const limited = m.get("door_dropped_total", { reason: "rate_limited" });
       const received = m.get("door_datagrams_received_total");
-      assert(sent >= 900 / SLOW && received >= sent * 0.95, `sent ${sent}, received ${received}`);
+      assert(sent >= 900 / SLOW && received >= sent * GOT, `sent ${sent}, received ${received}`);
       assert(calls <= 20 + 5 * 3, `calls from one IP: ${calls}`);
       assertEquals(calls + limited, received);
       figures("call_flood_one_ip", { sent, calls, limited });
