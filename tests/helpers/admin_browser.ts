@@ -6,7 +6,10 @@
  * @module
  */
 
-import puppeteer, { type Browser, type Page } from "puppeteer-core";
+import type { Browser, Page } from "puppeteer-core";
+import { BROWSER_PIDS, CHROMIUM, hasChromium, SCREENSHOTS, withChromium } from "./chromium.ts";
+
+export { BROWSER_PIDS, CHROMIUM, SCREENSHOTS };
 import * as jsqrModule from "jsqr";
 
 type Decode = (data: Uint8ClampedArray, w: number, h: number) => { data: string } | null;
@@ -17,28 +20,11 @@ const jsQR =
     ? jsqrDefault
     : (jsqrDefault as { default: unknown }).default) as Decode;
 
-/** The Chromium binary (the /usr/bin wrapper prints a shell error here). */
-export const CHROMIUM: string = Deno.env.get("INTERCOM_CHROMIUM") ?? "/usr/lib/chromium/chromium";
-
-/** Where screenshots go (CI keeps the folder). */
-export const SCREENSHOTS: string = new URL("../../.cache/screenshots/", import.meta.url).pathname;
-
-/** Every launched browser's PID, one a line: `.ci/run` kills any still alive after the suite. */
-export const BROWSER_PIDS: string = new URL("../../.cache/browser-pids", import.meta.url).pathname;
-
-function exists(path: string): boolean {
-  try {
-    return Deno.statSync(path).isFile;
-  } catch {
-    return false;
-  }
-}
-
 /**
  * Why the browser tests cannot run here, or `undefined` when they can: no Chromium, or an
  * emulated run (the aarch64 suite under qemu-user: the browser is an x86_64 binary).
  */
-export const browserSkip: string | undefined = !exists(CHROMIUM)
+export const browserSkip: string | undefined = !hasChromium
   ? `no Chromium at ${CHROMIUM}`
   : Deno.build.arch !== "x86_64"
   ? `Chromium is not run on ${Deno.build.arch} (emulated)`
@@ -58,29 +44,13 @@ export async function withBrowser(
   fn: (page: Page, browser: Browser) => Promise<void>,
 ): Promise<void> {
   const lang = options.lang ?? "en-US";
-  const browser = await puppeteer.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    handleSIGINT: false,
-    handleSIGTERM: false,
-    handleSIGHUP: false,
-    args: [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-dev-shm-usage",
-      "--no-first-run",
-      "--disable-extensions",
-      "--hide-scrollbars",
-      `--lang=${lang}`,
-    ],
-    env: { ...Deno.env.toObject(), LANGUAGE: lang.replace("-", "_") },
-  });
-  const pid = browser.process()?.pid;
-  try {
-    if (pid !== undefined) {
-      await Deno.mkdir(new URL("../../.cache/", import.meta.url), { recursive: true });
-      await Deno.writeTextFile(BROWSER_PIDS, `${pid}\n`, { append: true });
-    }
+  await withChromium([
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-extensions",
+    "--hide-scrollbars",
+    `--lang=${lang}`,
+  ], async (browser) => {
     const page = await browser.newPage();
     // What went wrong in the page is part of a failure's message.
     const problems: string[] = [];
@@ -97,18 +67,7 @@ export async function withBrowser(
       if (problems.length && e instanceof Error) e.message += `\n${problems.join("\n")}`;
       throw e;
     }
-  } finally {
-    await Promise.race([browser.close().catch(() => {}), new Promise((r) => setTimeout(r, 5000))]);
-    if (pid !== undefined) {
-      for (const target of [-pid, pid]) {
-        try {
-          Deno.kill(target, "SIGKILL");
-        } catch {
-          // already gone
-        }
-      }
-    }
-  }
+  }, { ...Deno.env.toObject(), LANGUAGE: lang.replace("-", "_") });
 }
 
 /** Saves a full-page screenshot as `<name>.png` in {@linkcode SCREENSHOTS}; returns its path. */

@@ -7,19 +7,10 @@
  * @module
  */
 
-import puppeteer, { type Browser, type Page } from "puppeteer-core";
+import type { Browser, Page } from "puppeteer-core";
+import { CHROMIUM, hasChromium, SCREENSHOTS, withChromium } from "./chromium.ts";
 
-/** The Chromium binary (Debian's; `INTERCOM_CHROMIUM` overrides). */
-export const CHROMIUM: string = Deno.env.get("INTERCOM_CHROMIUM") ?? "/usr/lib/chromium/chromium";
-
-/** True when the Chromium binary is there (the browser tests are skipped otherwise). */
-export const hasChromium: boolean = (() => {
-  try {
-    return Deno.statSync(CHROMIUM).isFile;
-  } catch {
-    return false;
-  }
-})();
+export { CHROMIUM, hasChromium, SCREENSHOTS };
 
 /** A phone's screen: 390×844 CSS pixels (a common phone), 2× for readable screenshots. */
 export const PHONE_VIEWPORT = {
@@ -29,9 +20,6 @@ export const PHONE_VIEWPORT = {
   isMobile: true,
   hasTouch: true,
 } as const;
-
-/** Where screenshots go (looked at by people; not compared). */
-export const SCREENSHOTS = new URL("../../.cache/screenshots/", import.meta.url).pathname;
 
 /** Options of {@linkcode withBrowser}. */
 export interface BrowserOptions {
@@ -46,39 +34,15 @@ export async function withBrowser<T>(
   options: BrowserOptions,
   fn: (browser: Browser) => Promise<T>,
 ): Promise<T> {
-  const browser = await puppeteer.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      "--no-sandbox",
-      "--use-fake-ui-for-media-stream",
-      "--use-fake-device-for-media-stream",
-      ...(options.fakeAudio ? [`--use-file-for-fake-audio-capture=${options.fakeAudio}`] : []),
-      "--autoplay-policy=no-user-gesture-required",
-      "--disable-background-timer-throttling",
-      "--disable-renderer-backgrounding",
-      "--no-first-run",
-      ...(options.args ?? []),
-    ],
-  });
-  const pid = browser.process()?.pid;
-  try {
-    return await fn(browser);
-  } finally {
-    await Promise.race([
-      browser.close().catch(() => {}),
-      new Promise((r) => setTimeout(r, 5000)),
-    ]);
-    if (pid !== undefined) {
-      for (const target of [-pid, pid]) {
-        try {
-          Deno.kill(target, "SIGKILL");
-        } catch {
-          // already gone
-        }
-      }
-    }
-  }
+  return await withChromium([
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+    ...(options.fakeAudio ? [`--use-file-for-fake-audio-capture=${options.fakeAudio}`] : []),
+    "--autoplay-policy=no-user-gesture-required",
+    "--disable-background-timer-throttling",
+    "--disable-renderer-backgrounding",
+    ...(options.args ?? []),
+  ], fn);
 }
 
 /** A new page with the phone viewport, its console errors collected in `errors`. */
