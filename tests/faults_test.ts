@@ -238,7 +238,9 @@ Deno.test(
       heartbeatMs: 1000,
       script: { answer: "talk", talkAfterS: 0.2 },
     });
-    const door = await openDoor({ keepaliveWindowMs: 6000 });
+    // The door's keep-alive window must outlast a restart: under emulation a gateway takes
+    // several seconds to start, so the window scales with the suite.
+    const door = await openDoor({ keepaliveWindowMs: 6000 * TIME_SCALE });
     let second: Awaited<ReturnType<typeof spawnGateway>> | undefined;
     try {
       await phone.start();
