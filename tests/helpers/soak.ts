@@ -127,6 +127,8 @@ export interface SoakOptions {
   videoShare: number;
   /** Largest RSS growth from the end of warm-up to the end of the load, as a fraction. */
   maxRssGrowth: number;
+  /** Largest growth of V8's live heap (after a full GC) over the same span, as a fraction. */
+  maxHeapGrowth: number;
   /** Seconds of warm-up before the memory reference. */
   warmupS: number;
   seed: number;
@@ -148,6 +150,7 @@ export const SOAK_DEFAULTS: Readonly<SoakOptions> = {
   dropRate: 0.005,
   videoShare: 0.1,
   maxRssGrowth: 0.5,
+  maxHeapGrowth: 0.3,
   warmupS: 15,
   seed: 1,
   reportEveryS: 10,
@@ -183,6 +186,8 @@ export interface SoakReport {
   overReasons: Record<string, number>;
   violations: Record<string, Violation>;
   rssKiB: { start: number; warm: number; endOfLoad: number; afterDrain: number; peak: number };
+  /** V8's live heap after a full GC: a leak of JavaScript objects shows here, not only in RSS. */
+  heapKiB: { warm: number; endOfLoad: number };
   resources: {
     atStart: { timers: number; fds: number };
     endOfLoad: { calls: number; phones: number; timers: number; fds: number };
@@ -856,6 +861,8 @@ export async function runSoak(options: Partial<SoakOptions> = {}): Promise<SoakR
   const o: SoakOptions = { ...SOAK_DEFAULTS, ...options };
   const h = new Harness(o);
   const rss = { start: vmRssKiB(), warm: 0, endOfLoad: 0, afterDrain: 0, peak: 0 };
+  const heap = { warm: 0, endOfLoad: 0 };
+  const heapKiB = () => Deno.memoryUsage().heapUsed / 1024;
   h.census.install();
   const atStart = { timers: h.census.live.size, fds: await openFds() };
   const loops: Promise<void>[] = [];
@@ -879,24 +886,29 @@ export async function runSoak(options: Partial<SoakOptions> = {}): Promise<SoakR
       if (!rss.warm && s >= o.warmupS) {
         gc();
         rss.warm = vmRssKiB();
+        heap.warm = heapKiB();
       }
       if (o.reportEveryS && s - lastReport >= o.reportEveryS) {
         lastReport = s;
+        gc();
+        const mem = Deno.memoryUsage();
         o.log(
           `  ${s.toFixed(0)} s: ${h.callsPlaced} calls (${h.callsCompleted} completed), ` +
             `${h.gw.app.manager.size} live, ${
               h.phones.filter((p) => p.state === "online").length
             }` +
-            ` phones online, rss ${
-              mib(r)
-            }, timers ${h.census.live.size}, fds ${await openFds()}, ` +
+            ` phones online, rss ${mib(r)}, heap ${mib(mem.heapUsed / 1024)} + external ${
+              mib(mem.external / 1024)
+            } after gc, timers ${h.census.live.size}, fds ${await openFds()}, ` +
             `violations ${[...h.violations.values()].reduce((a, v) => a + v.count, 0)}`,
         );
       }
     }
     gc();
     rss.endOfLoad = vmRssKiB();
+    heap.endOfLoad = heapKiB();
     if (!rss.warm) rss.warm = rss.endOfLoad;
+    if (!heap.warm) heap.warm = heap.endOfLoad;
     const endOfLoad = {
       calls: h.gw.app.manager.size,
       phones: h.gw.app.hub.size,
@@ -958,6 +970,15 @@ export async function runSoak(options: Partial<SoakOptions> = {}): Promise<SoakR
           ` bound ${(o.maxRssGrowth * 100).toFixed(0)} %)`,
       );
     }
+    const heapGrowth = heap.endOfLoad / heap.warm - 1;
+    if (heapGrowth > o.maxHeapGrowth) {
+      h.violate(
+        "the JavaScript heap grew beyond the bound",
+        `${mib(heap.warm)} after warm-up → ${mib(heap.endOfLoad)} (+${
+          (heapGrowth * 100).toFixed(0)
+        } %, bound ${(o.maxHeapGrowth * 100).toFixed(0)} %)`,
+      );
+    }
     const { log: _log, ...shown } = o;
     return {
       options: shown,
@@ -976,6 +997,7 @@ export async function runSoak(options: Partial<SoakOptions> = {}): Promise<SoakR
       overReasons: h.overReasons,
       violations: Object.fromEntries(h.violations),
       rssKiB: rss,
+      heapKiB: heap,
       resources: { atStart, endOfLoad, afterDrain, afterClose },
       maxHealthMs: h.maxHealthMs,
       ok: h.violations.size === 0,
@@ -1016,6 +1038,10 @@ export function formatReport(r: SoakReport): string[] {
     `memory (VmRSS, whole process): start ${mib(r.rssKiB.start)}, after warm-up ` +
     `${mib(r.rssKiB.warm)}, end of load ${mib(r.rssKiB.endOfLoad)} (${growth} % vs warm-up), ` +
     `after drain ${mib(r.rssKiB.afterDrain)}, peak ${mib(r.rssKiB.peak)}`,
+    `heap (V8, live after a full GC): after warm-up ${mib(r.heapKiB.warm)}, end of load ` +
+    `${mib(r.heapKiB.endOfLoad)} (${
+      ((r.heapKiB.endOfLoad / r.heapKiB.warm - 1) * 100).toFixed(1)
+    } % vs warm-up)`,
     `resources: end of load ${x.endOfLoad.calls} calls, ${x.endOfLoad.phones} phone sessions, ` +
     `${x.endOfLoad.timers} timers, ${x.endOfLoad.fds} fds; after drain ${x.afterDrain.calls} ` +
     `calls, ${x.afterDrain.phones} sessions, ${x.afterDrain.mediaCalls} media calls, ` +
