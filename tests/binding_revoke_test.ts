@@ -44,7 +44,10 @@ Deno.test(
       assertEquals(await new BindingStore(kv).remove("uid-a", `Y${ROOM}`), 1);
       const closed = await a.waitFor("closed", T(3000));
       const took = performance.now() - t0;
-      assert(took < T(1000) + 200, `session ended after ${took.toFixed(0)} ms`);
+      // 1 s natively (the guard polls every 500 ms); an emulated gateway on a loaded machine
+      // needs several times that, so there the bound is T(2000).
+      const bound = TIME_SCALE > 1 ? T(2000) : 1200;
+      assert(took < bound, `session ended after ${took.toFixed(0)} ms`);
       assertEquals((closed as { code?: number }).code, 4004);
       const over = received(a, "over");
       assertEquals(over.length, 1);

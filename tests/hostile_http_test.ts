@@ -313,7 +313,7 @@ Deno.test(
         // Emulated (qemu-user): one isolate runs the whole suite, and a full GC after the earlier
         // floods can pause it for seconds. What must hold is the door's view: no gap as long as its
         // 6-s keep-alive window, and the call still talking (checked below).
-        assert(confirms >= Math.floor(s) - 2, `${confirms} CALLCONFIRMs in ${s} s`);
+        assert(confirms >= Math.floor(s / 3), `${confirms} CALLCONFIRMs in ${s} s`);
         assert(worstGap < 6000, `a ${worstGap} ms gap between CALLCONFIRMs`);
       } else {
         assert(confirms >= Math.floor(s * 2) - 2, `${confirms} CALLCONFIRMs in ${s} s`);
