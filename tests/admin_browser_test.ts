@@ -17,6 +17,7 @@ import { openDoor, openPhone, sleep } from "./helpers/sims.ts";
 import { addAdmin, PASSWORD } from "./helpers/admin_console.ts";
 import { browserSkip, decodeQrPng, screenshot, withBrowser } from "./helpers/admin_browser.ts";
 import { PhoneSim } from "../src/sim/phone_sim.ts";
+import { CodedVideoSource } from "../src/sim/media_source.ts";
 
 if (browserSkip && inNetns) {
   // deno-lint-ignore no-console
@@ -30,6 +31,7 @@ const opts = {
 };
 const T = (ms: number) => ms * TIME_SCALE;
 const ROOM = "00010108090";
+const FIXTURES = new URL("./fixtures/video/", import.meta.url);
 
 async function logIn(page: Page, gw: TestGateway, password = PASSWORD): Promise<void> {
   await page.goto(`${gw.httpBase}/admin`, { waitUntil: "domcontentloaded" });
@@ -311,6 +313,118 @@ Deno.test(
     } finally {
       await phone.close().catch(() => {});
       await door.close().catch(() => {});
+      await gw.close();
+    }
+  },
+);
+
+/** The colours of the test card's eight bars on a canvas (`src/sim/media_source.ts` BARS). */
+async function canvasBars(page: Page, selector: string): Promise<number[][]> {
+  return await page.evaluate(`(() => {
+    const c = document.querySelector(${JSON.stringify(selector)});
+    const g = c.getContext("2d");
+    const out = [];
+    for (let i = 0; i < 8; i++) {
+      const d = g.getImageData(Math.round(((i + 0.5) * c.width) / 8), Math.round(c.height * 0.35), 1, 1).data;
+      out.push([d[0], d[1], d[2]]);
+    }
+    return out;
+  })()`) as number[][];
+}
+
+/** The card's bars, within what H.264 4:2:0 coding shifts. */
+function assertTestCard(bars: number[][], what: string): void {
+  const want = [
+    [235, 235, 235],
+    [235, 235, 16],
+    [16, 235, 235],
+    [16, 235, 16],
+    [235, 16, 235],
+    [235, 16, 16],
+    [16, 16, 235],
+    [16, 16, 16],
+  ];
+  for (let i = 0; i < 8; i++) {
+    for (let c = 0; c < 3; c++) {
+      assert(
+        Math.abs(bars[i]![c]! - want[i]![c]!) <= 45,
+        `${what}: bar ${i} is ${bars[i]} on the canvas, the card's is ${want[i]}`,
+      );
+    }
+  }
+}
+
+/** Nothing on the page is wider than the window (tables scroll inside their own box). */
+async function assertNoOverflow(page: Page, what: string): Promise<void> {
+  const [scroll, inner] = await page.evaluate(
+    `[document.documentElement.scrollWidth, window.innerWidth]`,
+  ) as [number, number];
+  assert(scroll <= inner, `${what}: the page is ${scroll} px wide in a ${inner} px window`);
+}
+
+Deno.test(
+  "browser: the visitor snapshot of an H.264 door is its key frame decoded in the browser; an MPEG-4 door's is labelled; the Chinese console on a desktop",
+  opts,
+  async () => {
+    const gw = await startTestGateway({ transcode: "off" });
+    await addAdmin(gw);
+    const phone = await openPhone(gw, "uid-a", { answer: "callok", enableVideo: "ws" });
+    const phoneB = await openPhone(gw, "uid-b", { answer: "callok" }, "Y00010208090");
+    const h264 = new CodedVideoSource(await Deno.readFile(new URL("card.h264", FIXTURES)), "h264");
+    const m4v = new CodedVideoSource(await Deno.readFile(new URL("card.m4v", FIXTURES)), "mpeg4");
+    const door = await openDoor({ fps: 10, ringTimeoutS: 1.5, video: h264 });
+    const other = await openDoor({
+      ip: "127.0.0.3",
+      address: "M00010200",
+      room: "S00010208090",
+      fps: 10,
+      ringTimeoutS: 1.5,
+      video: m4v,
+    });
+    try {
+      await door.start();
+      await other.start();
+      const calls = await gw.app.records.recent(2);
+      const kinds = await gw.app.snapshots.kinds(calls.map((c) => c.callId));
+      assertEquals([...kinds.values()].sort(), ["h264", "mpeg4"]);
+      await withBrowser({ lang: "zh-CN" }, async (page) => {
+        await logIn(page, gw);
+        await page.waitForSelector('main[data-loaded="overview"]');
+        await waitText(page, "#overview", "在线手机");
+        await page.waitForSelector('#last-calls canvas.snap[data-drawn="true"]', {
+          timeout: T(8000),
+        });
+        await assertNoOverflow(page, "zh desktop overview");
+        await screenshot(page, "16-zh-desktop-overview");
+        await go(page, "calls");
+        await page.waitForSelector('#history canvas.snap[data-drawn="true"]', { timeout: T(8000) });
+        const size = await page.$eval(
+          "#history canvas.snap",
+          (
+            c,
+          ) => [
+            (c as unknown as { width: number }).width,
+            (c as unknown as { height: number }).height,
+          ],
+        );
+        assertEquals(size, [352, 288], "the key frame's own size (CIF)");
+        assertTestCard(await canvasBars(page, "#history canvas.snap"), "H.264 snapshot");
+        const note = await textOf(page, '#history [data-snap="mpeg4"]');
+        assert(note.includes("MPEG-4 门口机：无法预览"), note);
+        await assertNoOverflow(page, "zh desktop calls");
+        await screenshot(page, "17-zh-desktop-calls-h264-snapshot");
+        await page.setViewport({ width: 390, height: 844, isMobile: true });
+        await go(page, "overview");
+        await go(page, "calls");
+        await page.waitForSelector('#history canvas.snap[data-drawn="true"]', { timeout: T(8000) });
+        await assertNoOverflow(page, "zh phone calls");
+        await screenshot(page, "18-zh-phone-calls-h264-snapshot");
+      });
+    } finally {
+      await phone.close().catch(() => {});
+      await phoneB.close().catch(() => {});
+      await door.close().catch(() => {});
+      await other.close().catch(() => {});
       await gw.close();
     }
   },

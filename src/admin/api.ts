@@ -196,6 +196,7 @@ const overview: Route = async (deps, state) => {
   const calls = deps.live.calls();
   const health = deps.health();
   const tls = deps.tls();
+  const kinds = await deps.snapshots.kinds(last.calls.map((c) => c.callId));
   return json({
     version: deps.version,
     now,
@@ -217,7 +218,11 @@ const overview: Route = async (deps, state) => {
       callsToday: today.calls.length,
     },
     calls: calls.map((c) => liveCall(state, c)),
-    lastCalls: last.calls.map((r) => ({ ...r, outcome: outcomeOf(r) })),
+    lastCalls: last.calls.map((r) => ({
+      ...r,
+      outcome: outcomeOf(r),
+      snapshot: kinds.get(r.callId) ?? null,
+    })),
     alarms: state.alarms.slice(-20),
   });
 };

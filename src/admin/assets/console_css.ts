@@ -78,7 +78,7 @@ input, select { font: inherit; padding: .35rem .5rem; border: 1px solid var(--li
 pre.trace { background: #0d1117; color: #e6edf3; padding: .75rem; border-radius: 8px;
   height: 60vh; overflow: auto; font-size: .8rem; line-height: 1.35; margin: 0; white-space: pre; }
 pre.trace .in { color: #7ee787; } pre.trace .out { color: #79c0ff; }
-img.snap { max-width: 160px; max-height: 120px; border-radius: 4px; border: 1px solid var(--line);
+img.snap, canvas.snap { max-width: 160px; width: auto; height: auto; max-height: 120px; border-radius: 4px; border: 1px solid var(--line);
   display: block; }
 .placeholder { display: inline-block; max-width: 160px; padding: .4rem; border: 1px dashed var(--line);
   color: var(--muted); font-size: .8rem; border-radius: 4px; }

@@ -192,14 +192,74 @@ export const CONSOLE_JS: string = String.raw`
     return table(t("calls.live"), heads, rows, "live-calls");
   }
   function outcomeText(o) { return o === "live" ? t("calls.inProgress") : o === "answered" ? t("calls.answered") : t("calls.missed"); }
+  // ---- visitor snapshots: JPEG as an <img>; an H.264 key frame decoded here (WebCodecs, the
+  // web phone's decoder from core.js) onto a canvas, one at a time, the newest 60 kept as
+  // bitmaps for redraws; MPEG-4 Part 2 has no decoder in browsers: a label and the raw frame.
+  var stills = new Map();
+  var stillQueue = Promise.resolve();
+  function snapUrl(callId) { return "/api/v1/calls/" + encodeURIComponent(callId) + "/snapshot"; }
+  function snapNote(text, r) {
+    return h("span", { class: "placeholder", role: "img", "aria-label": text, "data-snap": r.snapshot },
+      text, " ", h("a", { href: snapUrl(r.callId), download: "", "aria-label": t("calls.download") + ": " + text, text: t("calls.download") }));
+  }
+  function drawStill(canvas, bmp) {
+    canvas.width = bmp.width;
+    canvas.height = bmp.height;
+    canvas.getContext("2d").drawImage(bmp, 0, 0);
+    canvas.setAttribute("data-drawn", "true");
+  }
+  function decodeStill(callId) {
+    return fetch(snapUrl(callId), { credentials: "same-origin" }).then(function (res) {
+      if (!res.ok) throw new Error(String(res.status));
+      return res.arrayBuffer();
+    }).then(function (buf) {
+      return WP.decodeH264Still(new Uint8Array(buf));
+    }).then(function (frame) {
+      if (!frame) return "failed";
+      return createImageBitmap(frame).then(function (bmp) { frame.close(); return bmp; },
+        function () { frame.close(); return "failed"; });
+    }, function () { return "failed"; });
+  }
+  function h264Snapshot(r, label) {
+    if (typeof VideoDecoder !== "function" || !window.WP) {
+      return snapNote(window.isSecureContext ? t("calls.cannotDecode") : t("calls.needsHttps"), r);
+    }
+    var known = stills.get(r.callId);
+    if (known === "failed") return snapNote(t("calls.cannotDecode"), r);
+    var canvas = h("canvas", { class: "snap", width: 160, height: 120, role: "img", "aria-label": label, "data-snap": "h264" });
+    function show(v) {
+      if (v === "failed") canvas.replaceWith(snapNote(t("calls.cannotDecode"), r));
+      else drawStill(canvas, v);
+    }
+    if (known) { show(known); return canvas; }
+    stillQueue = stillQueue.then(function () {
+      var again = stills.get(r.callId);
+      return again || decodeStill(r.callId).then(function (v) {
+        stills.set(r.callId, v);
+        if (stills.size > 60) {
+          var oldest = stills.keys().next().value;
+          var b = stills.get(oldest);
+          stills.delete(oldest);
+          if (b && b.close) b.close();
+        }
+        return v;
+      });
+    }).then(show, function () { /* shown as failed */ });
+    return canvas;
+  }
+  function snapshot(r) {
+    var label = t("calls.snapshotOf", [fmtTime(r.ringAt), r.callId]);
+    if (r.snapshot === "jpeg") return h("img", { class: "snap", loading: "lazy", src: snapUrl(r.callId), alt: label });
+    if (r.snapshot === "h264") return h264Snapshot(r, label);
+    if (r.snapshot === "mpeg4") return snapNote(t("calls.noPreviewMpeg4"), r);
+    if (r.snapshot) return snapNote(t("calls.notShown", [r.snapshot]), r);
+    if (r.snapshot === null) return h("span", { class: "muted", text: t("calls.noPicture") });
+    return h("span", { class: "muted", text: t("unknown") });
+  }
   function historyTable(calls, id) {
     var heads = [t("calls.visitor"), t("calls.rang"), t("calls.door"), t("calls.room"), t("calls.outcome"), t("calls.answeredBy"), t("calls.ended"), t("calls.reason")];
     var rows = calls.length ? calls.map(function (r) {
-      var pic;
-      if (r.snapshot === "jpeg") pic = h("img", { class: "snap", loading: "lazy", src: "/api/v1/calls/" + encodeURIComponent(r.callId) + "/snapshot", alt: t("calls.snapshotOf", [fmtTime(r.ringAt), r.callId]) });
-      else if (r.snapshot) pic = h("span", { class: "placeholder", role: "img", "aria-label": t("calls.notShown", [r.snapshot]), text: t("calls.notShown", [r.snapshot]) });
-      else if (r.snapshot === null) pic = h("span", { class: "muted", text: t("calls.noPicture") });
-      else pic = h("span", { class: "muted", text: t("unknown") });
+      var pic = snapshot(r);
       return h("tr", { "data-call": r.callId },
         h("td", null, pic),
         h("td", { class: "num", text: fmtTime(r.ringAt) }),
