@@ -18,6 +18,7 @@ import { addAdmin, PASSWORD } from "./helpers/admin_console.ts";
 import { browserSkip, decodeQrPng, screenshot, withBrowser } from "./helpers/admin_browser.ts";
 import { PhoneSim } from "../src/sim/phone_sim.ts";
 import { CodedVideoSource } from "../src/sim/media_source.ts";
+import { assertTestCard, canvasBars } from "./helpers/test_card.ts";
 
 if (browserSkip && inNetns) {
   // deno-lint-ignore no-console
@@ -317,42 +318,6 @@ Deno.test(
     }
   },
 );
-
-/** The colours of the test card's eight bars on a canvas (`src/sim/media_source.ts` BARS). */
-async function canvasBars(page: Page, selector: string): Promise<number[][]> {
-  return await page.evaluate(`(() => {
-    const c = document.querySelector(${JSON.stringify(selector)});
-    const g = c.getContext("2d");
-    const out = [];
-    for (let i = 0; i < 8; i++) {
-      const d = g.getImageData(Math.round(((i + 0.5) * c.width) / 8), Math.round(c.height * 0.35), 1, 1).data;
-      out.push([d[0], d[1], d[2]]);
-    }
-    return out;
-  })()`) as number[][];
-}
-
-/** The card's bars, within what H.264 4:2:0 coding shifts. */
-function assertTestCard(bars: number[][], what: string): void {
-  const want = [
-    [235, 235, 235],
-    [235, 235, 16],
-    [16, 235, 235],
-    [16, 235, 16],
-    [235, 16, 235],
-    [235, 16, 16],
-    [16, 16, 235],
-    [16, 16, 16],
-  ];
-  for (let i = 0; i < 8; i++) {
-    for (let c = 0; c < 3; c++) {
-      assert(
-        Math.abs(bars[i]![c]! - want[i]![c]!) <= 45,
-        `${what}: bar ${i} is ${bars[i]} on the canvas, the card's is ${want[i]}`,
-      );
-    }
-  }
-}
 
 /** Nothing on the page is wider than the window (tables scroll inside their own box). */
 async function assertNoOverflow(page: Page, what: string): Promise<void> {
