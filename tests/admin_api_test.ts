@@ -531,3 +531,23 @@ Deno.test(
     }
   },
 );
+
+Deno.test(
+  "console API: the overview's health has the store's size and the data disk's free and total space",
+  opts,
+  async () => {
+    const gw = await startTestGateway();
+    try {
+      await addAdmin(gw);
+      const cookie = await login(gw.httpBase);
+      const o = (await api(gw.httpBase, cookie, "GET", "/api/v1/overview")).body;
+      const disk = o.disk as { ok: boolean; freeBytes: number; totalBytes: number; low: boolean };
+      assert(disk.ok, JSON.stringify(disk));
+      assert(disk.totalBytes > 0 && disk.freeBytes > 0 && disk.freeBytes <= disk.totalBytes);
+      assertEquals(typeof disk.low, "boolean");
+      assert((o.store as { bytes: number }).bytes > 0, "the KV file's size");
+    } finally {
+      await gw.close();
+    }
+  },
+);

@@ -359,6 +359,9 @@ Deno.test(
         await page.waitForSelector('#last-calls canvas.snap[data-drawn="true"]', {
           timeout: T(8000),
         });
+        // The data volume's free and total space, in Chinese.
+        await waitText(page, "#disk", "可用");
+        assert(Number(await page.$eval("#disk span", (e) => e.getAttribute("data-total"))) > 0);
         await assertNoOverflow(page, "zh desktop overview");
         await screenshot(page, "16-zh-desktop-overview");
         await go(page, "calls");

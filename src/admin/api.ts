@@ -19,6 +19,7 @@ import type { AdminStore } from "../store/admins.ts";
 import { type Binding, type BindingStore, toRoomKey, uidProblem } from "../store/bindings.ts";
 import type { CallRecord, RecordStore } from "../store/records.ts";
 import type { SnapshotStore } from "../store/snapshots.ts";
+import type { DiskSpace } from "../store/disk_space.ts";
 import { doorAddressProblem } from "../store/doors.ts";
 import { apiError, baseHeaders, BodyError, json, readJson, type RequestContext } from "./http.ts";
 import type { Session } from "./sessions.ts";
@@ -69,6 +70,8 @@ export interface ApiDeps {
   readonly tls: () => TlsInfo | undefined;
   /** Bytes of the KV database on disk, when it is a file. */
   readonly storeBytes: () => Promise<number | undefined>;
+  /** Free and total space of the store's filesystem (or why it is not known). */
+  readonly diskSpace: () => Promise<DiskSpace>;
   readonly version: string;
   /** The box's LAN addresses (provisioning links made from a console opened on localhost). */
   readonly lanIps: readonly string[];
@@ -188,10 +191,11 @@ function startOfToday(wallNow: number): number {
 
 const overview: Route = async (deps, state) => {
   const now = deps.clock.wallNow();
-  const [today, last, storeBytes] = await Promise.all([
+  const [today, last, storeBytes, disk] = await Promise.all([
     deps.records.page({ limit: 10_000, fromMs: startOfToday(now), scan: 10_000 }),
     deps.records.page({ limit: 5 }),
     deps.storeBytes().catch(() => undefined),
+    deps.diskSpace(),
   ]);
   const calls = deps.live.calls();
   const health = deps.health();
@@ -202,6 +206,7 @@ const overview: Route = async (deps, state) => {
     now,
     health,
     store: { ok: health.kv !== false, bytes: storeBytes ?? null },
+    disk,
     tls: tls
       ? {
         port: tls.port,

@@ -67,7 +67,8 @@ export const CONSOLE_JS: string = String.raw`
     if (n === null || n === undefined) return t("unknown");
     if (n < 1024) return n + " B";
     if (n < 1048576) return (n / 1024).toFixed(1) + " KiB";
-    return (n / 1048576).toFixed(1) + " MiB";
+    if (n < 1073741824) return (n / 1048576).toFixed(1) + " MiB";
+    return (n / 1073741824).toFixed(1) + " GiB";
   }
   function table(caption, heads, rows, id) {
     // Each cell carries its column's name: on a phone the rows stack as labelled lines.
@@ -155,6 +156,7 @@ export const CONSOLE_JS: string = String.raw`
           h("dt", { text: t("ov.mediaPort") }), h("dd", { class: "mono", text: hl.mediaPort }),
           h("dt", { text: t("ov.store") }), h("dd", null, h("span", { class: o.store.ok ? "ok" : "bad", text: o.store.ok ? t("ok") : t("down") })),
           h("dt", { text: t("ov.storeSize") }), h("dd", { text: fmtBytes(o.store.bytes) }),
+          h("dt", { text: t("ov.disk") }), h("dd", { id: "disk" }, diskText(o.disk)),
           tls ? [h("dt", { text: t("ov.https") }), h("dd", { class: "mono", text: tls.port }),
             h("dt", { text: t("ov.fingerprint") }), h("dd", { class: "mono", id: "fingerprint", text: tls.fingerprint }),
             tls.caFingerprint ? [h("dt", { text: t("ov.caFingerprint") }), h("dd", null, h("span", { class: "mono", id: "ca-fingerprint", text: tls.caFingerprint }), " ",
@@ -165,6 +167,13 @@ export const CONSOLE_JS: string = String.raw`
     return { refresh: load, load: load };
   };
 
+  function diskText(d) {
+    if (!d) return t("unknown");
+    if (!d.ok) return h("span", { class: "muted", text: t("ov.diskUnknown", [d.message]) });
+    var pct = d.totalBytes ? Math.round((d.freeBytes / d.totalBytes) * 100) : 0;
+    return h("span", { class: d.low ? "bad" : "ok", "data-free": d.freeBytes, "data-total": d.totalBytes,
+      text: t("ov.diskFree", [fmtBytes(d.freeBytes), fmtBytes(d.totalBytes), pct]) + (d.low ? " · " + t("ov.diskLow") : "") });
+  }
   function media(m) {
     if (!m) return t("unknown");
     return t("calls.mediaCell", [m.doorIn, m.toPhones, m.phoneIn, m.toDoor, m.dropped]);
