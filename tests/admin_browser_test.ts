@@ -379,6 +379,10 @@ Deno.test(
         assertTestCard(await canvasBars(page, "#history canvas.snap"), "H.264 snapshot");
         const note = await textOf(page, '#history [data-snap="mpeg4"]');
         assert(note.includes("MPEG-4 门口机：无法预览"), note);
+        assertEquals(
+          await textOf(page, '#history td.reason[data-reason="door_hung_up"]'),
+          "访客挂断",
+        );
         await assertNoOverflow(page, "zh desktop calls");
         await screenshot(page, "17-zh-desktop-calls-h264-snapshot");
         await page.setViewport({ width: 390, height: 844, isMobile: true });

@@ -70,10 +70,19 @@ export async function withBrowser(
   }, { ...Deno.env.toObject(), LANGUAGE: lang.replace("-", "_") });
 }
 
-/** Saves a full-page screenshot as `<name>.png` in {@linkcode SCREENSHOTS}; returns its path. */
+/**
+ * Saves a full-page screenshot as `<name>.png` in {@linkcode SCREENSHOTS} once the page's pictures
+ * are in (at most 2 s); returns its path.
+ */
 export async function screenshot(page: Page, name: string): Promise<string> {
   await Deno.mkdir(SCREENSHOTS, { recursive: true });
   const path = `${SCREENSHOTS}${name}.png`;
+  // Pictures still loading (lazy snapshots, canvases being decoded) change the page's height.
+  await page.waitForFunction(
+    `[...document.images].every((i) => i.complete) &&
+      [...document.querySelectorAll("canvas.snap")].every((c) => c.hasAttribute("data-drawn"))`,
+    { timeout: 2000, polling: 50 },
+  ).catch(() => {});
   await page.screenshot({ path: path as `${string}.png`, fullPage: true });
   return path;
 }

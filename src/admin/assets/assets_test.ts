@@ -2,6 +2,7 @@ import { assert, assertEquals } from "../../../tests/helpers/assert.ts";
 import { ASSETS, consolePage, loginPage, pickLanguage } from "./mod.ts";
 import { EN, ZH } from "./i18n.ts";
 import { CORE_JS } from "../../webapp/assets/core_js.ts";
+import { END_REASON } from "../../call/types.ts";
 
 Deno.test("assets: both languages have the same words; the scripts parse; no external reference", () => {
   assertEquals(Object.keys(ZH).sort(), Object.keys(EN).sort());
@@ -25,6 +26,13 @@ Deno.test("assets: both languages have the same words; the scripts parse; no ext
   // Every key the console uses exists.
   const used = [...ASSETS["console.js"]!.body.matchAll(/\bt\("([a-zA-Z.]+)"/g)].map((m) => m[1]!);
   for (const key of used.filter((k) => !k.endsWith("."))) assert(key in EN, `missing word ${key}`);
+});
+
+Deno.test("assets: every way a call ends has words in both languages", () => {
+  for (const reason of Object.keys(END_REASON)) {
+    assert(EN[`reason.${reason}`], `no English words for ${reason}`);
+    assert(ZH[`reason.${reason}`], `no Chinese words for ${reason}`);
+  }
 });
 
 Deno.test("assets: the language from Accept-Language", () => {

@@ -99,7 +99,12 @@ dialog::backdrop { background: rgba(0,0,0,.35); }
 .login .lang { float: right; }
 @media (max-width: 640px) {
   main { padding: .6rem; }
+  header.top { gap: .35rem .5rem; padding: .5rem .6rem; }
   header.top h1 { font-size: 1rem; }
+  header.top button { padding: .2rem .45rem; font-size: .8rem; }
+  header.top .who { font-size: .8rem; }
+  nav.sections { padding: .35rem .6rem; gap: .15rem; }
+  nav.sections a { padding: .3rem .5rem; }
   /* Tables become one labelled block per row. */
   table.stack thead { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); }
   table.stack tr { display: block; border-bottom: 2px solid var(--line); padding: .3rem 0; }

@@ -200,6 +200,10 @@ export const CONSOLE_JS: string = String.raw`
     }) : empty(heads.length);
     return table(t("calls.live"), heads, rows, "live-calls");
   }
+  function reasonText(r) {
+    var k = "reason." + r;
+    return (I18N[lang] && I18N[lang][k]) || (I18N.en[k]) || r;
+  }
   function outcomeText(o) { return o === "live" ? t("calls.inProgress") : o === "answered" ? t("calls.answered") : t("calls.missed"); }
   // ---- visitor snapshots: JPEG as an <img>; an H.264 key frame decoded here (WebCodecs, the
   // web phone's decoder from core.js) onto a canvas, one at a time, the newest 60 kept as
@@ -277,7 +281,7 @@ export const CONSOLE_JS: string = String.raw`
         h("td", { class: "outcome", text: outcomeText(r.outcome) }),
         h("td", { class: "mono", text: r.answeredBy || t("unknown") }),
         h("td", { class: "num", text: fmtTime(r.endedAt) }),
-        h("td", { text: r.endReason || t("unknown") }));
+        h("td", { class: "reason", "data-reason": r.endReason || "", text: r.endReason ? reasonText(r.endReason) : t("unknown") }));
     }) : empty(heads.length);
     return table(t("calls.history"), heads, rows, id);
   }
