@@ -419,9 +419,19 @@ Deno.test(
       await until("door known", () => gw.app.live.doors().some((d) => d.address === "M00010100"));
       await door.hangUp();
       await ringing;
-      const doors = await api(base, cookie, "GET", "/api/v1/doors");
-      const d = (doors.body.doors as { address: string; mode: string; ip: string }[])[0]!;
-      assertEquals([d.address, d.mode, d.ip], ["M00010100", "learned", "127.0.0.2"]);
+      type Door = { address: string; mode: string; ip: string; callsToday: number };
+      let d: Door | undefined;
+      await until("the call counted for its door", async () => {
+        const doors = await api(base, cookie, "GET", "/api/v1/doors");
+        d = (doors.body.doors as Door[])[0];
+        return d?.callsToday === 1;
+      });
+      assertEquals([d!.address, d!.mode, d!.ip, d!.callsToday], [
+        "M00010100",
+        "learned",
+        "127.0.0.2",
+        1,
+      ]);
       assertEquals(
         (await api(base, cookie, "POST", "/api/v1/doors/M00010100/pin", {})).status,
         200,

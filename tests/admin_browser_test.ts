@@ -295,6 +295,7 @@ Deno.test(
           await go(page, "doors");
           await waitText(page, "#door-table", "M00010100");
           await waitText(page, "#door-table", "自动学习");
+          await waitText(page, "#door-table td.calls-today", "1");
           await screenshot(page, "13-zh-phone-doors");
           await go(page, "charts");
           await page.waitForSelector("#charts svg.chart");

@@ -232,12 +232,21 @@ const overview: Route = async (deps, state) => {
   });
 };
 
-const doors: Route = (deps, state) =>
-  json({
-    doors: deps.live.doors(),
+const doors: Route = async (deps, state) => {
+  // Calls today per door, from the same bounded read as the overview's count.
+  const today = await deps.records.page({
+    limit: 10_000,
+    fromMs: startOfToday(deps.clock.wallNow()),
+    scan: 10_000,
+  });
+  const perDoor = new Map<string, number>();
+  for (const r of today.calls) perDoor.set(r.door, (perDoor.get(r.door) ?? 0) + 1);
+  return json({
+    doors: deps.live.doors().map((d) => ({ ...d, callsToday: perDoor.get(d.address) ?? 0 })),
     alarms: state.alarms.slice(-50),
     alarmsSupported: true,
   });
+};
 
 function doorParam(params: string[]): string | Response {
   const address = decodeURIComponent(params[0] ?? "");

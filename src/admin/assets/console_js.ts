@@ -297,7 +297,7 @@ export const CONSOLE_JS: string = String.raw`
             return h("div", { text: fmtTime(a.at) + " " + t("doors.conflict", [a.address || a.doorAddress, a.ip || a.newIp || a.claimedIp]) });
           })));
         }
-        var heads = [t("doors.address"), t("doors.ip"), t("doors.mode"), t("doors.headerForm"), t("doors.law"), t("doors.needsTalk"), t("doors.firstHeard"), t("doors.lastHeard"), t("doors.actions")];
+        var heads = [t("doors.address"), t("doors.ip"), t("doors.mode"), t("doors.headerForm"), t("doors.law"), t("doors.needsTalk"), t("doors.firstHeard"), t("doors.lastHeard"), t("doors.callsToday"), t("doors.actions")];
         var rows = d.doors.length ? d.doors.map(function (x) {
           return h("tr", { "data-door": x.address },
             h("td", { class: "mono", text: x.address }),
@@ -308,6 +308,7 @@ export const CONSOLE_JS: string = String.raw`
             h("td", { text: x.needsTalkForUnlock ? t("yes") : t("no") }),
             h("td", { class: "num", text: fmtTime(x.firstHeard) }),
             h("td", { class: "num", text: fmtTime(x.lastHeard) }),
+            h("td", { class: "num calls-today", text: x.callsToday === undefined ? t("unknown") : x.callsToday }),
             h("td", null,
               x.mode !== "pinned" && x.ip ? h("button", { type: "button", class: "secondary", "aria-label": t("doors.pin", [x.address]), text: t("doors.pinShort"),
                 onclick: function () { ask(t("doors.confirmPin", [x.address, x.ip])).then(function (y) { if (y) api("POST", "/api/v1/doors/" + encodeURIComponent(x.address) + "/pin", {}).then(load).catch(fail); }); } }) : null, " ",
