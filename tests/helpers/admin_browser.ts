@@ -36,6 +36,8 @@ export interface BrowserOptions {
   readonly lang?: string;
   /** @default 1280×900 */
   readonly viewport?: { width: number; height: number; isMobile?: boolean };
+  /** More Chromium flags (e.g. a host name mapped to loopback, for HTTPS to a "LAN" name). */
+  readonly args?: readonly string[];
 }
 
 /** Runs `fn` with a fresh browser and page; the browser is closed, then killed, whatever happens. */
@@ -50,6 +52,7 @@ export async function withBrowser(
     "--disable-extensions",
     "--hide-scrollbars",
     `--lang=${lang}`,
+    ...(options.args ?? []),
   ], async (browser) => {
     const page = await browser.newPage();
     // What went wrong in the page is part of a failure's message.
