@@ -110,7 +110,7 @@ elif ! git -C "$repo" cat-file -e '8cd426a^{commit}' 2>/dev/null; then
 else
   src010="$work/src010"; mkdir -p "$src010"
   git -C "$repo" archive --format=tar 8cd426a | tar -x -C "$src010"
-  perms="--unstable-net --unstable-kv --allow-net --allow-read --allow-write --allow-env --allow-sys=networkInterfaces"
+  perms="--unstable-net --unstable-kv --allow-net --allow-read --allow-write --allow-env --allow-sys=networkInterfaces,statfs"
   mkwrapper() { # mkwrapper FILE TREE: a "binary" that runs TREE/main.ts as the compiled one would
     printf '#!/bin/sh\ncd %q && exec %q run %s main.ts "$@"\n' "$2" "$deno_bin" "$perms" >"$1"
     chmod 0755 "$1"

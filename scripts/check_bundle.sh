@@ -16,7 +16,7 @@ check() { # name, command…
 
 check "deno task bundle writes dist/intercom-gateway.js" "$DENO" task bundle
 version=$(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' deno.json | head -n 1)
-perms=(--unstable-net --unstable-kv --allow-net --allow-read --allow-write --allow-env --allow-sys=networkInterfaces)
+perms=(--unstable-net --unstable-kv --allow-net --allow-read --allow-write --allow-env --allow-sys=networkInterfaces,statfs)
 check "the bundle prints the version of deno.json ($version)" \
   bash -c "[ \"\$('$DENO' run ${perms[*]} dist/intercom-gateway.js --version)\" = '$version' ]"
 

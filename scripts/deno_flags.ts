@@ -16,7 +16,7 @@ export const PRODUCT_PERMS: readonly string[] = [
   "--allow-read",
   "--allow-write",
   "--allow-env",
-  "--allow-sys=networkInterfaces",
+  "--allow-sys=networkInterfaces,statfs",
 ];
 
 /** The test suite's flags: the product's, plus starting processes and all system information. */

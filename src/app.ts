@@ -53,6 +53,7 @@ import { AdminConsole } from "./admin/handler.ts";
 import type { TlsInfo } from "./admin/api.ts";
 import { ChartSampler } from "./admin/charts.ts";
 import { storeBytes } from "./admin/store_size.ts";
+import { diskSpace } from "./store/disk_space.ts";
 import { AdminStore } from "./store/admins.ts";
 import { SnapshotStore } from "./store/snapshots.ts";
 import { openOwnTls, pemFingerprint } from "./tls/gateway_tls.ts";
@@ -499,6 +500,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     health,
     tls: () => tlsInfo,
     storeBytes: () => storeBytes(config.data),
+    diskSpace: () => diskSpace(config.data),
     version: options.version ?? "dev",
     lanIps: config.lanIp ? [config.lanIp, ...lanIps] : lanIps,
     charts,

@@ -419,9 +419,19 @@ Deno.test(
       await until("door known", () => gw.app.live.doors().some((d) => d.address === "M00010100"));
       await door.hangUp();
       await ringing;
-      const doors = await api(base, cookie, "GET", "/api/v1/doors");
-      const d = (doors.body.doors as { address: string; mode: string; ip: string }[])[0]!;
-      assertEquals([d.address, d.mode, d.ip], ["M00010100", "learned", "127.0.0.2"]);
+      type Door = { address: string; mode: string; ip: string; callsToday: number };
+      let d: Door | undefined;
+      await until("the call counted for its door", async () => {
+        const doors = await api(base, cookie, "GET", "/api/v1/doors");
+        d = (doors.body.doors as Door[])[0];
+        return d?.callsToday === 1;
+      });
+      assertEquals([d!.address, d!.mode, d!.ip, d!.callsToday], [
+        "M00010100",
+        "learned",
+        "127.0.0.2",
+        1,
+      ]);
       assertEquals(
         (await api(base, cookie, "POST", "/api/v1/doors/M00010100/pin", {})).status,
         200,
@@ -526,6 +536,26 @@ Deno.test(
       assert(
         (added.body.link as string).includes(`:${https.port}/app/#uid=u1&room=Y${ROOM}&token=`),
       );
+    } finally {
+      await gw.close();
+    }
+  },
+);
+
+Deno.test(
+  "console API: the overview's health has the store's size and the data disk's free and total space",
+  opts,
+  async () => {
+    const gw = await startTestGateway();
+    try {
+      await addAdmin(gw);
+      const cookie = await login(gw.httpBase);
+      const o = (await api(gw.httpBase, cookie, "GET", "/api/v1/overview")).body;
+      const disk = o.disk as { ok: boolean; freeBytes: number; totalBytes: number; low: boolean };
+      assert(disk.ok, JSON.stringify(disk));
+      assert(disk.totalBytes > 0 && disk.freeBytes > 0 && disk.freeBytes <= disk.totalBytes);
+      assertEquals(typeof disk.low, "boolean");
+      assert((o.store as { bytes: number }).bytes > 0, "the KV file's size");
     } finally {
       await gw.close();
     }

@@ -17,6 +17,8 @@ import { openDoor, openPhone, sleep } from "./helpers/sims.ts";
 import { addAdmin, PASSWORD } from "./helpers/admin_console.ts";
 import { browserSkip, decodeQrPng, screenshot, withBrowser } from "./helpers/admin_browser.ts";
 import { PhoneSim } from "../src/sim/phone_sim.ts";
+import { CodedVideoSource } from "../src/sim/media_source.ts";
+import { assertTestCard, canvasBars } from "./helpers/test_card.ts";
 
 if (browserSkip && inNetns) {
   // deno-lint-ignore no-console
@@ -30,9 +32,15 @@ const opts = {
 };
 const T = (ms: number) => ms * TIME_SCALE;
 const ROOM = "00010108090";
+const FIXTURES = new URL("./fixtures/video/", import.meta.url);
 
-async function logIn(page: Page, gw: TestGateway, password = PASSWORD): Promise<void> {
-  await page.goto(`${gw.httpBase}/admin`, { waitUntil: "domcontentloaded" });
+async function logIn(
+  page: Page,
+  gw: TestGateway,
+  password = PASSWORD,
+  base = gw.httpBase,
+): Promise<void> {
+  await page.goto(`${base}/admin`, { waitUntil: "domcontentloaded" });
   await page.waitForSelector("#login");
   await page.type("#name", "manager");
   await page.type("#password", password);
@@ -292,6 +300,7 @@ Deno.test(
           await go(page, "doors");
           await waitText(page, "#door-table", "M00010100");
           await waitText(page, "#door-table", "自动学习");
+          await waitText(page, "#door-table td.calls-today", "1");
           await screenshot(page, "13-zh-phone-doors");
           await go(page, "charts");
           await page.waitForSelector("#charts svg.chart");
@@ -311,6 +320,100 @@ Deno.test(
     } finally {
       await phone.close().catch(() => {});
       await door.close().catch(() => {});
+      await gw.close();
+    }
+  },
+);
+
+/** Nothing on the page is wider than the window (tables scroll inside their own box). */
+async function assertNoOverflow(page: Page, what: string): Promise<void> {
+  const [scroll, inner] = await page.evaluate(
+    `[document.documentElement.scrollWidth, window.innerWidth]`,
+  ) as [number, number];
+  assert(scroll <= inner, `${what}: the page is ${scroll} px wide in a ${inner} px window`);
+}
+
+Deno.test(
+  "browser: over HTTPS to a LAN name, the visitor snapshot of an H.264 door is its key frame decoded in the browser; an MPEG-4 door's is labelled; the Chinese console on a desktop and a phone",
+  opts,
+  async () => {
+    const gw = await startTestGateway({ transcode: "off", httpsPort: 0 });
+    await addAdmin(gw);
+    const phone = await openPhone(gw, "uid-a", { answer: "callok", enableVideo: "ws" });
+    const phoneB = await openPhone(gw, "uid-b", { answer: "callok" }, "Y00010208090");
+    const h264 = new CodedVideoSource(await Deno.readFile(new URL("card.h264", FIXTURES)), "h264");
+    const m4v = new CodedVideoSource(await Deno.readFile(new URL("card.m4v", FIXTURES)), "mpeg4");
+    const door = await openDoor({ fps: 10, ringTimeoutS: 1.5, video: h264 });
+    const other = await openDoor({
+      ip: "127.0.0.3",
+      address: "M00010200",
+      room: "S00010208090",
+      fps: 10,
+      ringTimeoutS: 1.5,
+      video: m4v,
+    });
+    try {
+      await door.start();
+      await other.start();
+      const calls = await gw.app.records.recent(2);
+      const kinds = await gw.app.snapshots.kinds(calls.map((c) => c.callId));
+      assertEquals([...kinds.values()].sort(), ["h264", "mpeg4"]);
+      // Over HTTPS to a name that is not localhost, as a manager on the LAN opens it (the name
+      // mapped to loopback; the gateway's own certificate is not in this browser's store).
+      const https = `https://gatebox.test:${gw.app.addresses.https!.port}`;
+      const args = [
+        "--host-resolver-rules=MAP gatebox.test 127.0.0.1",
+        "--ignore-certificate-errors",
+      ];
+      await withBrowser({ lang: "zh-CN", args }, async (page) => {
+        await logIn(page, gw, PASSWORD, https);
+        await page.waitForSelector('main[data-loaded="overview"]');
+        assertEquals(
+          await page.evaluate(`[location.protocol, location.hostname, window.isSecureContext]`),
+          ["https:", "gatebox.test", true],
+        );
+        await waitText(page, "#overview", "在线手机");
+        await page.waitForSelector('#last-calls canvas.snap[data-drawn="true"]', {
+          timeout: T(8000),
+        });
+        // The data volume's free and total space, in Chinese.
+        await waitText(page, "#disk", "可用");
+        assert(Number(await page.$eval("#disk span", (e) => e.getAttribute("data-total"))) > 0);
+        await assertNoOverflow(page, "zh desktop overview");
+        await screenshot(page, "16-zh-desktop-overview");
+        await go(page, "calls");
+        await page.waitForSelector('#history canvas.snap[data-drawn="true"]', { timeout: T(8000) });
+        const size = await page.$eval(
+          "#history canvas.snap",
+          (
+            c,
+          ) => [
+            (c as unknown as { width: number }).width,
+            (c as unknown as { height: number }).height,
+          ],
+        );
+        assertEquals(size, [352, 288], "the key frame's own size (CIF)");
+        assertTestCard(await canvasBars(page, "#history canvas.snap"), "H.264 snapshot");
+        const note = await textOf(page, '#history [data-snap="mpeg4"]');
+        assert(note.includes("MPEG-4 门口机：无法预览"), note);
+        assertEquals(
+          await textOf(page, '#history td.reason[data-reason="door_hung_up"]'),
+          "访客挂断",
+        );
+        await assertNoOverflow(page, "zh desktop calls");
+        await screenshot(page, "17-zh-desktop-calls-h264-snapshot");
+        await page.setViewport({ width: 390, height: 844, isMobile: true });
+        await go(page, "overview");
+        await go(page, "calls");
+        await page.waitForSelector('#history canvas.snap[data-drawn="true"]', { timeout: T(8000) });
+        await assertNoOverflow(page, "zh phone calls");
+        await screenshot(page, "18-zh-phone-calls-h264-snapshot");
+      });
+    } finally {
+      await phone.close().catch(() => {});
+      await phoneB.close().catch(() => {});
+      await door.close().catch(() => {});
+      await other.close().catch(() => {});
       await gw.close();
     }
   },

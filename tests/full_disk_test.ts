@@ -2,8 +2,10 @@
  * A full data volume, end to end: the gateway runs as a process in its own mount namespace
  * (`unshare -m`, inside the suite's private network namespace) with `--data` on a 2 MiB tmpfs, so
  * the disk that fills is that tmpfs and nothing else. The test reaches it with `nsenter` into
- * that mount namespace (the CLI binds the phone and reads the records there). Calls must go on, `/healthz` must say the store is full, the records must wait
- * in memory and be written once there is room again.
+ * that mount namespace (the CLI binds the phone, adds a console account and reads the records
+ * there). Calls must go on, `/healthz` must say the store is full, the console's overview must
+ * show the tmpfs's free and total space (low when full), the records must wait in memory and be
+ * written once there is room again.
  */
 
 import { assert, assertEquals } from "./helpers/assert.ts";
@@ -12,6 +14,7 @@ import { inNetns } from "./helpers/netns.ts";
 import { openDoor, sleep } from "./helpers/sims.ts";
 import { denoCommand, PERMS } from "./helpers/process.ts";
 import { PhoneSim } from "../src/sim/phone_sim.ts";
+import { api, login } from "./helpers/admin_console.ts";
 
 const opts = { ignore: !inNetns };
 const T = (ms: number) => ms * TIME_SCALE;
@@ -117,6 +120,26 @@ Deno.test(
       });
       await phone.start();
       await phone.waitFor("login ok", T(5000));
+      // The console's overview shows the data volume: the 2 MiB tmpfs, not the host's disk.
+      const { password } = JSON.parse(await cli("admin", "add", "--name", "m")) as {
+        password: string;
+      };
+      const cookie = await login(BASE, "m", password);
+      const changed = await api(BASE, cookie, "POST", "/api/v1/session/password", {
+        current: password,
+        password: "a long new password",
+      });
+      assertEquals(changed.status, 200, JSON.stringify(changed.body));
+      const disk = async () =>
+        (await api(BASE, cookie, "GET", "/api/v1/overview")).body.disk as {
+          ok: boolean;
+          freeBytes: number;
+          totalBytes: number;
+          low: boolean;
+        };
+      const before = await disk();
+      assertEquals([before.ok, before.totalBytes], [true, 2 * 1024 * 1024], JSON.stringify(before));
+      assert(before.freeBytes > 1024 * 1024, JSON.stringify(before));
 
       // The data volume fills up (dd stops at "No space left on device").
       await inMountNs(child.pid, [
@@ -138,6 +161,11 @@ Deno.test(
         "healthz stays 200",
       );
       const full = await healthz();
+      const fullDisk = await disk();
+      assert(
+        fullDisk.ok && fullDisk.freeBytes < 64 * 1024 && fullDisk.low,
+        JSON.stringify(fullDisk),
+      );
       const failures = await metric('store_write_failures_total{reason="full"}');
       figure("full disk", {
         filledBytes: filled,
@@ -146,6 +174,7 @@ Deno.test(
         storeError: full.body.storeError,
         waiting: full.body.storeWritesWaiting,
         failures,
+        disk: fullDisk,
       });
       assertEquals([full.body.ok, full.body.store], [false, "full"]);
       assert(String(full.body.storeError).includes("disk is full"), JSON.stringify(full.body));

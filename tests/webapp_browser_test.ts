@@ -25,6 +25,7 @@ import {
   withBrowser,
 } from "./helpers/browser.ts";
 import { CodedVideoSource } from "../src/sim/media_source.ts";
+import { assertTestCard, canvasBars } from "./helpers/test_card.ts";
 import type { DoorSim } from "../src/sim/door_sim.ts";
 
 // Not under emulation (the aarch64 run under qemu-user): the browser is the host's, and what these
@@ -96,43 +97,6 @@ async function button(page: Page, name: string) {
   const el = await page.$(`::-p-aria([name="${name}"][role="button"])`);
   assert(el, `no visible button named ${JSON.stringify(name)}`);
   return el;
-}
-
-/** Colours of the test card's eight bars as the canvas shows them (row 100 of 288). */
-function canvasBars(page: Page): Promise<number[][]> {
-  return page.evaluate(() => {
-    const c = document.getElementById("video") as HTMLCanvasElement;
-    const g = c.getContext("2d")!;
-    const out: number[][] = [];
-    for (let i = 0; i < 8; i++) {
-      const x = Math.round(((i + 0.5) * c.width) / 8);
-      const d = g.getImageData(x, Math.round(c.height * 0.35), 1, 1).data;
-      out.push([d[0]!, d[1]!, d[2]!]);
-    }
-    return out;
-  });
-}
-
-/** The test card's bars (src/sim/media_source.ts BARS), within what JPEG and 4:2:0 shift. */
-function assertTestCard(bars: number[][], what: string): void {
-  const want = [
-    [235, 235, 235],
-    [235, 235, 16],
-    [16, 235, 235],
-    [16, 235, 16],
-    [235, 16, 235],
-    [235, 16, 16],
-    [16, 16, 235],
-    [16, 16, 16],
-  ];
-  for (let i = 0; i < 8; i++) {
-    for (let c = 0; c < 3; c++) {
-      assert(
-        Math.abs(bars[i]![c]! - want[i]![c]!) <= 45,
-        `${what}: bar ${i} is ${bars[i]} on the canvas, the card's is ${want[i]}`,
-      );
-    }
-  }
 }
 
 /** Waits until the canvas shows `frames` decoded frames. */
@@ -218,7 +182,7 @@ Deno.test(
         const summary = door.start();
         await pageWait(page, () => webphone.state().call?.state === "ringing", "the ringing call");
         await waitVideo(page);
-        assertTestCard(await canvasBars(page), "MJPEG while ringing");
+        assertTestCard(await canvasBars(page, "#video"), "MJPEG while ringing");
         assert(Number(await page.evaluate(() => webphone.stats.rings)) >= 1, "the ringtone played");
         const title = await page.$eval("#call-door", (e) => e.textContent ?? "");
         assert(title.includes("M00010100"), `the calling door is named: ${title}`);
@@ -342,7 +306,7 @@ Deno.test("web phone: an H.264 door decoded with WebCodecs", opts, async () => {
       await waitVideo(page, 5);
       const state = await page.evaluate(() => webphone.state().video);
       assertEquals([state.codec, state.unavailable], ["h264", false]);
-      assertTestCard(await canvasBars(page), "H.264");
+      assertTestCard(await canvasBars(page, "#video"), "H.264");
       await screenshot(page, "webphone-08-ringing-h264");
       await (await button(page, "Hang up")).click();
       assertEquals((await door.done).reason, "ended_by_gateway");
@@ -370,7 +334,7 @@ Deno.test(
           if (transcode === "auto") {
             await waitVideo(page, 3);
             assertEquals(await page.evaluate(() => webphone.state().video.codec), "jpeg");
-            assertTestCard(await canvasBars(page), "MPEG-4 converted");
+            assertTestCard(await canvasBars(page, "#video"), "MPEG-4 converted");
             await screenshot(page, "webphone-09-mpeg4-converted");
           } else {
             await pageWait(page, () => webphone.state().video.unavailable, "video unavailable");

@@ -143,6 +143,64 @@ Deno.test("web core: the codec of a frame, and the WebCodecs string of an H.264 
   assertEquals([delta.key, delta.codec], [false, null]);
 });
 
+/** A stand-in for WebCodecs: records what it was given, outputs one frame per chunk on flush. */
+function fakeCodecs(refuse = false) {
+  const log: string[] = [];
+  class Chunk {
+    constructor(readonly init: { type: string; timestamp: number; data: Uint8Array }) {}
+  }
+  class Decoder {
+    decodeQueueSize = 0;
+    #queue: Chunk[] = [];
+    constructor(readonly init: { output: (f: unknown) => void; error: (e: unknown) => void }) {}
+    configure(c: { codec: string }) {
+      if (refuse) throw new TypeError("unsupported");
+      log.push(`configure ${c.codec}`);
+    }
+    decode(c: Chunk) {
+      log.push(`decode ${c.init.type} ${c.init.timestamp}`);
+      this.#queue.push(c);
+    }
+    flush() {
+      for (const c of this.#queue.splice(0)) {
+        this.init.output({ timestamp: c.init.timestamp, close: () => log.push("frame closed") });
+      }
+      return Promise.resolve();
+    }
+    close() {
+      log.push("close");
+    }
+  }
+  return { log, env: { Decoder, Chunk } };
+}
+
+Deno.test("web core: the shared H.264 decoder waits for a key frame, resyncs after a loss, and decodes a still", async () => {
+  const h264 = new CodedVideoSource(await Deno.readFile(new URL("card.h264", FIXTURES)), "h264");
+  const { log, env } = fakeCodecs();
+  const frames: unknown[] = [];
+  const dec = new WP.H264Decoder((f: unknown) => frames.push(f), env);
+  assertEquals(dec.decode(h264.frame(2), 1), "wait", "a delta frame first: nothing to decode");
+  assertEquals(dec.decode(h264.frame(1), 2), "ok");
+  assertEquals(dec.decode(h264.frame(2), 3), "ok");
+  dec.resync();
+  assertEquals(dec.decode(h264.frame(3), 4), "wait", "after a loss, deltas wait");
+  assertEquals(dec.decode(h264.frame(11), 5), "ok", "frame 11 is the next IDR");
+  await dec.flush();
+  assertEquals(frames.length, 3);
+  assertEquals(log, ["configure avc1.42C01E", "decode key 2", "decode delta 3", "decode key 5"]);
+  dec.close();
+
+  const still = await WP.decodeH264Still(h264.frame(1), env);
+  assertEquals(still.timestamp, 0);
+  assertEquals(await WP.decodeH264Still(h264.frame(2), env), null, "a delta frame is no still");
+  assertEquals(await WP.decodeH264Still(h264.frame(1), fakeCodecs(true).env), null, "refused");
+  assertEquals(
+    new WP.H264Decoder(() => {}).decode(h264.frame(1), 0),
+    "unsupported",
+    "no WebCodecs in Deno",
+  );
+});
+
 Deno.test("web core: the provisioning link (uid, room, token, community) both ways; bad ones named", () => {
   const room = {
     uid: "359608060142756",

@@ -19,6 +19,7 @@ import type { AdminStore } from "../store/admins.ts";
 import { type Binding, type BindingStore, toRoomKey, uidProblem } from "../store/bindings.ts";
 import type { CallRecord, RecordStore } from "../store/records.ts";
 import type { SnapshotStore } from "../store/snapshots.ts";
+import type { DiskSpace } from "../store/disk_space.ts";
 import { doorAddressProblem } from "../store/doors.ts";
 import { apiError, baseHeaders, BodyError, json, readJson, type RequestContext } from "./http.ts";
 import type { Session } from "./sessions.ts";
@@ -69,6 +70,8 @@ export interface ApiDeps {
   readonly tls: () => TlsInfo | undefined;
   /** Bytes of the KV database on disk, when it is a file. */
   readonly storeBytes: () => Promise<number | undefined>;
+  /** Free and total space of the store's filesystem (or why it is not known). */
+  readonly diskSpace: () => Promise<DiskSpace>;
   readonly version: string;
   /** The box's LAN addresses (provisioning links made from a console opened on localhost). */
   readonly lanIps: readonly string[];
@@ -188,19 +191,22 @@ function startOfToday(wallNow: number): number {
 
 const overview: Route = async (deps, state) => {
   const now = deps.clock.wallNow();
-  const [today, last, storeBytes] = await Promise.all([
+  const [today, last, storeBytes, disk] = await Promise.all([
     deps.records.page({ limit: 10_000, fromMs: startOfToday(now), scan: 10_000 }),
     deps.records.page({ limit: 5 }),
     deps.storeBytes().catch(() => undefined),
+    deps.diskSpace(),
   ]);
   const calls = deps.live.calls();
   const health = deps.health();
   const tls = deps.tls();
+  const kinds = await deps.snapshots.kinds(last.calls.map((c) => c.callId));
   return json({
     version: deps.version,
     now,
     health,
     store: { ok: health.kv !== false, bytes: storeBytes ?? null },
+    disk,
     tls: tls
       ? {
         port: tls.port,
@@ -217,17 +223,30 @@ const overview: Route = async (deps, state) => {
       callsToday: today.calls.length,
     },
     calls: calls.map((c) => liveCall(state, c)),
-    lastCalls: last.calls.map((r) => ({ ...r, outcome: outcomeOf(r) })),
+    lastCalls: last.calls.map((r) => ({
+      ...r,
+      outcome: outcomeOf(r),
+      snapshot: kinds.get(r.callId) ?? null,
+    })),
     alarms: state.alarms.slice(-20),
   });
 };
 
-const doors: Route = (deps, state) =>
-  json({
-    doors: deps.live.doors(),
+const doors: Route = async (deps, state) => {
+  // Calls today per door, from the same bounded read as the overview's count.
+  const today = await deps.records.page({
+    limit: 10_000,
+    fromMs: startOfToday(deps.clock.wallNow()),
+    scan: 10_000,
+  });
+  const perDoor = new Map<string, number>();
+  for (const r of today.calls) perDoor.set(r.door, (perDoor.get(r.door) ?? 0) + 1);
+  return json({
+    doors: deps.live.doors().map((d) => ({ ...d, callsToday: perDoor.get(d.address) ?? 0 })),
     alarms: state.alarms.slice(-50),
     alarmsSupported: true,
   });
+};
 
 function doorParam(params: string[]): string | Response {
   const address = decodeURIComponent(params[0] ?? "");

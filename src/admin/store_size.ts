@@ -1,6 +1,6 @@
 /**
  * How much disk the store takes (the KV database and its SQLite journal files), for the
- * console's overview. Free space is not shown: Deno has no `statfs` without extra permissions.
+ * console's overview (the filesystem's free space: `src/store/disk_space.ts`).
  *
  * @module
  */

@@ -28,6 +28,7 @@ import type { Metrics } from "../metrics.ts";
 import type { PhoneMedia } from "../phone/ports.ts";
 import { CHUNK_SIZE, COMMAND, DATA_TYPE, LENGTH, OFFSET, OP } from "../protocol/constants.ts";
 import { mediaPayloadOffset } from "../protocol/media.ts";
+import { sniffCodec } from "./video_codec.ts";
 
 /** `--transcode`: `auto` converts when ffmpeg can be run, `off` never. */
 export type TranscodeMode = "auto" | "off";
@@ -35,23 +36,7 @@ export type TranscodeMode = "auto" | "off";
 /** The values of `--transcode`. */
 export const TRANSCODE_MODES: readonly TranscodeMode[] = ["auto", "off"];
 
-/** A video codec as the gateway tells them apart. */
-export type SniffedCodec = "jpeg" | "h264" | "mpeg4" | "unknown";
-
-/** The codec of a frame from its first bytes (the door's data type does not name it). */
-export function sniffCodec(b: Uint8Array): SniffedCodec {
-  if (b.length >= 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff) return "jpeg";
-  let starts = 0;
-  const n = Math.min(b.length, 4096);
-  for (let i = 0; i + 3 < n; i++) {
-    if (b[i] === 0 && b[i + 1] === 0 && b[i + 2] === 1) {
-      if (b[i + 3]! & 0x80) return "mpeg4";
-      starts++;
-      i += 2;
-    }
-  }
-  return starts ? "h264" : "unknown";
-}
+export { sniffCodec, type SniffedCodec } from "./video_codec.ts";
 
 /** A running converter: frames in (the door's codec), JPEG bytes out. */
 export interface ConverterProcess {

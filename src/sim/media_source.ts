@@ -250,8 +250,9 @@ function dht(cls: number, id: number, spec: HuffSpec): number[] {
 /** Width and height of the test card (CIF, as the door's data types 2/3 announce). */
 export const TEST_CARD_SIZE = { width: 352, height: 288 } as const;
 
+/** The test card's eight colour bars, left to right (RGB, video range). */
 // deno-fmt-ignore
-const BARS = [
+export const TEST_CARD_BARS: readonly (readonly [number, number, number])[] = [
   [235, 235, 235],
   [235, 235, 16],
   [16, 235, 235],
@@ -260,7 +261,8 @@ const BARS = [
   [235, 16, 16],
   [16, 16, 235],
   [16, 16, 16],
-] as const;
+];
+const BARS = TEST_CARD_BARS;
 
 // deno-fmt-ignore
 const DIGITS_5X7 = [

@@ -12,14 +12,23 @@
  */
 
 import { SNAPSHOT_MAX_BYTES } from "../media/first_frame.ts";
+import { sniffCodec, type SniffedCodec } from "../media/video_codec.ts";
 
 export { SNAPSHOT_MAX_BYTES };
 
 /** Snapshots kept by default (≤ 12 MB). */
 export const SNAPSHOTS_KEPT = 200;
 
-/** What the frame is, from its first bytes (the door protocol does not name the codec). */
-export type VideoKind = "jpeg" | "h264" | "mpeg4" | "unknown";
+/** What the frame is, from its bytes (the door protocol does not name the codec). */
+export type VideoKind = SniffedCodec;
+
+/**
+ * The codec a frame's bytes look like ({@linkcode sniffCodec}, the transcoder's rule: an H.264
+ * key frame often starts with an access unit delimiter, `00 00 01 09`, not with its SPS).
+ */
+export function videoKind(b: Uint8Array): VideoKind {
+  return sniffCodec(b);
+}
 
 /** A stored snapshot. */
 export interface Snapshot {
@@ -29,25 +38,6 @@ export interface Snapshot {
   readonly dataType: number;
   readonly kind: VideoKind;
   readonly bytes: Uint8Array;
-}
-
-/** The codec a frame's bytes look like: JPEG SOI, H.264 Annex-B, MPEG-4 Part 2 start codes. */
-export function videoKind(b: Uint8Array): VideoKind {
-  if (b[0] === 0xff && b[1] === 0xd8) return "jpeg";
-  const start = b[0] === 0 && b[1] === 0 && b[2] === 1
-    ? 3
-    : b[0] === 0 && b[1] === 0 && b[2] === 0 && b[3] === 1
-    ? 4
-    : 0;
-  if (start === 0) return "unknown";
-  const code = b[start]!;
-  // MPEG-4 Part 2 start codes: VO 00–1F, VOL 20–2F, VOS B0, GOV B3, VO B5, VOP B6. (H.264
-  // NAL headers of non-reference slices overlap 01–2F; a door's I-frame starts with SPS 0x67.)
-  if (code === 0xb0 || code === 0xb3 || code === 0xb5 || code === 0xb6 || code < 0x30) {
-    return "mpeg4";
-  }
-  const nalType = code & 0x1f;
-  return (code & 0x80) === 0 && nalType >= 1 && nalType <= 23 ? "h264" : "unknown";
 }
 
 const SNAP = "snapshot";

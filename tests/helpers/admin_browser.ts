@@ -36,6 +36,8 @@ export interface BrowserOptions {
   readonly lang?: string;
   /** @default 1280×900 */
   readonly viewport?: { width: number; height: number; isMobile?: boolean };
+  /** More Chromium flags (e.g. a host name mapped to loopback, for HTTPS to a "LAN" name). */
+  readonly args?: readonly string[];
 }
 
 /** Runs `fn` with a fresh browser and page; the browser is closed, then killed, whatever happens. */
@@ -50,6 +52,7 @@ export async function withBrowser(
     "--disable-extensions",
     "--hide-scrollbars",
     `--lang=${lang}`,
+    ...(options.args ?? []),
   ], async (browser) => {
     const page = await browser.newPage();
     // What went wrong in the page is part of a failure's message.
@@ -70,10 +73,19 @@ export async function withBrowser(
   }, { ...Deno.env.toObject(), LANGUAGE: lang.replace("-", "_") });
 }
 
-/** Saves a full-page screenshot as `<name>.png` in {@linkcode SCREENSHOTS}; returns its path. */
+/**
+ * Saves a full-page screenshot as `<name>.png` in {@linkcode SCREENSHOTS} once the page's pictures
+ * are in (at most 2 s); returns its path.
+ */
 export async function screenshot(page: Page, name: string): Promise<string> {
   await Deno.mkdir(SCREENSHOTS, { recursive: true });
   const path = `${SCREENSHOTS}${name}.png`;
+  // Pictures still loading (lazy snapshots, canvases being decoded) change the page's height.
+  await page.waitForFunction(
+    `[...document.images].every((i) => i.complete) &&
+      [...document.querySelectorAll("canvas.snap")].every((c) => c.hasAttribute("data-drawn"))`,
+    { timeout: 2000, polling: 50 },
+  ).catch(() => {});
   await page.screenshot({ path: path as `${string}.png`, fullPage: true });
   return path;
 }

@@ -78,7 +78,7 @@ input, select { font: inherit; padding: .35rem .5rem; border: 1px solid var(--li
 pre.trace { background: #0d1117; color: #e6edf3; padding: .75rem; border-radius: 8px;
   height: 60vh; overflow: auto; font-size: .8rem; line-height: 1.35; margin: 0; white-space: pre; }
 pre.trace .in { color: #7ee787; } pre.trace .out { color: #79c0ff; }
-img.snap { max-width: 160px; max-height: 120px; border-radius: 4px; border: 1px solid var(--line);
+img.snap, canvas.snap { max-width: 160px; width: auto; height: auto; max-height: 120px; border-radius: 4px; border: 1px solid var(--line);
   display: block; }
 .placeholder { display: inline-block; max-width: 160px; padding: .4rem; border: 1px dashed var(--line);
   color: var(--muted); font-size: .8rem; border-radius: 4px; }
@@ -99,7 +99,12 @@ dialog::backdrop { background: rgba(0,0,0,.35); }
 .login .lang { float: right; }
 @media (max-width: 640px) {
   main { padding: .6rem; }
+  header.top { gap: .35rem .5rem; padding: .5rem .6rem; }
   header.top h1 { font-size: 1rem; }
+  header.top button { padding: .2rem .45rem; font-size: .8rem; }
+  header.top .who { font-size: .8rem; }
+  nav.sections { padding: .35rem .6rem; gap: .15rem; }
+  nav.sections a { padding: .3rem .5rem; }
   /* Tables become one labelled block per row. */
   table.stack thead { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); }
   table.stack tr { display: block; border-bottom: 2px solid var(--line); padding: .3rem 0; }

@@ -67,7 +67,8 @@ export const CONSOLE_JS: string = String.raw`
     if (n === null || n === undefined) return t("unknown");
     if (n < 1024) return n + " B";
     if (n < 1048576) return (n / 1024).toFixed(1) + " KiB";
-    return (n / 1048576).toFixed(1) + " MiB";
+    if (n < 1073741824) return (n / 1048576).toFixed(1) + " MiB";
+    return (n / 1073741824).toFixed(1) + " GiB";
   }
   function table(caption, heads, rows, id) {
     // Each cell carries its column's name: on a phone the rows stack as labelled lines.
@@ -155,6 +156,7 @@ export const CONSOLE_JS: string = String.raw`
           h("dt", { text: t("ov.mediaPort") }), h("dd", { class: "mono", text: hl.mediaPort }),
           h("dt", { text: t("ov.store") }), h("dd", null, h("span", { class: o.store.ok ? "ok" : "bad", text: o.store.ok ? t("ok") : t("down") })),
           h("dt", { text: t("ov.storeSize") }), h("dd", { text: fmtBytes(o.store.bytes) }),
+          h("dt", { text: t("ov.disk") }), h("dd", { id: "disk" }, diskText(o.disk)),
           tls ? [h("dt", { text: t("ov.https") }), h("dd", { class: "mono", text: tls.port }),
             h("dt", { text: t("ov.fingerprint") }), h("dd", { class: "mono", id: "fingerprint", text: tls.fingerprint }),
             tls.caFingerprint ? [h("dt", { text: t("ov.caFingerprint") }), h("dd", null, h("span", { class: "mono", id: "ca-fingerprint", text: tls.caFingerprint }), " ",
@@ -165,6 +167,13 @@ export const CONSOLE_JS: string = String.raw`
     return { refresh: load, load: load };
   };
 
+  function diskText(d) {
+    if (!d) return t("unknown");
+    if (!d.ok) return h("span", { class: "muted", text: t("ov.diskUnknown", [d.message]) });
+    var pct = d.totalBytes ? Math.round((d.freeBytes / d.totalBytes) * 100) : 0;
+    return h("span", { class: d.low ? "bad" : "ok", "data-free": d.freeBytes, "data-total": d.totalBytes,
+      text: t("ov.diskFree", [fmtBytes(d.freeBytes), fmtBytes(d.totalBytes), pct]) + (d.low ? " · " + t("ov.diskLow") : "") });
+  }
   function media(m) {
     if (!m) return t("unknown");
     return t("calls.mediaCell", [m.doorIn, m.toPhones, m.phoneIn, m.toDoor, m.dropped]);
@@ -191,15 +200,79 @@ export const CONSOLE_JS: string = String.raw`
     }) : empty(heads.length);
     return table(t("calls.live"), heads, rows, "live-calls");
   }
+  function reasonText(r) {
+    var k = "reason." + r;
+    return (I18N[lang] && I18N[lang][k]) || (I18N.en[k]) || r;
+  }
   function outcomeText(o) { return o === "live" ? t("calls.inProgress") : o === "answered" ? t("calls.answered") : t("calls.missed"); }
+  // ---- visitor snapshots: JPEG as an <img>; an H.264 key frame decoded here (WebCodecs, the
+  // web phone's decoder from core.js) onto a canvas, one at a time, the newest 60 kept as
+  // bitmaps for redraws; MPEG-4 Part 2 has no decoder in browsers: a label and the raw frame.
+  var stills = new Map();
+  var stillQueue = Promise.resolve();
+  function snapUrl(callId) { return "/api/v1/calls/" + encodeURIComponent(callId) + "/snapshot"; }
+  function snapNote(text, r) {
+    return h("span", { class: "placeholder", role: "img", "aria-label": text, "data-snap": r.snapshot },
+      text, " ", h("a", { href: snapUrl(r.callId), download: "", "aria-label": t("calls.download") + ": " + text, text: t("calls.download") }));
+  }
+  function drawStill(canvas, bmp) {
+    canvas.width = bmp.width;
+    canvas.height = bmp.height;
+    canvas.getContext("2d").drawImage(bmp, 0, 0);
+    canvas.setAttribute("data-drawn", "true");
+  }
+  function decodeStill(callId) {
+    return fetch(snapUrl(callId), { credentials: "same-origin" }).then(function (res) {
+      if (!res.ok) throw new Error(String(res.status));
+      return res.arrayBuffer();
+    }).then(function (buf) {
+      return WP.decodeH264Still(new Uint8Array(buf));
+    }).then(function (frame) {
+      if (!frame) return "failed";
+      return createImageBitmap(frame).then(function (bmp) { frame.close(); return bmp; },
+        function () { frame.close(); return "failed"; });
+    }, function () { return "failed"; });
+  }
+  function h264Snapshot(r, label) {
+    if (typeof VideoDecoder !== "function" || !window.WP) {
+      return snapNote(window.isSecureContext ? t("calls.cannotDecode") : t("calls.needsHttps"), r);
+    }
+    var known = stills.get(r.callId);
+    if (known === "failed") return snapNote(t("calls.cannotDecode"), r);
+    var canvas = h("canvas", { class: "snap", width: 160, height: 120, role: "img", "aria-label": label, "data-snap": "h264" });
+    function show(v) {
+      if (v === "failed") canvas.replaceWith(snapNote(t("calls.cannotDecode"), r));
+      else drawStill(canvas, v);
+    }
+    if (known) { show(known); return canvas; }
+    stillQueue = stillQueue.then(function () {
+      var again = stills.get(r.callId);
+      return again || decodeStill(r.callId).then(function (v) {
+        stills.set(r.callId, v);
+        if (stills.size > 60) {
+          var oldest = stills.keys().next().value;
+          var b = stills.get(oldest);
+          stills.delete(oldest);
+          if (b && b.close) b.close();
+        }
+        return v;
+      });
+    }).then(show, function () { /* shown as failed */ });
+    return canvas;
+  }
+  function snapshot(r) {
+    var label = t("calls.snapshotOf", [fmtTime(r.ringAt), r.callId]);
+    if (r.snapshot === "jpeg") return h("img", { class: "snap", loading: "lazy", src: snapUrl(r.callId), alt: label });
+    if (r.snapshot === "h264") return h264Snapshot(r, label);
+    if (r.snapshot === "mpeg4") return snapNote(t("calls.noPreviewMpeg4"), r);
+    if (r.snapshot) return snapNote(t("calls.notShown", [r.snapshot]), r);
+    if (r.snapshot === null) return h("span", { class: "muted", text: t("calls.noPicture") });
+    return h("span", { class: "muted", text: t("unknown") });
+  }
   function historyTable(calls, id) {
     var heads = [t("calls.visitor"), t("calls.rang"), t("calls.door"), t("calls.room"), t("calls.outcome"), t("calls.answeredBy"), t("calls.ended"), t("calls.reason")];
     var rows = calls.length ? calls.map(function (r) {
-      var pic;
-      if (r.snapshot === "jpeg") pic = h("img", { class: "snap", loading: "lazy", src: "/api/v1/calls/" + encodeURIComponent(r.callId) + "/snapshot", alt: t("calls.snapshotOf", [fmtTime(r.ringAt), r.callId]) });
-      else if (r.snapshot) pic = h("span", { class: "placeholder", role: "img", "aria-label": t("calls.notShown", [r.snapshot]), text: t("calls.notShown", [r.snapshot]) });
-      else if (r.snapshot === null) pic = h("span", { class: "muted", text: t("calls.noPicture") });
-      else pic = h("span", { class: "muted", text: t("unknown") });
+      var pic = snapshot(r);
       return h("tr", { "data-call": r.callId },
         h("td", null, pic),
         h("td", { class: "num", text: fmtTime(r.ringAt) }),
@@ -208,7 +281,7 @@ export const CONSOLE_JS: string = String.raw`
         h("td", { class: "outcome", text: outcomeText(r.outcome) }),
         h("td", { class: "mono", text: r.answeredBy || t("unknown") }),
         h("td", { class: "num", text: fmtTime(r.endedAt) }),
-        h("td", { text: r.endReason || t("unknown") }));
+        h("td", { class: "reason", "data-reason": r.endReason || "", text: r.endReason ? reasonText(r.endReason) : t("unknown") }));
     }) : empty(heads.length);
     return table(t("calls.history"), heads, rows, id);
   }
@@ -224,7 +297,7 @@ export const CONSOLE_JS: string = String.raw`
             return h("div", { text: fmtTime(a.at) + " " + t("doors.conflict", [a.address || a.doorAddress, a.ip || a.newIp || a.claimedIp]) });
           })));
         }
-        var heads = [t("doors.address"), t("doors.ip"), t("doors.mode"), t("doors.headerForm"), t("doors.law"), t("doors.needsTalk"), t("doors.firstHeard"), t("doors.lastHeard"), t("doors.actions")];
+        var heads = [t("doors.address"), t("doors.ip"), t("doors.mode"), t("doors.headerForm"), t("doors.law"), t("doors.needsTalk"), t("doors.firstHeard"), t("doors.lastHeard"), t("doors.callsToday"), t("doors.actions")];
         var rows = d.doors.length ? d.doors.map(function (x) {
           return h("tr", { "data-door": x.address },
             h("td", { class: "mono", text: x.address }),
@@ -235,6 +308,7 @@ export const CONSOLE_JS: string = String.raw`
             h("td", { text: x.needsTalkForUnlock ? t("yes") : t("no") }),
             h("td", { class: "num", text: fmtTime(x.firstHeard) }),
             h("td", { class: "num", text: fmtTime(x.lastHeard) }),
+            h("td", { class: "num calls-today", text: x.callsToday === undefined ? t("unknown") : x.callsToday }),
             h("td", null,
               x.mode !== "pinned" && x.ip ? h("button", { type: "button", class: "secondary", "aria-label": t("doors.pin", [x.address]), text: t("doors.pinShort"),
                 onclick: function () { ask(t("doors.confirmPin", [x.address, x.ip])).then(function (y) { if (y) api("POST", "/api/v1/doors/" + encodeURIComponent(x.address) + "/pin", {}).then(load).catch(fail); }); } }) : null, " ",

@@ -9,6 +9,7 @@ import { CONSOLE_CSS } from "./console_css.ts";
 import { CONSOLE_JS } from "./console_js.ts";
 import { LOGIN_JS } from "./login_js.ts";
 import { EN, I18N_JS, ZH } from "./i18n.ts";
+import { CORE_JS } from "../../webapp/assets/core_js.ts";
 
 /** One asset under `/admin/assets/`. */
 export interface Asset {
@@ -24,6 +25,8 @@ export const ASSETS: Readonly<Record<string, Asset>> = {
   "i18n.js": { type: "text/javascript; charset=utf-8", body: I18N_JS, public: true },
   "login.js": { type: "text/javascript; charset=utf-8", body: LOGIN_JS, public: true },
   "console.js": { type: "text/javascript; charset=utf-8", body: CONSOLE_JS, public: false },
+  /** The web phone's core (`/app/core.js`), for its H.264 decoder: the visitor snapshots. */
+  "core.js": { type: "text/javascript; charset=utf-8", body: CORE_JS, public: false },
 };
 
 /** A console language. */
@@ -53,7 +56,7 @@ function page(
   fromHeader: boolean,
   title: string,
   body: string,
-  script: string,
+  scripts: readonly string[],
 ): string {
   return `<!doctype html>
 <html lang="${lang === "zh" ? "zh-CN" : "en"}"${
@@ -70,7 +73,7 @@ function page(
 <body>
 ${body}
 <script src="/admin/assets/i18n.js"></script>
-<script src="/admin/assets/${script}"></script>
+${scripts.map((s) => `<script src="/admin/assets/${s}"></script>`).join("\n")}
 </body>
 </html>
 `;
@@ -102,7 +105,7 @@ export function loginPage(acceptLanguage: string | null | undefined): string {
 </form>
 <p id="status" class="status bad" role="alert" aria-live="assertive"></p>
 </main>`,
-    "login.js",
+    ["login.js"],
   );
 }
 
@@ -115,6 +118,6 @@ export function consolePage(acceptLanguage: string | null | undefined): string {
     !!acceptLanguage,
     `${s.console} · ${s.title}`,
     `<noscript>${escape(s.console!)}: JavaScript</noscript><p>${escape(s.loading!)}</p>`,
-    "console.js",
+    ["core.js", "console.js"],
   );
 }

@@ -439,20 +439,19 @@ export const APP_JS: string = String.raw`/* Web phone page logic. Needs core.js 
   var canvas = $('video');
   var g = canvas.getContext('2d');
   var video = {
-    reasm: new WP.Reassembler(), codec: null, decoder: null, needKey: true, busy: false, next: null,
+    reasm: new WP.Reassembler(), codec: null, decoder: null, busy: false, next: null,
     shown: 0, unavailable: false,
     reset: function () {
       this.stop();
       this.reasm = new WP.Reassembler();
       this.codec = null;
-      this.needKey = true;
       this.shown = 0;
       this.unavailable = false;
       g.fillStyle = '#0b1220';
       g.fillRect(0, 0, canvas.width, canvas.height);
     },
     stop: function () {
-      if (this.decoder) { try { this.decoder.close(); } catch (e) { /* closed */ } }
+      if (this.decoder) this.decoder.close();
       this.decoder = null;
       this.next = null;
     }
@@ -464,7 +463,7 @@ export const APP_JS: string = String.raw`/* Web phone page logic. Needs core.js 
     if (p.dataType === WP.DATA_TYPE.AUDIO) { onDoorAudio(p.payload); return; }
     var dropped = video.reasm.dropped;
     var f = video.reasm.push(p);
-    if (video.reasm.dropped !== dropped) { stats.videoDropped = video.reasm.dropped; video.needKey = true; }
+    if (video.reasm.dropped !== dropped) { stats.videoDropped = video.reasm.dropped; if (video.decoder) video.decoder.resync(); }
     if (f) onFrame(f);
   }
   function onFrame(f) {
@@ -502,40 +501,20 @@ export const APP_JS: string = String.raw`/* Web phone page logic. Needs core.js 
     });
   }
   function decodeH264(f) {
-    if (typeof VideoDecoder !== 'function') {
-      if (!video.unavailable) { video.unavailable = true; render(); }
-      return;
-    }
-    var info = WP.h264Info(f.data);
     if (!video.decoder) {
-      if (!info.key || !info.codec) return;
-      try {
-        video.decoder = new VideoDecoder({
-          output: function (frame) {
-            if (call && call.state !== 'ended') {
-              var w = frame.displayWidth, h = frame.displayHeight;
-              if (canvas.width !== w || canvas.height !== h) { canvas.width = w; canvas.height = h; }
-              g.drawImage(frame, 0, 0);
-              shown(w, h);
-            }
-            frame.close();
-          },
-          error: function () { video.decoder = null; video.needKey = true; }
-        });
-        video.decoder.configure({ codec: info.codec, optimizeForLatency: true });
-      } catch (e) {
-        video.decoder = null;
-        if (!video.unavailable) { video.unavailable = true; render(); }
-        return;
-      }
+      video.decoder = new WP.H264Decoder(function (frame) {
+        if (call && call.state !== 'ended') {
+          var w = frame.displayWidth, h = frame.displayHeight;
+          if (canvas.width !== w || canvas.height !== h) { canvas.width = w; canvas.height = h; }
+          g.drawImage(frame, 0, 0);
+          shown(w, h);
+        }
+        frame.close();
+      });
     }
-    if (video.needKey && !info.key) return;
-    if (video.decoder.decodeQueueSize > 3 && !info.key) { video.needKey = true; return; }
-    video.needKey = false;
-    try {
-      video.decoder.decode(new EncodedVideoChunk({ type: info.key ? 'key' : 'delta', timestamp: f.timestamp * 1000, data: f.data }));
-    } catch (e) {
-      video.needKey = true;
+    if (video.decoder.decode(f.data, f.timestamp * 1000) === 'unsupported' && !video.unavailable) {
+      video.unavailable = true;
+      render();
     }
   }
 

@@ -3,7 +3,8 @@
  * serves these bytes). A classic script that defines one global, `WP`: the media header of
  * door-protocol.md §5 (read, and CALLDOWN audio packets written), the reassembly of video
  * frames from their 1200-byte chunks, the codec of a frame (JPEG, H.264, MPEG-4 Part 2) and the
- * WebCodecs codec string of an H.264 SPS, G.711 μ-law and A-law, the provisioning link, the
+ * WebCodecs codec string of an H.264 SPS, an H.264 decoder over WebCodecs (given the browser's
+ * VideoDecoder; the console's snapshots use it too), G.711 μ-law and A-law, the provisioning link, the
  * device's room list, do-not-disturb times, reconnect backoff and the texts in English and
  * Chinese. No DOM, no timers, no sockets: `tests/webapp_core_test.ts` runs it in Deno.
  *
@@ -172,6 +173,77 @@ var WP = (function () {
       }
     }
     return info;
+  }
+
+  /**
+   * H.264 access units (Annex B, one per call of decode) through WebCodecs: the web phone's live
+   * video and the console's visitor snapshots share it. The decoder is made at the first key
+   * frame (its codec string from the SPS); after a loss (resync()) or a full queue it waits for
+   * the next key frame. output(frame) gets each VideoFrame and must close it. env: {Decoder,
+   * Chunk} in place of the globals VideoDecoder and EncodedVideoChunk (for tests).
+   * decode returns 'ok', 'wait' (needs a key frame) or 'unsupported' (no WebCodecs, or the
+   * codec was refused).
+   */
+  function H264Decoder(output, env) {
+    var g = typeof globalThis !== 'undefined' ? globalThis : {};
+    this.Decoder = (env && env.Decoder) || (typeof g.VideoDecoder === 'function' ? g.VideoDecoder : null);
+    this.Chunk = (env && env.Chunk) || (typeof g.EncodedVideoChunk === 'function' ? g.EncodedVideoChunk : null);
+    this.output = output;
+    this.decoder = null;
+    this.needKey = true;
+    this.unsupported = !this.Decoder || !this.Chunk;
+  }
+  H264Decoder.prototype.decode = function (data, timestampUs) {
+    if (this.unsupported) return 'unsupported';
+    var info = h264Info(data);
+    if (!this.decoder) {
+      if (!info.key || !info.codec) return 'wait';
+      var self = this;
+      try {
+        var d = new this.Decoder({
+          output: this.output,
+          error: function () { if (self.decoder === d) self.decoder = null; self.needKey = true; }
+        });
+        d.configure({ codec: info.codec, optimizeForLatency: true });
+        this.decoder = d;
+      } catch (e) {
+        this.decoder = null;
+        this.unsupported = true;
+        return 'unsupported';
+      }
+    }
+    if (this.needKey && !info.key) return 'wait';
+    if (this.decoder.decodeQueueSize > 3 && !info.key) { this.needKey = true; return 'wait'; }
+    this.needKey = false;
+    try {
+      this.decoder.decode(new this.Chunk({ type: info.key ? 'key' : 'delta', timestamp: timestampUs || 0, data: data }));
+    } catch (e) {
+      this.needKey = true;
+      return 'wait';
+    }
+    return 'ok';
+  };
+  /** After a lost frame: decode nothing until the next key frame. */
+  H264Decoder.prototype.resync = function () { this.needKey = true; };
+  /** Resolves when every frame given so far was output (or the decoder failed). */
+  H264Decoder.prototype.flush = function () {
+    return this.decoder ? this.decoder.flush().catch(function () { /* reported by error */ }) : Promise.resolve();
+  };
+  H264Decoder.prototype.close = function () {
+    if (this.decoder) { try { this.decoder.close(); } catch (e) { /* closed */ } }
+    this.decoder = null;
+    this.needKey = true;
+  };
+
+  /**
+   * Decodes one H.264 key frame (a visitor snapshot: SPS, PPS and IDR) into a VideoFrame.
+   * Resolves to the frame (the caller closes it), or null when it cannot be decoded here.
+   */
+  function decodeH264Still(data, env) {
+    var got = null;
+    var dec = new H264Decoder(function (frame) { if (got) frame.close(); else got = frame; }, env);
+    if (dec.decode(data, 0) !== 'ok') { dec.close(); return Promise.resolve(null); }
+    return dec.flush().then(function () { dec.close(); return got; });
   }
 
   // ---- G.711 (the reference algorithms, as src/sim/g711.ts) ----
@@ -432,6 +504,7 @@ var WP = (function () {
     MEDIA: MEDIA, DATA_TYPE: DATA_TYPE, OP: OP,
     parseMedia: parseMedia, audioPacket: audioPacket, Reassembler: Reassembler,
     sniffCodec: sniffCodec, h264Info: h264Info,
+    H264Decoder: H264Decoder, decodeH264Still: decodeH264Still,
     linearToUlaw: linearToUlaw, ulawToLinear: ulawToLinear,
     linearToAlaw: linearToAlaw, alawToLinear: alawToLinear,
     encodeG711: encodeG711, decodeG711: decodeG711,
