@@ -23,7 +23,7 @@ import { openUdpPort } from "./net/udp.ts";
 import { describeJoins, multicastJoins } from "./net/interfaces.ts";
 import { readLinkFlags } from "./net/link_flags.ts";
 import { DoorTransport } from "./door/transport.ts";
-import { pickLocalIp } from "./door/local_ip.ts";
+import { localIpCache } from "./door/local_ip.ts";
 import { CallManager } from "./call/manager.ts";
 import { PhoneHub } from "./phone/hub.ts";
 import { PhoneService } from "./phone/service.ts";
@@ -236,16 +236,9 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     }
   }, { name: "door_registry", types: ["door_seen", "door_media"] });
 
-  const ipCache = new Map<string, string>();
-  const localIpFor = (doorIp: string): string => {
-    if (config.lanIp) return config.lanIp;
-    let ip = ipCache.get(doorIp);
-    if (!ip) {
-      ip = pickLocalIp(Deno.networkInterfaces(), doorIp);
-      ipCache.set(doorIp, ip);
-    }
-    return ip;
-  };
+  const localIpFor = config.lanIp
+    ? () => config.lanIp!
+    : localIpCache(() => Deno.networkInterfaces(), () => clock.now());
 
   // Visitor snapshots: the relay's tap hands over each call's first frame; a few writes in flight.
   const admins = new AdminStore(kv, { now: () => new Date(clock.wallNow()) });

@@ -37,3 +37,33 @@ export function pickLocalIp(interfaces: readonly InterfaceAddress[], peerIp: str
   }
   return v4.find((i) => !i.address.startsWith("127."))?.address ?? "127.0.0.1";
 }
+
+/** How long {@linkcode localIpCache} trusts what it read, ms, and how many door IPs it holds. */
+export const LOCAL_IP_CACHE = { maxAgeMs: 60_000, maxEntries: 1024 } as const;
+
+/**
+ * {@linkcode pickLocalIp} per door IP, cached: the interfaces are read again once the cache is a
+ * minute old (a box may change address: DHCP, a new uplink) or holds 1,024 door IPs (a bound
+ * whatever the LAN sends).
+ */
+export function localIpCache(
+  interfaces: () => readonly InterfaceAddress[],
+  now: () => number,
+): (doorIp: string) => string {
+  const cache = new Map<string, string>();
+  let since = now();
+  return (doorIp) => {
+    const t = now();
+    if (t - since > LOCAL_IP_CACHE.maxAgeMs) {
+      cache.clear();
+      since = t;
+    }
+    let ip = cache.get(doorIp);
+    if (ip === undefined) {
+      if (cache.size >= LOCAL_IP_CACHE.maxEntries) cache.clear();
+      ip = pickLocalIp(interfaces(), doorIp);
+      cache.set(doorIp, ip);
+    }
+    return ip;
+  };
+}
