@@ -65,6 +65,26 @@ export function importP256Public(raw: Uint8Array<ArrayBuffer>): Promise<CryptoKe
   return crypto.subtle.importKey("raw", raw, { name: "ECDH", namedCurve: "P-256" }, true, []);
 }
 
+let probe: Promise<CryptoKeyPair> | undefined;
+
+/**
+ * True when `raw` is an uncompressed point on P-256 (a browser's `p256dh`). WebCrypto's import
+ * alone does not check the curve equation here; a key agreement with a throwaway key does.
+ */
+export async function isP256Public(raw: Uint8Array<ArrayBuffer>): Promise<boolean> {
+  if (raw.length !== 65 || raw[0] !== 4) return false;
+  probe ??= crypto.subtle.generateKey({ name: "ECDH", namedCurve: "P-256" }, false, [
+    "deriveBits",
+  ]) as Promise<CryptoKeyPair>;
+  try {
+    const key = await importP256Public(raw);
+    await crypto.subtle.deriveBits({ name: "ECDH", public: key }, (await probe).privateKey, 256);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** An ECDH P-256 private key from its 32-byte scalar and its public point (tests, vectors). */
 export function importP256Private(
   d: Uint8Array,

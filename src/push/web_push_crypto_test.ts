@@ -5,6 +5,7 @@ import {
   encryptWebPush,
   fromB64u,
   importP256Private,
+  isP256Public,
   MAX_PLAINTEXT,
 } from "./web_push_crypto.ts";
 
@@ -100,4 +101,10 @@ Deno.test("web push encryption: refuses bad keys and oversized messages", async 
     RangeError,
     "65-byte point",
   );
+});
+
+Deno.test("p256dh check: a point off the curve is refused", async () => {
+  assertEquals(await isP256Public(fromB64u(RFC.uaPublic)), true);
+  assertEquals(await isP256Public(fromB64u("B".repeat(87))), false, "0x04 then junk");
+  assertEquals(await isP256Public(fromB64u(RFC.auth)), false);
 });

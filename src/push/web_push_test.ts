@@ -159,7 +159,9 @@ Deno.test("web push: 5xx and 429 are retried with backoff, other 4xx not", async
     assertEquals(t.metrics.get("web_push_failures_total", { reason: "http_5xx" }), 1);
     assertEquals(t.removed, []);
     // Logged once a minute per reason, not per push.
-    const warned = t.logger.records.filter((r) => String(r.msg ?? r.message).startsWith("web push failed"));
+    const warned = t.logger.records.filter((r) =>
+      String(r.msg ?? r.message).startsWith("web push failed")
+    );
     assertEquals(warned.length, 2);
   } finally {
     await t.close();

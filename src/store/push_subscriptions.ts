@@ -208,6 +208,25 @@ export class PushSubscriptionStore {
       .filter((s) => s.tokenId === current);
   }
 
+  /**
+   * The bindings that have a usable subscription, as `"<roomKey>|<uid>"` (the push directory's
+   * reachability).
+   */
+  async subscribedBindings(): Promise<Set<string>> {
+    const groups = new Map<string, Set<string>>();
+    for (const s of await this.list()) {
+      const k = `${s.roomKey}|${s.uid}`;
+      groups.set(k, (groups.get(k) ?? new Set()).add(s.tokenId));
+    }
+    const out = new Set<string>();
+    for (const [k, tokenIds] of groups) {
+      const [roomKey, uid] = k.split("|") as [string, string];
+      const b = await this.#kv.get<StoredBindingLike>([BINDING_KEY_PREFIX, roomKey, uid]);
+      if (b.value && tokenIds.has(b.value.tokenHash.slice(0, 16))) out.add(k);
+    }
+    return out;
+  }
+
   /** Every stored subscription (also unusable ones), ordered by room, uid, id. */
   async list(): Promise<StoredSubscription[]> {
     const out: StoredSubscription[] = [];

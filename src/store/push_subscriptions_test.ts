@@ -77,6 +77,7 @@ Deno.test("push subscriptions: removing or rotating the binding removes them", a
     assertEquals((await subs.list()).map((s) => s.uid), ["other"]);
     // The old token's session can no longer subscribe.
     assertEquals(await subs.add(UID, KEY, sub(3), session), { ok: false, reason: "not_bound" });
+    assertEquals([...await subs.subscribedBindings()], [`${KEY}|other`]);
     assertEquals(await bindings.remove("other"), 1);
     assertEquals(await subs.list(), []);
   });

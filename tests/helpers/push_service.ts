@@ -80,7 +80,8 @@ export function startPushService(
     const at = performance.now();
     const id = new URL(req.url).pathname.split("/").pop() ?? "";
     const body = new Uint8Array(await req.arrayBuffer());
-    const forced = options.answer?.(id, n++);
+    const forced = options.answer?.(id, n);
+    n++;
     const refuse = (status: number, why: string) => {
       problems.push(`${id}: ${why}`);
       return new Response(why, { status });
