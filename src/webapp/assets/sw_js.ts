@@ -17,6 +17,7 @@
  * runs the click handler's path for a shown notification, since headless Chromium cannot click
  * a system notification; the URL it opens is kept in `self.lastOpenedUrl` (`openWindow`
  * refuses outside a real click). No page can reach it: it is not a message handler.
+ * `self.pushes` counts pushes seen and notifications shown (and the last one), for DevTools.
  *
  * @module
  */
