@@ -60,6 +60,12 @@ import { openOwnTls, pemFingerprint } from "./tls/gateway_tls.ts";
 import { lanNames } from "./tls/lan_names.ts";
 import { PushWebhook, WEBHOOK_EVENTS } from "./push/webhook.ts";
 import { BoundRooms } from "./push/bound_rooms.ts";
+import { WebPushSender } from "./push/web_push.ts";
+import { generateVapidKeys, importVapidKeys } from "./push/vapid.ts";
+import { fromB64u, isP256Public } from "./push/web_push_crypto.ts";
+import { pushSubscriptionProblem, PushSubscriptionStore } from "./store/push_subscriptions.ts";
+import { vapidKeysOf } from "./store/vapid_keys.ts";
+import type { PushRegistry } from "./phone/ports.ts";
 
 /** A running gateway. */
 export interface App {
@@ -79,6 +85,10 @@ export interface App {
   readonly manager: CallManager;
   readonly hub: PhoneHub;
   readonly bindings: BindingStore;
+  /** The web phones' Web Push subscriptions. */
+  readonly pushSubscriptions: PushSubscriptionStore;
+  /** The gateway's VAPID public key (base64url). */
+  readonly vapidPublicKey: string;
   readonly records: RecordStore;
   readonly relay: MediaRelay;
   /** The console (`/admin`, `/api/v1`). */
@@ -143,6 +153,9 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     now: () => new Date(clock.wallNow()),
   });
   const bindings = new BindingStore(kv, () => new Date(clock.wallNow()));
+  // Web Push: the VAPID pair is made on first start and kept in the store.
+  const pushSubs = new PushSubscriptionStore(kv, () => new Date(clock.wallNow()));
+  const vapid = await importVapidKeys(await vapidKeysOf(kv, generateVapidKeys));
   const records = new RecordStore(kv, () => new Date(clock.wallNow()));
   // Calls a crash or power loss left open cannot be live any more: close their records.
   for (const r of await records.recent(200)) {
@@ -274,23 +287,46 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     audioLaw: (door) => registry.get(door)?.law,
   });
   stack.defer(() => hub.close());
-  // Sleeping phones (--push-webhook): the rooms' bound phones, so that a room whose phones all
-  // sleep still answers NS and its calls wait for a phone to wake.
-  const boundRooms = config.pushWebhook
-    ? new BoundRooms({
-      list: () => bindings.list(),
-      version: () => bindingVersion(kv),
-      isConnected: (uid, room) => hub.isOnline(uid, room),
-      inDnd: (uid, room) => hub.inDnd(uid, room),
-      clock,
-      logger: logger.child({ part: "push" }),
-    })
-    : undefined;
-  if (boundRooms) {
-    await boundRooms.start();
-    stack.defer(() => boundRooms.close());
-  }
-  const canWake = (room: string) => boundRooms?.canWake(room) ?? false;
+  // Sleeping phones: the rooms' bound phones and their Web Push subscriptions, so that a room
+  // whose phones all sleep still answers NS and its calls wait for a phone to wake: any sleeping
+  // phone with --push-webhook, else one with a Web Push subscription.
+  const boundRooms = new BoundRooms({
+    list: async () => {
+      const subscribed = await pushSubs.subscribedBindings();
+      return (await bindings.list()).map((b) => ({
+        ...b,
+        subscribed: subscribed.has(`${b.roomKey}|${b.uid}`),
+      }));
+    },
+    version: async () => `${await bindingVersion(kv)}|${await pushSubs.version()}`,
+    isConnected: (uid, room) => hub.isOnline(uid, room),
+    inDnd: (uid, room) => hub.inDnd(uid, room),
+    anyWakes: config.pushWebhook !== undefined,
+    clock,
+    logger: logger.child({ part: "push" }),
+  });
+  await boundRooms.start();
+  stack.defer(() => boundRooms.close());
+  const canWake = (room: string) => boundRooms.canWake(room);
+  const pushRegistry: PushRegistry = {
+    publicKey: vapid.publicKey,
+    async subscribe(uid, roomKey, tokenId, sub) {
+      const problem = pushSubscriptionProblem(sub, { allowHttp: config.pushAllowHttp });
+      if (problem) return { ok: false, code: "bad_request", message: problem };
+      if (!(await isP256Public(fromB64u(sub.p256dh)))) {
+        return { ok: false, code: "bad_request", message: "p256dh is not a point of P-256" };
+      }
+      const r = await pushSubs.add(uid, roomKey, sub, tokenId);
+      if (!r.ok) return { ok: false, code: "not_bound", message: "the binding changed" };
+      await boundRooms.refresh();
+      return { ok: true, count: r.count };
+    },
+    async unsubscribe(uid, roomKey, endpoint) {
+      await pushSubs.remove(uid, roomKey, endpoint);
+      await boundRooms.refresh();
+      return (await pushSubs.of(uid, roomKey)).length;
+    },
+  };
   writer = new RecordWriter({
     records,
     logger: logger.child({ part: "records" }),
@@ -355,6 +391,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     mediaPort: mediaPort.local.port,
     media: transcoder.wrap(relay),
     limiter: new TokenBucketLimiter(clock),
+    push: pushRegistry,
   });
   const guard = new BindingGuard({
     hub,
@@ -366,7 +403,29 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     logger: logger.child({ part: "phones" }),
     events,
   });
-  if (boundRooms && config.pushWebhook && config.pushWebhookSecret) {
+  {
+    const webPush = new WebPushSender({
+      keys: vapid,
+      subject: config.pushSubject,
+      phones: boundRooms,
+      subscriptions: pushSubs,
+      clock,
+      logger: logger.child({ part: "push" }),
+      metrics,
+      ringTimeoutMs: config.ringTimeout * 1000,
+      onRemoved: () => void boundRooms.refresh(),
+    });
+    const off = events.subscribeQueued((e) => webPush.onEvent(e), {
+      name: "web_push",
+      types: ["call_started"],
+      bound: 1000,
+    });
+    stack.defer(async () => {
+      off();
+      await webPush.close();
+    });
+  }
+  if (config.pushWebhook && config.pushWebhookSecret) {
     const webhook = new PushWebhook({
       url: config.pushWebhook,
       secret: config.pushWebhookSecret,
@@ -663,6 +722,8 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     manager,
     hub,
     bindings,
+    pushSubscriptions: pushSubs,
+    vapidPublicKey: vapid.publicKey,
     records,
     relay,
     console: adminConsole,

@@ -78,6 +78,16 @@ export interface Config {
    * wake (never beyond `ringTimeout`).
    */
   readonly wakeWindow: number;
+  /**
+   * The VAPID `sub` claim of Web Push requests: how the push services reach the operator
+   * (`mailto:` or `https:` URL).
+   */
+  readonly pushSubject: string;
+  /**
+   * Accept Web Push endpoints over `http:` and on addresses or `localhost` (tests, a push
+   * service on the LAN); off: only `https:` endpoints with a DNS name.
+   */
+  readonly pushAllowHttp: boolean;
 }
 
 /** The data directory when neither `--data` nor `INTERCOM_DATA` is given. */
@@ -110,7 +120,9 @@ type Kind =
   | "cidrs"
   | "token"
   | "url"
-  | "transcode";
+  | "transcode"
+  | "contact"
+  | "onoff";
 
 /** One option: flag, environment variable, default, kind, help. */
 export interface OptionSpec {
@@ -343,6 +355,24 @@ export const OPTIONS: readonly OptionSpec[] = [
     help:
       "seconds a call to a room whose phones all sleep waits for one to wake and connect (at most --ring-timeout)",
   },
+  {
+    flag: "push-subject",
+    env: "INTERCOM_PUSH_SUBJECT",
+    key: "pushSubject",
+    kind: "contact",
+    default: "mailto:admin@localhost",
+    help:
+      "mailto: or https: contact the Web Push services see in the gateway's VAPID token (set it to the operator's address)",
+  },
+  {
+    flag: "push-allow-http",
+    env: "INTERCOM_PUSH_ALLOW_HTTP",
+    key: "pushAllowHttp",
+    kind: "onoff",
+    default: "off",
+    help:
+      "on: accept Web Push endpoints over http and on IP addresses or localhost (tests, a LAN push service); off: https with a DNS name only",
+  },
 ];
 
 /** A bad flag or environment value; the message names it. */
@@ -486,6 +516,14 @@ function convert(spec: OptionSpec, raw: string, source: string): unknown {
     }
     case "transcode":
       if (raw !== "auto" && raw !== "off") throw bad("not auto or off");
+      return raw;
+    case "onoff":
+      if (raw !== "on" && raw !== "off") throw bad("not on or off");
+      return raw === "on";
+    case "contact":
+      if (!/^(mailto:[^\s@]+@[^\s@]+|https:\/\/\S+)$/.test(raw) || raw.length > 256) {
+        throw bad("not a mailto: address or https: URL");
+      }
       return raw;
     case "string":
       if (raw === "") throw bad("empty");

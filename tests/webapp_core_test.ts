@@ -305,3 +305,31 @@ Deno.test("web core: the page, worklet and service worker scripts parse", () => 
     assert(!text!.includes("${"), `${name}: no template placeholders left`);
   }
 });
+
+Deno.test("web push in the core: the notification's texts per language, the wake fragment, base64url", () => {
+  const ring = {
+    event: "ring",
+    door: "M00010100",
+    room: "Y00010108090",
+    callId: "c-1",
+    expiresAt: 2000,
+  };
+  assertEquals(WP.ringNotification("zh", ring, 1000), {
+    title: "门口机来电",
+    body: "1栋 1单元 1号门口机 呼叫 1栋 1单元 0809室",
+    tag: "call-c-1",
+    actions: [{ action: "answer", title: "接听" }, { action: "open", title: "开锁" }],
+  });
+  const en = WP.ringNotification("en", ring, 1000);
+  assertEquals([en.title, en.actions.map((a: { title: string }) => a.title)], [
+    "Door calling",
+    ["Answer", "Open door"],
+  ]);
+  // Delivered after the call stopped waiting: a missed call, no actions.
+  const late = WP.ringNotification("en", ring, 3000);
+  assertEquals([late.title, late.actions], ["Missed call", []]);
+  assertEquals(WP.parseWake("wake=c-1&action=answer"), { callId: "c-1", action: "answer" });
+  assertEquals(WP.parseWake("#wake=c-1&action=evil"), { callId: "c-1", action: "show" });
+  assertEquals(WP.parseWake("uid=u&room=Y00010108090&token=t"), null);
+  assertEquals(WP.b64u(new Uint8Array([0xfb, 0xff, 0x01])), "-_8B");
+});

@@ -27,6 +27,8 @@ export const PHONE_ORDERS = {
   OVER: "over",
   OVER_SUCCESS: "over success",
   DND: "dnd",
+  PUSH_SUBSCRIBE: "push subscribe",
+  PUSH_UNSUBSCRIBE: "push unsubscribe",
 } as const;
 
 /** A phone → gateway order. */
@@ -44,6 +46,7 @@ export const GATEWAY_ORDERS = {
   OVER_SUCCESS: "over success",
   ENABLE_VIDEO_OK: "enable_video ok",
   DND_OK: "dnd ok",
+  PUSH_OK: "push ok",
   ERROR: "error",
 } as const;
 
@@ -122,6 +125,10 @@ export const FIELD_LIMITS = {
   /** Entries of `enable_video`'s `codecs`, and characters of each. */
   CODECS: 8,
   CODEC_NAME: 16,
+  /** A Web Push endpoint URL (`push subscribe`). */
+  ENDPOINT: 1024,
+  /** base64url of the subscription's P-256 key (87 characters) and auth secret (22). */
+  PUSH_KEY: 128,
 } as const;
 
 /** Phone-side room address: a letter and the 11-digit room key (`Y00010108090`). */
@@ -198,11 +205,30 @@ export interface DndMessage extends PhoneIdentity {
   until: number;
 }
 
+/**
+ * `push subscribe`: wake this phone for the room by Web Push while it sleeps (the fields of
+ * `PushSubscription.toJSON()`: `endpoint`, `keys.p256dh`, `keys.auth`).
+ */
+export interface PushSubscribeMessage extends PhoneIdentity {
+  order: "push subscribe";
+  endpoint: string;
+  p256dh: string;
+  auth: string;
+}
+
+/** `push unsubscribe`: forget the subscription of `endpoint` for the room. */
+export interface PushUnsubscribeMessage extends PhoneIdentity {
+  order: "push unsubscribe";
+  endpoint: string;
+}
+
 /** Any phone → gateway message. */
 export type PhoneMessage =
   | LoginMessage
   | HeartbeatMessage
   | DndMessage
+  | PushSubscribeMessage
+  | PushUnsubscribeMessage
   | CallOkMessage
   | EnableVideoMessage
   | TalkMessage
@@ -211,7 +237,10 @@ export type PhoneMessage =
   | PhoneOverSuccessMessage;
 
 /** Phone messages that name a call (carry `doorAddress`). */
-export type PhoneCallMessage = Exclude<PhoneMessage, LoginMessage | HeartbeatMessage | DndMessage>;
+export type PhoneCallMessage = Exclude<
+  PhoneMessage,
+  LoginMessage | HeartbeatMessage | DndMessage | PushSubscribeMessage | PushUnsubscribeMessage
+>;
 
 /** Identity fields the gateway may echo on messages that are not call-related. */
 export type OptionalIdentity = Partial<PhoneIdentity>;
@@ -229,6 +258,8 @@ export interface LoginOkMessage extends OptionalIdentity {
   heartbeatInterval: number;
   /** The gateway's UDP media port (8303). */
   mediaPort: number;
+  /** The gateway's VAPID public key (base64url): the web app's `applicationServerKey`. */
+  vapidPublicKey?: string;
 }
 
 /** `heartbeat ok`. */
@@ -288,6 +319,15 @@ export interface DndOkMessage extends OptionalIdentity {
   until: number;
 }
 
+/** `push ok`: the subscription is kept (`subscribed: true`) or forgotten (`false`). */
+export interface PushOkMessage extends OptionalIdentity {
+  order: "push ok";
+  subscribed: boolean;
+  endpoint?: string;
+  /** Subscriptions the gateway now keeps for this phone and room. */
+  count?: number;
+}
+
 /** What an `error` message carries. */
 export interface PhoneProtocolError {
   code: ErrorCode;
@@ -313,6 +353,7 @@ export type GatewayMessage =
   | GatewayOverSuccessMessage
   | EnableVideoOkMessage
   | DndOkMessage
+  | PushOkMessage
   | ErrorMessage;
 
 /** The parsers' failure: always `bad_request`, `ref` = the order when known. */
@@ -403,6 +444,12 @@ const FIELD = {
   code: oneOf(Object.values(ERROR_CODE)),
   message: str(0, FIELD_LIMITS.MESSAGE),
   ref: str(0, 64),
+  endpoint: str(1, FIELD_LIMITS.ENDPOINT),
+  pushKey: str(1, FIELD_LIMITS.PUSH_KEY),
+  vapidPublicKey: str(1, FIELD_LIMITS.PUSH_KEY),
+  subscribed: (v: unknown) =>
+    typeof v === "boolean" ? undefined : `must be a boolean, got ${typeName(v)}`,
+  count: num(0, 1000, true),
 } as const;
 
 /** Field name on the wire → its check. */
@@ -436,6 +483,11 @@ const PHONE_SPEC: Readonly<Record<PhoneOrder, OrderSpec>> = {
   "over": { required: PHONE_CALL, optional: CALL_ID },
   "over success": { required: PHONE_CALL, optional: CALL_ID },
   "dnd": { required: { ...IDENTITY, until: FIELD.until }, optional: {} },
+  "push subscribe": {
+    required: { ...IDENTITY, endpoint: FIELD.endpoint, p256dh: FIELD.pushKey, auth: FIELD.pushKey },
+    optional: {},
+  },
+  "push unsubscribe": { required: { ...IDENTITY, endpoint: FIELD.endpoint }, optional: {} },
 };
 
 const GW_CALL: FieldSpec = { ...PHONE_CALL, callId: FIELD.callId };
@@ -445,7 +497,7 @@ const OPTIONAL_IDENTITY: FieldSpec = IDENTITY;
 const GATEWAY_SPEC: Readonly<Record<GatewayOrder, OrderSpec>> = {
   "login ok": {
     required: { heartbeatInterval: FIELD.heartbeatInterval, mediaPort: FIELD.mediaPort },
-    optional: OPTIONAL_IDENTITY,
+    optional: { ...OPTIONAL_IDENTITY, vapidPublicKey: FIELD.vapidPublicKey },
   },
   "heartbeat ok": { required: {}, optional: OPTIONAL_IDENTITY },
   "call": {
@@ -467,6 +519,10 @@ const GATEWAY_SPEC: Readonly<Record<GatewayOrder, OrderSpec>> = {
     },
   },
   "dnd ok": { required: { until: FIELD.until }, optional: OPTIONAL_IDENTITY },
+  "push ok": {
+    required: { subscribed: FIELD.subscribed },
+    optional: { ...OPTIONAL_IDENTITY, endpoint: FIELD.endpoint, count: FIELD.count },
+  },
   "error": {
     required: { code: FIELD.code, message: FIELD.message },
     optional: { ...OPTIONAL_IDENTITY, ref: FIELD.ref },
@@ -688,7 +744,8 @@ export function isMediaControlOk(bytes: Uint8Array): boolean {
 /** True when the order names a call (carries `doorAddress`) on the phone side. */
 export function isPhoneCallMessage(m: PhoneMessage): m is PhoneCallMessage {
   return m.order !== PHONE_ORDERS.LOGIN && m.order !== PHONE_ORDERS.HEARTBEAT &&
-    m.order !== PHONE_ORDERS.DND;
+    m.order !== PHONE_ORDERS.DND && m.order !== PHONE_ORDERS.PUSH_SUBSCRIBE &&
+    m.order !== PHONE_ORDERS.PUSH_UNSUBSCRIBE;
 }
 
 /** Builds the `error` message the gateway sends back. */

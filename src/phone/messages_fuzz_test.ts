@@ -32,7 +32,10 @@ type Field =
   | "callId"
   | "transport"
   | "mediaKey"
-  | "until";
+  | "until"
+  | "endpoint"
+  | "p256dh"
+  | "auth";
 
 const isStr = (min: number, max: number) => (v: unknown) =>
   typeof v === "string" && v.length >= min && v.length <= max;
@@ -47,6 +50,9 @@ const VALID: Record<Field, (v: unknown) => boolean> = {
   transport: (v) => v === "udp" || v === "ws",
   mediaKey: isStr(1, 128),
   until: (v) => Number.isSafeInteger(v) && (v as number) >= 0,
+  endpoint: isStr(1, 1024),
+  p256dh: isStr(1, 128),
+  auth: isStr(1, 128),
 };
 
 interface Spec {
@@ -67,6 +73,8 @@ const PHONE_SPEC: Record<string, Spec> = {
   "over": CALL_SPEC,
   "over success": CALL_SPEC,
   "dnd": { required: [...IDENTITY, "until"], optional: [] },
+  "push subscribe": { required: [...IDENTITY, "endpoint", "p256dh", "auth"], optional: [] },
+  "push unsubscribe": { required: [...IDENTITY, "endpoint"], optional: [] },
 };
 const PHONE_ORDERS = Object.keys(PHONE_SPEC);
 const CONTROL_SPEC: Spec = { required: ["uid", "callId", "mediaKey"], optional: [] };
@@ -200,6 +208,9 @@ const VALID_ARB: Record<Field, fc.Arbitrary<unknown>> = {
   transport: fc.constantFrom("udp", "ws"),
   mediaKey: anyString(1, 128),
   until: fc.oneof(fc.constant(0), fc.nat(), fc.maxSafeNat()),
+  endpoint: anyString(1, 200),
+  p256dh: anyString(1, 128),
+  auth: anyString(1, 128),
 };
 
 /** Values that are wrong for some field: wrong types, wrong shapes, boundary lengths. */

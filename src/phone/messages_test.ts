@@ -165,14 +165,14 @@ Deno.test("parsePhoneMessage rejects bad input with bad_request, a clear message
       name: "unknown order",
       text: j({ order: "dance", ...ID }),
       message:
-        'unknown order "dance" (phone orders: login, heartbeat, call ok, enable_video, talk, unlock, over, over success, dnd)',
+        'unknown order "dance" (phone orders: login, heartbeat, call ok, enable_video, talk, unlock, over, over success, dnd, push subscribe, push unsubscribe)',
       ref: "dance",
     },
     {
       name: "gateway-only order",
       text: j({ order: "call", ...CALL }),
       message:
-        'unknown order "call" (phone orders: login, heartbeat, call ok, enable_video, talk, unlock, over, over success, dnd)',
+        'unknown order "call" (phone orders: login, heartbeat, call ok, enable_video, talk, unlock, over, over success, dnd, push subscribe, push unsubscribe)',
       ref: "call",
     },
     {
@@ -388,7 +388,7 @@ Deno.test("parseGatewayMessage accepts what the gateway sends and rejects what b
     ["nope", "message is not valid JSON"],
     [
       { order: "talk" },
-      'unknown order "talk" (gateway orders: login ok, heartbeat ok, call, talk begin, unlock success, unlock fail, over, over success, enable_video ok, dnd ok, error)',
+      'unknown order "talk" (gateway orders: login ok, heartbeat ok, call, talk begin, unlock success, unlock fail, over, over success, enable_video ok, dnd ok, push ok, error)',
       "talk",
     ],
     [
@@ -556,8 +556,8 @@ Deno.test("media control ok datagram and helpers", () => {
     ref: "unlock",
   });
   // The tables are the spec's lists.
-  assertEquals(Object.values(PHONE_ORDERS).length, 9);
-  assertEquals(Object.values(GATEWAY_ORDERS).length, 11);
+  assertEquals(Object.values(PHONE_ORDERS).length, 11);
+  assertEquals(Object.values(GATEWAY_ORDERS).length, 12);
   assertEquals(Object.values(ERROR_CODE).length, 8);
   // The spec's five `over` reasons, and ours: `gateway stopping`.
   assertEquals(Object.values(OVER_REASON).length, 6);
@@ -565,4 +565,39 @@ Deno.test("media control ok datagram and helpers", () => {
 
 Deno.test("a bare heartbeat is accepted: the session already knows the phone", () => {
   assertEquals(parsePhoneMessage('{"order":"heartbeat"}'), { order: "heartbeat" });
+});
+
+Deno.test("push subscribe / unsubscribe: the subscription's fields, bounded", () => {
+  const id = { uid: "359608060142756", roomAddress: "Y00010108090", community: "花苑" };
+  const sub = {
+    ...id,
+    endpoint: "https://push.example.net/x",
+    p256dh: "B".repeat(87),
+    auth: "A".repeat(22),
+  };
+  assertEquals(
+    parsePhoneMessage(JSON.stringify({ order: "push subscribe", ...sub, extra: 1 })),
+    { order: "push subscribe", ...sub },
+  );
+  assertEquals(
+    parsePhoneMessage(JSON.stringify({ order: "push unsubscribe", ...id, endpoint: sub.endpoint })),
+    { order: "push unsubscribe", ...id, endpoint: sub.endpoint },
+  );
+  for (
+    const bad of [
+      { ...sub, endpoint: "" },
+      { ...sub, endpoint: "https://x/" + "a".repeat(1024) },
+      { ...sub, p256dh: 5 },
+      { ...sub, auth: "A".repeat(129) },
+      { ...id, endpoint: sub.endpoint, p256dh: sub.p256dh },
+    ]
+  ) {
+    const m = parsePhoneMessage(JSON.stringify({ order: "push subscribe", ...bad }));
+    assert("error" in m && m.error.ref === "push subscribe", JSON.stringify(m));
+  }
+  assert(!isPhoneCallMessage({ order: "push unsubscribe", ...id, endpoint: "https://a.b/" }));
+  assertEquals(
+    parseGatewayMessage(JSON.stringify({ order: "push ok", subscribed: true, count: 1 })),
+    { order: "push ok", subscribed: true, count: 1 },
+  );
 });

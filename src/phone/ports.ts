@@ -50,3 +50,30 @@ export interface Limiter {
   /** Un-counts an attempt that turned out not to count (a login whose token was right). */
   refund(kind: "login" | "unlock", key: string): void;
 }
+
+/** A Web Push subscription as a phone sends it (`push subscribe`). */
+export interface PhonePushSubscription {
+  readonly endpoint: string;
+  readonly p256dh: string;
+  readonly auth: string;
+}
+
+/** What a push registration answers. */
+export type PushRegistration =
+  | { readonly ok: true; readonly count: number }
+  | { readonly ok: false; readonly code: "bad_request" | "not_bound"; readonly message: string };
+
+/** Web Push subscriptions of phones (implemented in `app.ts` over the subscription store). */
+export interface PushRegistry {
+  /** The gateway's VAPID public key (base64url), told to phones in `login ok`. */
+  readonly publicKey: string;
+  /** Keeps `sub` for the binding; `tokenId`: the token the session logged in with. */
+  subscribe(
+    uid: string,
+    roomKey: string,
+    tokenId: string | undefined,
+    sub: PhonePushSubscription,
+  ): Promise<PushRegistration>;
+  /** Forgets the subscription of `endpoint`; resolves to the subscriptions left. */
+  unsubscribe(uid: string, roomKey: string, endpoint: string): Promise<number>;
+}

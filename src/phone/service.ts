@@ -19,7 +19,7 @@ import type { Metrics } from "../metrics.ts";
 import type { CallControl } from "../call/ports.ts";
 import type { EventSink } from "../events/bus.ts";
 import type { Clock } from "../clock.ts";
-import type { BindingCheck, Limiter, PhoneMedia } from "./ports.ts";
+import type { BindingCheck, Limiter, PhoneMedia, PushRegistry } from "./ports.ts";
 import { roomKey as roomKeyOf } from "../protocol/address.ts";
 import {
   type DndMessage,
@@ -28,6 +28,8 @@ import {
   parsePhoneMessage,
   type PhoneCallMessage,
   type PhoneMessage,
+  type PushSubscribeMessage,
+  type PushUnsubscribeMessage,
 } from "./messages.ts";
 import { CLOSE_CODE, type PhoneHub, type PhoneSession } from "./hub.ts";
 import { describeText } from "./trace.ts";
@@ -57,7 +59,12 @@ export interface PhoneServiceOptions {
   clock?: Pick<Clock, "wallNow" | "now">;
   media?: PhoneMedia;
   limiter?: Limiter;
+  /** Web Push subscriptions (`push subscribe` / `push unsubscribe`); absent: not offered. */
+  push?: PushRegistry;
 }
+
+/** `push subscribe` / `push unsubscribe` orders per connection a minute (burst as many). */
+export const PUSH_ORDER_RATE_PER_MIN = 10;
 
 /** Handles phone messages. */
 export class PhoneService {
@@ -68,6 +75,8 @@ export class PhoneService {
   #throttle: LogThrottle;
   /** Error replies left per connection (a token bucket). */
   #errorBudget = new WeakMap<PhoneSession, { tokens: number; at: number }>();
+  /** Push orders left per connection (a token bucket). */
+  #pushBudget = new WeakMap<PhoneSession, { tokens: number; at: number }>();
   #now: () => number;
 
   /** Wires the service. */
@@ -166,6 +175,9 @@ export class PhoneService {
       return this.error(s, "unauthorized", m.order, "Cannot act for another uid");
     }
     if (m.order === "dnd") return this.#dnd(s, m);
+    if (m.order === "push subscribe" || m.order === "push unsubscribe") {
+      return await this.#push(s, m);
+    }
     return await this.#callOrder(s, m);
   }
 
@@ -193,6 +205,52 @@ export class PhoneService {
       community: m.community,
       until,
     });
+  }
+
+  /** `push subscribe` / `push unsubscribe`: Web Push for one of the connection's rooms. */
+  async #push(s: PhoneSession, m: PushSubscribeMessage | PushUnsubscribeMessage): Promise<void> {
+    const push = this.#o.push;
+    const room = roomKeyOf(m.roomAddress)!;
+    const joined = s.rooms.get(room);
+    if (!joined) {
+      return this.error(
+        s,
+        "not_bound",
+        m.order,
+        "Cannot change push: this connection is not logged in for that room",
+      );
+    }
+    if (!push) {
+      return this.error(s, "bad_request", m.order, "Cannot use push: this gateway has no Web Push");
+    }
+    const now = this.#now();
+    const b = this.#pushBudget.get(s) ?? { tokens: PUSH_ORDER_RATE_PER_MIN, at: now };
+    b.tokens = Math.min(
+      PUSH_ORDER_RATE_PER_MIN,
+      b.tokens + ((now - b.at) / 60_000) * PUSH_ORDER_RATE_PER_MIN,
+    );
+    b.at = now;
+    this.#pushBudget.set(s, b);
+    if (b.tokens < 1) return this.error(s, "rate_limited", m.order);
+    b.tokens -= 1;
+    const uid = s.uid!;
+    const echo = { uid, roomAddress: m.roomAddress, community: m.community, endpoint: m.endpoint };
+    if (m.order === "push unsubscribe") {
+      const count = await push.unsubscribe(uid, room, m.endpoint);
+      this.#o.hub.sendTo(s, { order: "push ok", ...echo, subscribed: false, count });
+      return;
+    }
+    const r = await push.subscribe(uid, room, joined.tokenId, {
+      endpoint: m.endpoint,
+      p256dh: m.p256dh,
+      auth: m.auth,
+    });
+    if (!r.ok) {
+      this.#o.metrics.inc("push_subscriptions_refused_total", { code: r.code });
+      return this.error(s, r.code, m.order, `Cannot keep the push subscription: ${r.message}`);
+    }
+    this.#o.logger.info("phone push subscription kept", { uid, room, subscriptions: r.count });
+    this.#o.hub.sendTo(s, { order: "push ok", ...echo, subscribed: true, count: r.count });
   }
 
   async #login(s: PhoneSession, m: PhoneMessage & { order: "login" }): Promise<void> {
@@ -233,6 +291,7 @@ export class PhoneService {
       community: m.community,
       heartbeatInterval: o.heartbeatInterval ?? 2,
       mediaPort: o.mediaPort,
+      ...(o.push ? { vapidPublicKey: o.push.publicKey } : {}),
     });
   }
 

@@ -16,6 +16,7 @@ Deno.test("bound rooms: sleepers are the bound phones not connected; DND ones ar
     version: () => Promise.resolve(version),
     isConnected: (uid) => connected.has(uid),
     inDnd: (uid) => dnd.has(uid),
+    anyWakes: true,
     clock,
     logger: nullLogger,
     pollMs: 1000,
@@ -35,4 +36,37 @@ Deno.test("bound rooms: sleepers are the bound phones not connected; DND ones ar
   await rooms.close();
   assertEquals(rooms.sleepersOf("r1").uids, ["b", "c"]);
   assertEquals(rooms.canWake("r1"), true);
+});
+
+Deno.test("bound rooms without the webhook: only a sleeper with a Web Push subscription wakes", async () => {
+  const clock = new FakeClock();
+  let bindings: BoundPhone[] = [
+    { uid: "a", roomKey: "r1", community: "", roomAddress: "Y1" },
+    { uid: "b", roomKey: "r1", community: "", roomAddress: "Y1" },
+  ];
+  const connected = new Set<string>();
+  const dnd = new Set<string>();
+  let version = "1";
+  const rooms = new BoundRooms({
+    list: () => Promise.resolve(bindings),
+    version: () => Promise.resolve(version),
+    isConnected: (uid) => connected.has(uid),
+    inDnd: (uid) => dnd.has(uid),
+    clock,
+    logger: nullLogger,
+  });
+  await rooms.refresh();
+  assertEquals(rooms.canWake("r1"), false, "bound, asleep, but nothing can wake them");
+  bindings = [bindings[0]!, { ...bindings[1]!, subscribed: true }];
+  version = "2";
+  await rooms.refresh();
+  assertEquals(rooms.canWake("r1"), true);
+  assertEquals(rooms.toWake("r1").uids, ["a", "b"]);
+  dnd.add("b");
+  assertEquals(rooms.canWake("r1"), false, "the subscribed phone is in do-not-disturb");
+  assertEquals(rooms.toWake("r1").uids, ["a"]);
+  dnd.clear();
+  connected.add("b");
+  assertEquals(rooms.canWake("r1"), false, "the subscribed phone is online: the usual flow");
+  await rooms.close();
 });

@@ -12,6 +12,10 @@
  * - `["binding_version"]` → a new random value on every add, rotation or removal, so that a
  *   running gateway sees changes made by the CLI in another process ({@linkcode bindingVersion})
  *
+ * A removal, or a rotation (a new token), deletes the binding's Web Push subscriptions
+ * (`["push_sub", roomKey, uid, …]`, see `push_subscriptions.ts`) in the same commit and moves
+ * `["push_version"]`.
+ *
  * Nothing is cached: every call reads the KV, so bindings changed by the CLI while the gateway
  * runs take effect at once.
  *
@@ -128,6 +132,12 @@ const NO_HASH = "0".repeat(64);
 
 const BINDING = "binding";
 const BY_UID = "binding_by_uid";
+/** The first part of a binding's key, `["binding", roomKey, uid]`. */
+export const BINDING_KEY_PREFIX = BINDING;
+/** The first part of a push subscription's key, `["push_sub", roomKey, uid, id]`. */
+export const PUSH_SUB_PREFIX = "push_sub";
+/** The KV key bumped by every push subscription change. */
+export const PUSH_VERSION_KEY: Deno.KvKey = ["push_version"];
 /** The KV key bumped by every binding change. */
 export const BINDING_VERSION_KEY: Deno.KvKey = ["binding_version"];
 
@@ -256,6 +266,9 @@ export class BindingStore {
     const key = [BINDING, roomKey, uid];
     for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
       const existing = await this.#kv.get<StoredBinding>(key);
+      // A new token ends the old one's push subscriptions (its phone must subscribe again).
+      const rotated = existing.value !== null && existing.value.tokenHash !== tokenHash;
+      const subs = rotated ? await this.#pushSubs(roomKey, uid) : undefined;
       const stored: StoredBinding = {
         uid,
         roomAddress,
@@ -264,15 +277,42 @@ export class BindingStore {
         createdAt: createdAt ?? existing.value?.createdAt ?? this.#now().toISOString(),
         tokenHash,
       };
-      const result = await this.#kv.atomic()
+      const op = this.#kv.atomic()
         .check(existing)
         .set(key, stored)
         .set([BY_UID, uid, roomKey], true)
-        .set(BINDING_VERSION_KEY, crypto.randomUUID())
-        .commit();
+        .set(BINDING_VERSION_KEY, crypto.randomUUID());
+      if (subs) this.#dropPushSubs(op, subs);
+      const result = await op.commit();
       if (result.ok) return { binding: publicBinding(stored), rotated: existing.value !== null };
     }
     throw new Error(`Cannot bind ${show(uid)} to ${show(roomAddress)}: store busy, try again`);
+  }
+
+  /** The binding's push subscription keys, with the marker they were read under. */
+  async #pushSubs(
+    roomKey: string,
+    uid: string,
+  ): Promise<{ version: Deno.KvEntryMaybe<unknown>; keys: Deno.KvKey[] }> {
+    const version = await this.#kv.get(PUSH_VERSION_KEY);
+    const keys: Deno.KvKey[] = [];
+    for await (const e of this.#kv.list({ prefix: [PUSH_SUB_PREFIX, roomKey, uid] })) {
+      keys.push(e.key);
+    }
+    return { version, keys };
+  }
+
+  /**
+   * Deletes them in `op`, checked against the marker: a subscription added meanwhile fails the
+   * commit, which is then retried.
+   */
+  #dropPushSubs(
+    op: Deno.AtomicOperation,
+    subs: { version: Deno.KvEntryMaybe<unknown>; keys: Deno.KvKey[] },
+  ): void {
+    op.check(subs.version);
+    for (const k of subs.keys) op.delete(k);
+    if (subs.keys.length) op.set(PUSH_VERSION_KEY, crypto.randomUUID());
   }
 
   /**
@@ -303,12 +343,14 @@ export class BindingStore {
       for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
         const existing = await this.#kv.get<StoredBinding>(key);
         if (existing.value === null) break;
-        const result = await this.#kv.atomic()
+        const subs = await this.#pushSubs(roomKey, uid);
+        const op = this.#kv.atomic()
           .check(existing)
           .delete(key)
           .delete([BY_UID, uid, roomKey])
-          .set(BINDING_VERSION_KEY, crypto.randomUUID())
-          .commit();
+          .set(BINDING_VERSION_KEY, crypto.randomUUID());
+        this.#dropPushSubs(op, subs);
+        const result = await op.commit();
         if (result.ok) {
           removed++;
           break;

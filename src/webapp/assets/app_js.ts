@@ -15,6 +15,13 @@
  *   `talk`, two-way G.711 audio through AudioWorklets at 8000 Hz (the door's `audioLaw`);
  *   Open door → `unlock`; Hang up → `over`; Mute. Recent calls kept on the device.
  * - **Do not disturb**: off, 1 hour, until 7:00, nightly 22:00–7:00 → the `dnd` order.
+ * - **Web Push**: with the VAPID key of `login ok`, once notifications are allowed (asked on
+ *   the "Ring this phone when the app is closed" button: browsers ask only on a tap), the app
+ *   subscribes through its service worker (`pushManager.subscribe`) and sends
+ *   `push subscribe` for each room; the language choice is kept in the cache `wp-settings`
+ *   for the worker's notification. Opened from a notification (`#wake=CALLID&action=…`, or the
+ *   worker's `wake` message), the app rings that call when it arrives and answers it (Answer)
+ *   or opens the door (Open door).
  *
  * `window.webphone` exposes read-only diagnostics (state, counters, the playback analyser).
  *
@@ -55,6 +62,8 @@ export const APP_JS: string = String.raw`/* Web phone page logic. Needs core.js 
     if (!hash || hash.length < 2) return;
     // The secret leaves the address bar (and the history entry) at once.
     history.replaceState(null, '', location.pathname + location.search);
+    var wake = WP.parseWake(hash.slice(1));
+    if (wake) { wakeFor(wake); return; }
     addFromFragment(hash.slice(1));
   }
   function addFromFragment(fragment) {
@@ -168,6 +177,7 @@ export const APP_JS: string = String.raw`/* Web phone page logic. Needs core.js 
         if (typeof m.heartbeatInterval === 'number' && m.heartbeatInterval > 0) this.interval = m.heartbeatInterval;
         if (!this.hb) this.hb = setInterval(function () { self.beat(); }, this.interval * 1000);
         this.syncDnd(true);
+        if (m.vapidPublicKey) { push.key = m.vapidPublicKey; push.sync(this, r); }
         // A phone that reconnects keeps its call: ask for its media on the new connection.
         if (call && call.uid === this.uid && call.roomAddress === r.roomAddress && call.state !== 'ended') {
           call.session = this;
@@ -189,6 +199,9 @@ export const APP_JS: string = String.raw`/* Web phone page logic. Needs core.js 
       case 'heartbeat ok':
         return;
       case 'dnd ok':
+        return;
+      case 'push ok':
+        if (m.subscribed) { push.state = 'on'; render(); }
         return;
       case 'call':
         onCall(this, m);
@@ -324,6 +337,23 @@ export const APP_JS: string = String.raw`/* Web phone page logic. Needs core.js 
     ring.start();
     if (navigator.vibrate) { try { navigator.vibrate([400, 200, 400]); } catch (e) { /* none */ } }
     render();
+    applyWake();
+  }
+
+  // ---------------------------------------------------------------- opened from a notification
+  var wakeWish = null; // {callId, action, until}
+  function wakeFor(w) {
+    wakeWish = { callId: w.callId, action: w.action, until: Date.now() + 60000 };
+    sessions.forEach(function (s) { s.reconnectNow(); });
+    applyWake();
+  }
+  function applyWake() {
+    var w = wakeWish;
+    if (!w || !call || call.callId !== w.callId || call.state !== 'ringing') return;
+    wakeWish = null;
+    if (Date.now() > w.until) return;
+    if (w.action === 'answer') answerCall();
+    else if (w.action === 'open') { callOrder('unlock'); say('opening', ''); }
   }
   function say(key, kind) { if (call) { call.outcomeKey = key; call.outcomeKind = kind || ''; } render(); }
 
@@ -410,14 +440,15 @@ export const APP_JS: string = String.raw`/* Web phone page logic. Needs core.js 
     save('wp.history', store.history);
   }
 
-  $('btn-answer').addEventListener('click', function () {
+  $('btn-answer').addEventListener('click', answerCall);
+  function answerCall() {
     if (!call || call.state !== 'ringing') return;
     ensureAudio();
     call.state = 'connecting';
     ring.stop();
     callOrder('talk');
     say('connectingCall', '');
-  });
+  }
   $('btn-unlock').addEventListener('click', function () {
     if (!call || call.state === 'ended') return;
     callOrder('unlock');
@@ -434,6 +465,64 @@ export const APP_JS: string = String.raw`/* Web phone page logic. Needs core.js 
     if (audio.stream) audio.stream.getAudioTracks().forEach(function (tr) { tr.enabled = !call.muted; });
     render();
   });
+
+  // ---------------------------------------------------------------- web push
+  var push = {
+    key: null,
+    /** on, ask (permission not asked yet), denied, unsupported, failed, or '' (no key yet). */
+    state: '',
+    sub: null,
+    supported: function () {
+      return 'serviceWorker' in navigator && 'PushManager' in window && 'Notification' in window;
+    },
+    /** The browser's subscription for the gateway's key (made once, reused). */
+    subscription: function () {
+      var self = this;
+      if (this.sub) return this.sub;
+      this.sub = navigator.serviceWorker.ready.then(function (reg) {
+        return reg.pushManager.getSubscription().then(function (old) {
+          var k = old && old.options && old.options.applicationServerKey;
+          if (old && k && WP.b64u(k) !== self.key) return old.unsubscribe().then(function () { return null; });
+          return old;
+        }).then(function (old) {
+          return old || reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: self.key });
+        });
+      });
+      this.sub.catch(function () { self.sub = null; });
+      return this.sub;
+    },
+    /** Registers this browser's subscription for room r on session s (when allowed). */
+    sync: function (s, r) {
+      var self = this;
+      if (!this.supported()) { this.state = 'unsupported'; render(); return; }
+      if (Notification.permission === 'denied') { this.state = 'denied'; render(); return; }
+      if (Notification.permission !== 'granted') { this.state = 'ask'; render(); return; }
+      this.subscription().then(function (sub) {
+        var j = sub.toJSON();
+        s.send({ order: 'push subscribe', uid: s.uid, roomAddress: r.roomAddress, community: r.community || '',
+          endpoint: j.endpoint, p256dh: j.keys.p256dh, auth: j.keys.auth });
+      }, function () { self.state = 'failed'; render(); });
+    },
+    syncAll: function () {
+      var self = this;
+      sessions.forEach(function (s) { s.rooms.forEach(function (r) { self.sync(s, r); }); });
+    }
+  };
+  $('btn-push').addEventListener('click', function () {
+    if (!push.supported()) return;
+    Notification.requestPermission().then(function () { push.syncAll(); render(); });
+  });
+  function keepLangForWorker() {
+    if (!('caches' in window)) return;
+    caches.open('wp-settings').then(function (c) { return c.put('/app/__lang', new Response(lang)); })
+      .catch(function () { /* no cache: the worker uses the browser's language */ });
+  }
+  if (navigator.serviceWorker) {
+    navigator.serviceWorker.addEventListener('message', function (ev) {
+      var d = ev.data || {};
+      if (d.type === 'wake' && typeof d.callId === 'string') wakeFor({ callId: d.callId, action: d.action });
+    });
+  }
 
   // ---------------------------------------------------------------- video
   var canvas = $('video');
@@ -737,6 +826,10 @@ export const APP_JS: string = String.raw`/* Web phone page logic. Needs core.js 
     $('dnd-state').textContent = store.dnd.mode === 'nightly'
       ? (until ? t('dndStateNightlyOn', { time: timeText(until) }) : t('dndStateNightly'))
       : until ? t('dndStateUntil', { time: timeText(until) }) : t('dndStateOff');
+    $('push-section').hidden = !push.state;
+    $('btn-push').hidden = push.state !== 'ask';
+    $('push-state').textContent = push.state ? t({ on: 'pushOn', ask: 'pushOff', denied: 'pushDenied',
+      unsupported: 'pushUnsupported', failed: 'pushFailed' }[push.state]) : '';
     var ol = $('history');
     ol.textContent = '';
     if (!store.history.length) ol.appendChild(el('li', 'empty', t('noCalls')));
@@ -773,6 +866,7 @@ export const APP_JS: string = String.raw`/* Web phone page logic. Needs core.js 
   $('lang').addEventListener('click', function () {
     lang = lang === 'zh' ? 'en' : 'zh';
     try { localStorage.setItem('wp.lang', lang); } catch (e) { /* storage off */ }
+    keepLangForWorker();
     applyTexts();
     render();
   });
@@ -795,7 +889,7 @@ export const APP_JS: string = String.raw`/* Web phone page logic. Needs core.js 
           law: call.law, muted: call.muted, unlocked: call.unlocked, outcome: call.outcomeKey },
         rooms: store.rooms.map(function (r) { return { uid: r.uid, roomAddress: r.roomAddress, removed: !!r.removed }; }),
         sessions: Array.from(sessions.values()).map(function (s) { return { uid: s.uid, state: s.state, rooms: Array.from(s.rooms.keys()) }; }),
-        dnd: store.dnd, lang: lang, video: { codec: video.codec, shown: video.shown, unavailable: video.unavailable }
+        dnd: store.dnd, lang: lang, push: push.state, video: { codec: video.codec, shown: video.shown, unavailable: video.unavailable }
       };
     },
     analyser: function () { return audio.analyser; },
@@ -808,6 +902,7 @@ export const APP_JS: string = String.raw`/* Web phone page logic. Needs core.js 
   }
   takeFragment();
   applyTexts();
+  keepLangForWorker();
   syncSessions();
   render();
 })();

@@ -445,7 +445,15 @@ var WP = (function () {
       outElsewhere: 'Answered elsewhere', outDoorHungUp: 'The visitor hung up',
       outLost: 'Connection to the door lost', outTimeout: 'Call time limit reached',
       opened: 'door opened', language: '中文', languageName: 'Switch to Chinese',
-      micDenied: 'No microphone: the door cannot hear you.'
+      micDenied: 'No microphone: the door cannot hear you.',
+      push: 'When the app is closed', pushEnable: 'Ring this phone when the app is closed',
+      pushOn: 'Calls ring this phone even when the app is closed.',
+      pushDenied: 'Notifications are blocked for this site: calls ring only while the app is open.',
+      pushUnsupported: 'This browser cannot ring while the app is closed.',
+      pushFailed: 'Cannot turn on notifications in this browser.',
+      pushOff: 'Calls ring only while the app is open.',
+      notifTitle: 'Door calling', notifBody: '{door} is calling {room}',
+      notifMissedTitle: 'Missed call', notifMissedBody: '{door} called {room}'
     },
     zh: {
       title: '对讲',
@@ -478,7 +486,15 @@ var WP = (function () {
       outElsewhere: '已在其他手机接听', outDoorHungUp: '访客已挂断',
       outLost: '与门口机的连接已断开', outTimeout: '已达通话时长上限',
       opened: '已开锁', language: 'EN', languageName: '切换到英文',
-      micDenied: '无法使用麦克风：门口听不到您的声音。'
+      micDenied: '无法使用麦克风：门口听不到您的声音。',
+      push: '应用关闭时', pushEnable: '应用关闭时也响铃',
+      pushOn: '应用关闭时来电也会响铃。',
+      pushDenied: '本网站的通知已被禁止：仅在应用打开时响铃。',
+      pushUnsupported: '此浏览器在应用关闭时无法响铃。',
+      pushFailed: '无法在此浏览器开启通知。',
+      pushOff: '仅在应用打开时响铃。',
+      notifTitle: '门口机来电', notifBody: '{door} 呼叫 {room}',
+      notifMissedTitle: '未接来电', notifMissedBody: '{door} 呼叫过 {room}'
     }
   };
 
@@ -500,7 +516,42 @@ var WP = (function () {
     return s.replace(/\{(\w+)\}/g, function (_, k) { return vars && k in vars ? String(vars[k]) : ''; });
   }
 
+  /** base64url (no padding) of an ArrayBuffer or byte array (a push key). */
+  function b64u(bytes) {
+    var b = new Uint8Array(bytes && bytes.buffer ? bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) : bytes);
+    var s = '';
+    for (var i = 0; i < b.length; i++) s += String.fromCharCode(b[i]);
+    return btoa(s).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+  }
+
+  /** What the service worker shows for a ring push: title, body, tag, action titles. */
+  function ringNotification(lang, push, now) {
+    var d = describeDoor(String(push.door || ''));
+    var r = describeRoom(String(push.room || ''));
+    var vars = {
+      door: d ? t(lang, 'doorLine', { b: d.building, u: d.unit, d: d.door }) : String(push.door || ''),
+      room: r ? t(lang, 'roomLine', { b: r.building, u: r.unit, r: r.room + (r.extension === '0' ? '' : '-' + r.extension) }) : String(push.room || '')
+    };
+    var live = !(push.expiresAt < now);
+    return {
+      title: t(lang, live ? 'notifTitle' : 'notifMissedTitle'),
+      body: t(lang, live ? 'notifBody' : 'notifMissedBody', vars),
+      tag: 'call-' + String(push.callId || ''),
+      actions: live ? [{ action: 'answer', title: t(lang, 'answer') }, { action: 'open', title: t(lang, 'unlock') }] : []
+    };
+  }
+
+  /** The app's wake fragment (#wake=CALLID&action=answer|open|show), or null. */
+  function parseWake(fragment) {
+    var q = new URLSearchParams(String(fragment || '').replace(/^#/, ''));
+    var callId = q.get('wake');
+    if (!callId || callId.length > 64) return null;
+    var action = q.get('action');
+    return { callId: callId, action: action === 'answer' || action === 'open' ? action : 'show' };
+  }
+
   return {
+    b64u: b64u, ringNotification: ringNotification, parseWake: parseWake,
     MEDIA: MEDIA, DATA_TYPE: DATA_TYPE, OP: OP,
     parseMedia: parseMedia, audioPacket: audioPacket, Reassembler: Reassembler,
     sniffCodec: sniffCodec, h264Info: h264Info,

@@ -53,6 +53,11 @@ export const INDEX_HTML: string = String.raw`<!doctype html>
       <button type="button" data-dnd="nightly" data-i18n="dndNightly">Every night 22:00–7:00</button>
     </div>
     <p id="dnd-state" class="dnd-state" role="status"></p>
+    <div id="push-section" hidden>
+      <h2 data-i18n="push">When the app is closed</h2>
+      <button type="button" id="btn-push" class="push-btn" data-i18n="pushEnable" hidden>Ring this phone when the app is closed</button>
+      <p id="push-state" class="dnd-state" role="status"></p>
+    </div>
     <h2 data-i18n="recent">Recent calls</h2>
     <ol id="history" class="history"></ol>
   </section>
@@ -126,6 +131,7 @@ button.primary { background: var(--teal); color: #fff; border: 0; border-radius:
 .dnd button { background: var(--card); border: 1px solid var(--line); border-radius: 10px; padding: 10px; min-height: 48px; color: var(--fg); }
 .dnd button[aria-pressed="true"] { background: var(--teal); border-color: var(--teal); color: #fff; }
 .dnd-state { color: var(--muted); font-size: 15px; }
+.push-btn { width: 100%; background: var(--teal); border: 0; border-radius: 10px; padding: 12px; min-height: 48px; color: #fff; font-size: 16px; }
 .call { text-align: center; }
 .call-title { font-size: 22px; font-weight: 700; margin: 8px 0 0; }
 .call-door { color: var(--muted); margin: 4px 0 12px; }
@@ -142,7 +148,7 @@ button.primary { background: var(--teal); color: #fff; border: 0; border-radius:
 .round.hangup { background: var(--red); }
 .round.mute { background: #334155; }
 .round.mute[aria-pressed="true"] { background: var(--amber); }
-.round:focus-visible, .dnd button:focus-visible, .lang:focus-visible { outline: 3px solid #fbbf24; outline-offset: 2px; }
+.round:focus-visible, .push-btn:focus-visible, .dnd button:focus-visible, .lang:focus-visible { outline: 3px solid #fbbf24; outline-offset: 2px; }
 @media (prefers-color-scheme: dark) {
   :root { --bg: #0b1220; --fg: #e2e8f0; --muted: #94a3b8; --card: #111827; --line: #1f2937; color-scheme: dark; }
   .notice { background: #450a0a; color: #fecaca; border-color: #7f1d1d; }
