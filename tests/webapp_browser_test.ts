@@ -247,11 +247,13 @@ Deno.test(
         assert(rx.rms > 0.03 && rx.rms < 0.5, `the door hears rms ${rx.rms}`);
         assert(Math.abs(play.hz - 400) < 16, `the page plays ${play.hz} Hz`);
         assert(play.rms > 0.1 && play.rms < 0.25, `the page plays rms ${play.rms} (0.177 sent)`);
+        // The printed figures are the measurement (~60–90 ms + the output's own on a quiet
+        // machine); the bound is only a generous end-to-end margin for a loaded 2-core one.
         assert(
-          doorToSpeaker > 0 && doorToSpeaker + outputLatency < T(150),
+          doorToSpeaker > 0 && doorToSpeaker + outputLatency < T(300),
           `door→speaker ${doorToSpeaker} ms + output ${outputLatency} ms`,
         );
-        assert(lat.length >= 2 && micToDoor < T(150), `mic→door ${micToDoor} ms (${lat})`);
+        assert(lat.length >= 2 && micToDoor < T(300), `mic→door ${micToDoor} ms (${lat})`);
         await screenshot(page, "webphone-04-talking");
 
         // Mute: nothing more reaches the door.
