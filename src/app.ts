@@ -60,7 +60,7 @@ import { openOwnTls, pemFingerprint } from "./tls/gateway_tls.ts";
 import { lanNames } from "./tls/lan_names.ts";
 import { PushWebhook, WEBHOOK_EVENTS } from "./push/webhook.ts";
 import { BoundRooms } from "./push/bound_rooms.ts";
-import { WebPushSender } from "./push/web_push.ts";
+import { WEB_PUSH_EVENTS, WebPushSender } from "./push/web_push.ts";
 import { generateVapidKeys, importVapidKeys } from "./push/vapid.ts";
 import { fromB64u, isP256Public } from "./push/web_push_crypto.ts";
 import { pushSubscriptionProblem, PushSubscriptionStore } from "./store/push_subscriptions.ts";
@@ -417,7 +417,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     });
     const off = events.subscribeQueued((e) => webPush.onEvent(e), {
       name: "web_push",
-      types: ["call_started"],
+      types: WEB_PUSH_EVENTS,
       bound: 1000,
     });
     stack.defer(async () => {

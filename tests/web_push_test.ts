@@ -114,10 +114,62 @@ Deno.test(
         assertEquals([calls.length, (calls[0] as { callId?: string }).callId], [1, callId]);
         const rec = (await gw.app.records.recent(1))[0]!;
         assertEquals(rec.endReason, "phone_hung_up");
-        assertEquals(gw.app.metrics.get("web_push_sent_total"), 1);
+        // The woken phone answered and is connected, but its subscription took the ring, so it
+        // gets `ring ended` too: the phone's other devices (same subscription list) withdraw
+        // the ringing notification.
+        await until("the ring-ended push", () => push.delivered.length > 1, T(5000));
+        const end = push.delivered[1]!;
+        assertEquals(push.problems, []);
+        assertEquals(
+          [end.id, end.message.event, end.message.callId, end.message.outcome, end.message.missed],
+          ["phone-1", "ring ended", callId, "phone_hung_up", false],
+        );
+        assert(Number(end.headers["ttl"]) <= 60, `TTL ${end.headers["ttl"]}`);
+        assertEquals(gw.app.metrics.get("web_push_sent_total", { event: "ring" }), 1);
+        assertEquals(gw.app.metrics.get("web_push_sent_total", { event: "ring ended" }), 1);
       } finally {
         await woke.close();
       }
+    } finally {
+      await door.close();
+      await gw.close();
+      await push.close();
+    }
+  },
+);
+
+Deno.test(
+  "web push: nobody wakes: after the wake window the door gets CALLEND and the phone `ring ended` (missed)",
+  opts,
+  async () => {
+    const { push, gw, token } = await setup(3);
+    await subscribeAndSleep(gw, push, token, "phone-1");
+    const door = await openDoor();
+    try {
+      const t0 = performance.now();
+      const summary = await door.start();
+      assertEquals(summary.reason, "ended_by_gateway");
+      await until("the ring-ended push", () => push.delivered.length > 1, T(5000));
+      assertEquals(push.problems, []);
+      const [ring, end] = push.delivered;
+      assertEquals(ring!.message.event, "ring");
+      const after = end!.at - t0;
+      // deno-lint-ignore no-console
+      console.log(`ring ended pushed ${after.toFixed(0)} ms after the door called (window 3 s)`);
+      assert(after >= 2900, `after the wake window, not before (${after.toFixed(0)} ms)`);
+      assertEquals(end!.message, {
+        event: "ring ended",
+        callId: ring!.message.callId,
+        outcome: "no_phone_woke",
+        missed: true,
+        door: "M00010100",
+        room: ROOM,
+        community: "花苑",
+        uid: UID,
+        endedAt: end!.message.endedAt,
+      });
+      const rec = (await gw.app.records.recent(1))[0]!;
+      assertEquals(rec.endReason, "no_phone_woke");
     } finally {
       await door.close();
       await gw.close();
@@ -142,7 +194,7 @@ Deno.test(
         async () => (await gw.app.pushSubscriptions.list()).length === 0,
         T(5000),
       );
-      assertEquals(gw.app.metrics.get("web_push_gone_total"), 1);
+      assertEquals(gw.app.metrics.get("web_push_gone_total", { event: "ring" }), 1);
       assertEquals((await first).reason, "ended_by_gateway");
       const rec = (await gw.app.records.recent(1))[0]!;
       assertEquals(rec.endReason, "no_phone_woke");
@@ -153,7 +205,7 @@ Deno.test(
     const again = await openDoor();
     try {
       assertEquals((await again.start()).reason, "ns_unanswered");
-      assertEquals(push.attempts(), 1);
+      assertEquals(push.attempts(), 1, "no `ring ended` to the deleted subscription");
     } finally {
       await again.close();
       await gw.close();

@@ -328,6 +328,16 @@ Deno.test("web push in the core: the notification's texts per language, the wake
   // Delivered after the call stopped waiting: a missed call, no actions.
   const late = WP.ringNotification("en", ring, 3000);
   assertEquals([late.title, late.actions], ["Missed call", []]);
+  // The call ended: "Missed call" (nobody talked) or "Call ended", under the ring's tag.
+  const end = { event: "ring ended", callId: "c-1", door: ring.door, room: ring.room };
+  assertEquals(WP.endedNotification("zh", { ...end, missed: true }), {
+    title: "未接来电",
+    body: "1栋 1单元 1号门口机 呼叫过 1栋 1单元 0809室",
+    tag: "call-c-1",
+    missed: true,
+  });
+  const over = WP.endedNotification("en", { ...end, missed: false });
+  assertEquals([over.title, over.tag, over.missed], ["Call ended", "call-c-1", false]);
   assertEquals(WP.parseWake("wake=c-1&action=answer"), { callId: "c-1", action: "answer" });
   assertEquals(WP.parseWake("#wake=c-1&action=evil"), { callId: "c-1", action: "show" });
   assertEquals(WP.parseWake("uid=u&room=Y00010108090&token=t"), null);

@@ -27,10 +27,17 @@
  *   `testNotificationClick(tag, action)` (the same path as `notificationclick`), and opens the
  *   URL it chose when `clients.openWindow` refuses outside a real click.
  *
+ * When the call ends, the gateway's `ring ended` push (from the same push service, after the
+ * wake window for a missed call) is delivered the same way: the ringing notification is replaced
+ * under its tag by a silent "Missed call" without actions (read back, or the worker's record);
+ * a not-missed end shows "Call ended", which the worker closes 4 s later. The screenshot
+ * `webpush-06-ring-ended-missed.png` is a drawing of what was read back (headless Chromium has
+ * no notification tray to capture).
+ *
  * Screenshots: `.cache/screenshots/webpush-*.png`.
  */
 
-import type { Page } from "puppeteer-core";
+import type { Page, WebWorker } from "puppeteer-core";
 import { assert, assertEquals } from "./helpers/assert.ts";
 import { startTestGateway, type TestGateway, TIME_SCALE } from "./helpers/gateway.ts";
 import { inNetns } from "./helpers/netns.ts";
@@ -321,3 +328,199 @@ Deno.test(
     }
   },
 );
+
+/** What the worker's registration lists now (title, body, tag, actions, silent, data.event). */
+type Listed = {
+  title: string;
+  body: string;
+  tag: string;
+  actions: string[];
+  silent: boolean | null;
+  event: string;
+};
+function listNotifications(worker: WebWorker): Promise<Listed[]> {
+  return worker.evaluate(() =>
+    (self as unknown as WorkerScope).registration.getNotifications().then((ns) =>
+      ns.map((n) => ({
+        title: n.title,
+        body: n.body,
+        tag: n.tag,
+        actions: ((n as unknown as { actions: { title: string }[] }).actions ?? [])
+          .map((a) => a.title),
+        silent: n.silent,
+        event: String((n.data as { event?: string } | null)?.event),
+      }))
+    )
+  ) as Promise<Listed[]>;
+}
+
+/** The worker's record of a ring-ended push (sw_js.ts `self.pushes.ended`). */
+type EndedRecord = {
+  tag: string;
+  missed: boolean;
+  found: number;
+  shown: string;
+  closedAfter: boolean;
+};
+function endedRecords(worker: WebWorker): Promise<EndedRecord[]> {
+  // deno-lint-ignore no-explicit-any
+  return worker.evaluate(() => (self as any).pushes.ended) as Promise<EndedRecord[]>;
+}
+
+Deno.test(
+  "web phone push: the call ends: `ring ended` replaces the ring with a silent Missed call; Call ended closes itself",
+  opts,
+  async () => {
+    const gw = await startTestGateway({ pushAllowHttp: true, wakeWindow: 3 });
+    const push = startPushService({ vapidKey: () => gw.app.vapidPublicKey });
+    const door = await openDoor();
+    try {
+      await withBrowser({}, async (browser) => {
+        await browser.defaultBrowserContext().overridePermissions(gw.httpBase, ["notifications"]);
+        const subscriber = await newSubscriber();
+        push.add("web-2", subscriber);
+        const { page, errors } = await phonePage(browser);
+        await fakePushManager(page, { ...subscriber, endpoint: push.endpoint("web-2") });
+        const cdp = await page.createCDPSession();
+        const registrations = new Map<string, string>();
+        cdp.on("ServiceWorker.workerRegistrationUpdated", (e) => {
+          for (const r of e.registrations) registrations.set(r.scopeURL, r.registrationId);
+        });
+        await cdp.send("ServiceWorker.enable");
+        const token = await gw.bind(UID, ROOM);
+        await page.goto(link(gw, token));
+        await pageWait(page, () => webphone.state().push === "on", "push on", 10_000);
+        await page.evaluate(() => navigator.serviceWorker.ready.then(() => true));
+        const regId = registrations.get(`${gw.httpBase}/app/`)!;
+        assert(regId, "the app's worker registration");
+        assertEquals(errors, []);
+        // The phone sleeps (no app window: the worker has to show something for every push).
+        const blank = await browser.newPage();
+        const cdp2 = await blank.createCDPSession();
+        await cdp2.send("ServiceWorker.enable");
+        await page.close();
+        await until("the phone offline", () => !gw.app.hub.roomOnline("00010108090"), 5000);
+        const deliver = (message: Record<string, unknown>) =>
+          cdp2.send("ServiceWorker.deliverPushMessage", {
+            origin: gw.httpBase,
+            registrationId: regId,
+            data: JSON.stringify(message),
+          });
+
+        // A door calls; nobody wakes within the 3 s window: the ring, then `ring ended` missed.
+        const summaryP = door.start();
+        await until("the ring at the push service", () => push.delivered.length > 0, 5000);
+        await deliver(push.delivered[0]!.message);
+        const worker = (await (await browser.waitForTarget((t) => t.type() === "service_worker"))
+          .worker())!;
+        // deno-lint-ignore no-explicit-any
+        const shownCount = () => worker.evaluate(() => (self as any).pushes.shown as number);
+        await until("the ring shown", async () => (await shownCount()) > 0, 5000);
+        const callId = String(push.delivered[0]!.message.callId);
+        const tag = `call-${callId}`;
+        const ringListed = await listNotifications(worker);
+        assertEquals((await summaryP).reason, "ended_by_gateway");
+        await until("the ring-ended push", () => push.delivered.length > 1, 5000);
+        assertEquals(push.problems, []);
+        const ended = push.delivered[1]!.message;
+        assertEquals([ended.event, ended.callId, ended.missed], ["ring ended", callId, true]);
+        await deliver(ended);
+        await until("the ring-ended push handled", async () => (await shownCount()) > 1, 5000);
+        const [rec] = await endedRecords(worker);
+        assertEquals([rec!.tag, rec!.missed, rec!.shown], [tag, true, "Missed call"]);
+        // Read back: the ring ("Door calling", Answer / Open door) is gone, a silent "Missed
+        // call" without actions stands under its tag. Headless Chromium may list nothing (see
+        // the module): then the worker's record of what it replaced and showed is what counts.
+        let after = await listNotifications(worker);
+        let source = "registration.getNotifications()";
+        if (ringListed.length > 0 || after.length > 0) {
+          assertEquals(rec!.found, ringListed.length, "the ring notification found under its tag");
+          assertEquals(after.map((n) => [n.tag, n.title, n.actions, n.silent, n.event]), [
+            [tag, "Missed call", [], true, "ring ended"],
+          ]);
+        } else {
+          source = "the worker's record (getNotifications() listed none)";
+          // deno-lint-ignore no-explicit-any
+          const last = await worker.evaluate(() => (self as any).pushes.last) as Listed;
+          after = [{ ...last, actions: [], silent: true, event: "ring ended" }];
+          assertEquals([last.tag, last.title], [tag, "Missed call"]);
+        }
+        assertEquals(
+          after[0]!.body,
+          "Building 1, unit 1, door 1 called Building 1 · Unit 1 · Room 0809",
+        );
+
+        // What the resident's tray holds now, drawn from what was read back.
+        await blank.setViewport(PHONE_VIEWPORT);
+        await blank.setContent(trayHtml(ringListed, after, source));
+        await screenshot(blank, "webpush-06-ring-ended-missed");
+
+        // Answered elsewhere (not missed): "Call ended" replaces the ring, then closes itself.
+        const other = {
+          event: "ring",
+          door: "M00010100",
+          room: ROOM,
+          community: "花苑",
+          callId: "c-elsewhere",
+          uid: UID,
+          expiresAt: Date.now() + 20_000,
+        };
+        await deliver(other);
+        await until("the second ring shown", async () => (await shownCount()) > 2, 5000);
+        await deliver({
+          event: "ring ended",
+          callId: "c-elsewhere",
+          outcome: "phone_hung_up",
+          missed: false,
+          door: "M00010100",
+          room: ROOM,
+          community: "花苑",
+          uid: UID,
+          endedAt: Date.now(),
+        });
+        await until("Call ended shown", async () => (await shownCount()) > 3, 5000);
+        const rec2 = (await endedRecords(worker))[1]!;
+        assertEquals([rec2.tag, rec2.missed, rec2.shown], [
+          "call-c-elsewhere",
+          false,
+          "Call ended",
+        ]);
+        await until(
+          "Call ended closed by the worker",
+          async () => (await endedRecords(worker))[1]!.closedAfter,
+          8000,
+        );
+        const left = (await listNotifications(worker)).map((n) => n.tag);
+        assert(!left.includes("call-c-elsewhere"), `left: ${left}`);
+        // deno-lint-ignore no-console
+        console.log(
+          `ring ended: ring listed ${ringListed.length}, after: ${
+            JSON.stringify(after.map((n) => n.title))
+          } (${source}); Call ended closed, left ${JSON.stringify(left)}`,
+        );
+      });
+    } finally {
+      await door.close();
+      await gw.close();
+      await push.close();
+    }
+  },
+);
+
+/** A drawing of the notifications read back, before and after `ring ended` (for the screenshot). */
+function trayHtml(before: Listed[], after: Listed[], source: string): string {
+  const esc = (s: string) =>
+    s.replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]!);
+  const card = (n: Listed) =>
+    `<div class="n"><b>${esc(n.title)}</b><p>${esc(n.body)}</p><small>tag ${esc(n.tag)}${
+      n.silent ? " · silent" : ""
+    }${n.actions.length ? " · " + n.actions.map(esc).join(" / ") : " · no actions"}</small></div>`;
+  return `<!doctype html><meta charset="utf-8"><style>
+    body{font:15px system-ui,sans-serif;margin:16px;background:#1d2230;color:#eee}
+    h2{font-size:14px;color:#9ab}.n{background:#fff;color:#222;border-radius:12px;padding:10px 12px;margin:8px 0}
+    .n p{margin:4px 0}.n small{color:#667}</style>
+    <h2>Before "ring ended" (getNotifications: ${before.length})</h2>${
+    before.map(card).join("") || "<p>(none listed)</p>"
+  }
+    <h2>After "ring ended" — ${esc(source)}</h2>${after.map(card).join("")}`;
+}

@@ -2,12 +2,20 @@
  * Web Push for the web phone: when a door's call is offered to a room (`call_started`, the
  * moment the webhook fires), an encrypted push goes to every subscription of the room's bound
  * phones that are not connected and not in do-not-disturb, so their service worker shows the
- * call and opening it brings the app up ringing within the wake window.
+ * call and opening it brings the app up ringing within the wake window. When that call ends
+ * (`call_ended`, the webhook's `ring ended`), a second push goes to the subscriptions that
+ * accepted the ring and are still stored, so the worker withdraws the ringing notification (and
+ * says "Missed call" when nobody talked): on every device of the phone, the one that answered
+ * included.
  *
- * One push: `POST <endpoint>` (RFC 8030) with `TTL` (seconds until the call stops waiting),
- * `Urgency: high`, `Content-Encoding: aes128gcm` and the body of {@linkcode encryptWebPush}
- * (RFC 8291), `Authorization: vapid t=<JWT>, k=<key>` (RFC 8292). The payload is
- * {@linkcode RingPush}.
+ * One push: `POST <endpoint>` (RFC 8030) with `TTL` (seconds until the call stops waiting; for
+ * `ring ended` {@linkcode RING_ENDED_TTL_S}), `Urgency: high`, `Content-Encoding: aes128gcm` and
+ * the body of {@linkcode encryptWebPush} (RFC 8291), `Authorization: vapid t=<JWT>, k=<key>`
+ * (RFC 8292). The payloads are {@linkcode RingPush} and {@linkcode RingEndedPush}. `ring ended`
+ * is high urgency too: a ringing notification with an Answer button for a call that is over is
+ * what the resident sees when they pick the phone up, so withdrawing it is as urgent as showing
+ * it (on Android, normal urgency waits for Doze's maintenance window, minutes or more), and the
+ * worker always shows a notification for it, which is what push services ask of high urgency.
  *
  * Never delays a call: the bus hands events over through a bounded queue, deliveries run in the
  * background, at most {@linkcode MAX_PUSH_IN_FLIGHT} at once and {@linkcode MAX_PUSH_QUEUED}
@@ -41,6 +49,28 @@ export interface RingPush {
   /** Epoch ms after which the call no longer waits for a phone. */
   readonly expiresAt: number;
 }
+
+/** The second push: the call of a {@linkcode RingPush} is over. */
+export interface RingEndedPush {
+  readonly event: "ring ended";
+  readonly callId: string;
+  /** Why the call ended: its end reason, as the webhook's `outcome` (`no_phone_woke`, …). */
+  readonly outcome: string;
+  /** Nobody talked (the worker says "Missed call"; else it withdraws the ring quietly). */
+  readonly missed: boolean;
+  readonly door: string;
+  readonly room: string;
+  readonly community: string;
+  readonly uid: string;
+  /** Epoch ms of the end. */
+  readonly endedAt: number;
+}
+
+/** What the sender pushes. */
+export type WebPushPayload = RingPush | RingEndedPush;
+
+/** The TTL of a `ring ended` push: a phone out of reach for longer keeps its notification. */
+export const RING_ENDED_TTL_S = 60;
 
 /** A subscription to push to. */
 export interface PushTarget {
@@ -94,6 +124,22 @@ export interface WebPushOptions {
 
 /** Deliveries running at once. */
 export const MAX_PUSH_IN_FLIGHT = 16;
+/** Calls rung whose end is awaited (bounded: beyond, the oldest get no `ring ended`). */
+export const MAX_PUSH_RINGING = 4096;
+
+/** The call events the sender subscribes to. */
+export const WEB_PUSH_EVENTS = ["call_started", "call_talk", "call_ended"] as const;
+
+/** A call whose ring was pushed: where, to whom, and what became of each ring push. */
+interface RungCall {
+  readonly roomKey: string;
+  readonly door: string;
+  readonly room: string;
+  readonly community: string;
+  readonly rings: { readonly target: PushTarget; readonly outcome: Promise<PushOutcome> }[];
+  talked: boolean;
+  ended: boolean;
+}
 /** Deliveries waiting for a slot; beyond, new ones are dropped and counted. */
 export const MAX_PUSH_QUEUED = 256;
 
@@ -110,7 +156,7 @@ export type PushFailure =
 /** What became of one push. */
 export type PushOutcome = "sent" | "gone" | PushFailure;
 
-/** Sends the ring pushes. */
+/** Sends the ring and ring-ended pushes. */
 export class WebPushSender {
   #o: WebPushOptions;
   #fetch: typeof fetch;
@@ -120,6 +166,7 @@ export class WebPushSender {
   #inFlight = new Set<Promise<unknown>>();
   #abort = new AbortController();
   #closed = false;
+  #ringing = new Map<string, RungCall>();
 
   /** Creates the sender; it sends nothing until {@linkcode WebPushSender.onEvent}. */
   constructor(options: WebPushOptions) {
@@ -130,13 +177,39 @@ export class WebPushSender {
   }
 
   /**
-   * Handles `call_started` (subscribe with `subscribeQueued`): reads the sleeping phones'
-   * subscriptions and starts one delivery per subscription in the background.
+   * Handles the call events {@linkcode WEB_PUSH_EVENTS} (subscribe with `subscribeQueued`):
+   * `call_started` reads the sleeping phones' subscriptions and starts one ring delivery per
+   * subscription in the background; `call_talk` notes that someone talked; `call_ended` starts
+   * the `ring ended` pushes in the background (after the ring deliveries finished).
    */
-  async onEvent(e: EventOf<"call_started">): Promise<void> {
+  async onEvent(
+    e: EventOf<"call_started"> | EventOf<"call_talk"> | EventOf<"call_ended">,
+  ): Promise<void> {
     if (this.#closed) return;
+    if (e.type === "call_talk") {
+      const call = this.#ringing.get(e.callId);
+      if (call) call.talked = true;
+      return;
+    }
+    if (e.type === "call_ended") {
+      const call = this.#ringing.get(e.callId);
+      if (!call) return;
+      this.#ringing.delete(e.callId);
+      call.ended = true;
+      this.#track(this.#ended(call, e));
+      return;
+    }
     const { uids, community, roomAddress = e.roomAddress } = this.#o.phones.toWake(e.roomKey);
     const expiresAt = e.wakeBy ?? e.at + this.#o.ringTimeoutMs;
+    const call: RungCall = {
+      roomKey: e.roomKey,
+      door: e.doorAddress,
+      room: roomAddress,
+      community,
+      rings: [],
+      talked: false,
+      ended: false,
+    };
     for (const uid of uids) {
       let targets: readonly PushTarget[];
       try {
@@ -155,8 +228,49 @@ export class WebPushSender {
           uid,
           expiresAt,
         };
-        this.#track(this.send(t, payload));
+        const outcome = this.send(t, payload, () => !call.ended);
+        this.#track(outcome);
+        call.rings.push({ target: t, outcome });
       }
+    }
+    if (!call.rings.length) return;
+    if (this.#ringing.size >= MAX_PUSH_RINGING) {
+      this.#ringing.delete(this.#ringing.keys().next().value!);
+    }
+    this.#ringing.set(e.callId, call);
+  }
+
+  /**
+   * The `ring ended` pushes of `call`: once its ring deliveries finished, to each subscription
+   * that accepted the ring and is still stored (one deleted meanwhile, by a 410 or by its phone,
+   * gets none).
+   */
+  async #ended(call: RungCall, e: EventOf<"call_ended">): Promise<void> {
+    const outcomes = await Promise.all(call.rings.map((r) => r.outcome));
+    const got = call.rings.filter((_, i) => outcomes[i] === "sent").map((r) => r.target);
+    const stored = new Map<string, Set<string>>();
+    for (const uid of new Set(got.map((t) => t.uid))) {
+      if (this.#closed) return;
+      try {
+        const now = await this.#o.subscriptions.of(uid, call.roomKey);
+        stored.set(uid, new Set(now.map((t) => t.endpoint)));
+      } catch (err) {
+        this.#o.logger.warn("Cannot read the push subscriptions", { uid, error: err });
+      }
+    }
+    for (const t of got) {
+      if (!stored.get(t.uid)?.has(t.endpoint)) continue;
+      this.#track(this.send(t, {
+        event: "ring ended",
+        callId: e.callId,
+        outcome: e.reason,
+        missed: !call.talked,
+        door: call.door,
+        room: call.room,
+        community: call.community,
+        uid: t.uid,
+        endedAt: e.at,
+      }));
     }
   }
 
@@ -165,44 +279,62 @@ export class WebPushSender {
     p.finally(() => this.#inFlight.delete(p));
   }
 
-  /** Sends one push when a slot is free (or drops it when too many wait). Never throws. */
-  async send(target: PushTarget, payload: RingPush): Promise<PushOutcome> {
+  /**
+   * Sends one push when a slot is free (or drops it when too many wait). Never throws.
+   * `wanted`: false once the push is pointless (a ring whose call ended): no further retry.
+   */
+  async send(
+    target: PushTarget,
+    payload: WebPushPayload,
+    wanted: () => boolean = () => true,
+  ): Promise<PushOutcome> {
     if (this.#active >= MAX_PUSH_IN_FLIGHT) {
-      if (this.#queue.length >= MAX_PUSH_QUEUED) return this.#fail(target, "dropped", "queue full");
+      if (this.#queue.length >= MAX_PUSH_QUEUED) {
+        return this.#fail(target, payload, "dropped", "queue full");
+      }
       await new Promise<void>((resolve) => this.#queue.push(resolve));
       if (this.#closed) return "dropped";
     }
     this.#active++;
     try {
-      return await this.#deliver(target, payload);
+      return await this.#deliver(target, payload, wanted);
     } finally {
       this.#active--;
       this.#queue.shift()?.();
     }
   }
 
-  async #deliver(target: PushTarget, payload: RingPush): Promise<PushOutcome> {
+  async #deliver(
+    target: PushTarget,
+    payload: WebPushPayload,
+    wanted: () => boolean,
+  ): Promise<PushOutcome> {
     const o = this.#o;
+    const event = { event: payload.event };
     let body: Uint8Array<ArrayBuffer>;
     try {
       body = await encryptWebPush(new TextEncoder().encode(JSON.stringify(payload)), target);
     } catch (e) {
-      return this.#fail(target, "bad_subscription", e instanceof Error ? e.message : String(e));
+      const why = e instanceof Error ? e.message : String(e);
+      return this.#fail(target, payload, "bad_subscription", why);
     }
+    const deadline = payload.event === "ring"
+      ? payload.expiresAt
+      : payload.endedAt + RING_ENDED_TTL_S * 1000;
     const retries = o.retries ?? 2;
     const cap = o.backoffMs ?? 500;
     let wait = cap;
     let last: { reason: PushFailure; why: string } = { reason: "expired", why: "call over" };
     for (let attempt = 0; attempt <= retries && !this.#closed; attempt++) {
-      const left = payload.expiresAt - o.clock.wallNow();
-      if (left <= 0) break;
+      const left = deadline - o.clock.wallNow();
+      if (left <= 0 || !wanted()) break;
       const r = await this.#attempt(target, body, Math.ceil(left / 1000));
       if (r === "sent") {
-        o.metrics.inc("web_push_sent_total");
+        o.metrics.inc("web_push_sent_total", event);
         return "sent";
       }
       if (r === "gone") {
-        o.metrics.inc("web_push_gone_total");
+        o.metrics.inc("web_push_gone_total", event);
         o.logger.info("push subscription gone: deleted", { uid: target.uid, room: target.roomKey });
         try {
           if (await o.subscriptions.removeStored(target)) o.onRemoved?.();
@@ -216,7 +348,7 @@ export class WebPushSender {
       await this.#sleep(Math.min(r.retryAfterMs ?? wait, cap * 2 ** retries));
       wait *= 2;
     }
-    return this.#fail(target, last.reason, last.why);
+    return this.#fail(target, payload, last.reason, last.why);
   }
 
   async #attempt(
@@ -286,12 +418,23 @@ export class WebPushSender {
     });
   }
 
-  #fail(target: PushTarget, reason: PushFailure, why: string): PushFailure {
-    this.#o.metrics.inc("web_push_failures_total", { reason });
+  #fail(
+    target: PushTarget,
+    payload: WebPushPayload,
+    reason: PushFailure,
+    why: string,
+  ): PushFailure {
+    this.#o.metrics.inc("web_push_failures_total", { event: payload.event, reason });
     if (this.#throttle.allow(`web_push|${reason}`)) {
       this.#o.logger.warn(
         "web push failed (logged once a minute per reason; see web_push_failures_total)",
-        { push_service: originOf(target.endpoint), uid: target.uid, reason, why },
+        {
+          push_service: originOf(target.endpoint),
+          uid: target.uid,
+          event: payload.event,
+          reason,
+          why,
+        },
       );
     }
     return reason;

@@ -541,6 +541,22 @@ var WP = (function () {
     };
   }
 
+  /**
+   * What the service worker shows for a ring-ended push, under the ring's tag (it replaces the
+   * ringing notification): "Missed call" when nobody talked, else "Call ended" (the worker
+   * closes that one a few seconds later). No actions.
+   */
+  function endedNotification(lang, push) {
+    var n = ringNotification(lang, { door: push.door, room: push.room, callId: push.callId, expiresAt: 0 }, 1);
+    var missed = push.missed !== false;
+    return {
+      title: missed ? n.title : t(lang, 'outAnswered'),
+      body: n.body,
+      tag: n.tag,
+      missed: missed
+    };
+  }
+
   /** The app's wake fragment (#wake=CALLID&action=answer|open|show), or null. */
   function parseWake(fragment) {
     var q = new URLSearchParams(String(fragment || '').replace(/^#/, ''));
@@ -551,7 +567,8 @@ var WP = (function () {
   }
 
   return {
-    b64u: b64u, ringNotification: ringNotification, parseWake: parseWake,
+    b64u: b64u, ringNotification: ringNotification, endedNotification: endedNotification,
+    parseWake: parseWake,
     MEDIA: MEDIA, DATA_TYPE: DATA_TYPE, OP: OP,
     parseMedia: parseMedia, audioPacket: audioPacket, Reassembler: Reassembler,
     sniffCodec: sniffCodec, h264Info: h264Info,
