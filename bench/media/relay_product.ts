@@ -31,6 +31,7 @@ import { receiveLoop } from "../../src/net/receive_loop.ts";
 import { DoorTransport } from "../../src/door/transport.ts";
 import { MediaRelay } from "../../src/media/relay.ts";
 import type { LiveCallInfo } from "../../src/call/ports.ts";
+import { LAG, lagReport, stamp } from "./lag.ts";
 
 const [pa = 0, pb = 0, doorBase = 0, phoneBase = 0, calls = 0] = Deno.args.map(Number);
 const doorIpBase = Deno.args[5] ?? "127.0.1.1";
@@ -63,7 +64,12 @@ const transport = new DoorTransport({
   isOnline: () => true,
   localIpFor: () => HOST,
   onEvent: () => {},
-  onMedia: (bytes, from) => relay.onDoorMedia(bytes, from),
+  onMedia: LAG
+    ? (bytes, from) => {
+      stamp(bytes);
+      relay.onDoorMedia(bytes, from);
+    }
+    : (bytes, from) => relay.onDoorMedia(bytes, from),
 });
 
 const enc = new TextEncoder();
@@ -104,7 +110,7 @@ const report = () => {
   console.error(
     `relay_product: doorIn ${t.doorIn} toPhones ${t.toPhones} phoneIn ${t.phoneIn} ` +
       `toDoor ${t.toDoor} dropped ${JSON.stringify(Object.fromEntries(d))} ` +
-      `sendErrors door ${doorPort.sendErrors} media ${mediaPort.sendErrors}`,
+      `sendErrors door ${doorPort.sendErrors} media ${mediaPort.sendErrors} ${lagReport()}`,
   );
   Deno.exit(0);
 };
