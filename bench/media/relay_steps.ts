@@ -127,4 +127,3 @@ function ipPlus(base: string, i: number): string {
   Deno.addSignalListener("SIGTERM", report);
   console.log("READY");
 }
-

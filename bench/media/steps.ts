@@ -32,17 +32,19 @@ const usePerf = !args.includes("--no-perf");
 const fifo = args.includes("--fifo");
 const deno = Deno.execPath();
 const DOOR_IP = "127.0.1.1";
-const denoRun = (file: string, ...pre: string[]) => [
+const denoRun = (file: string, ...pre: string[]) => denoRunWith("", file, ...pre);
+/** `v8` extra V8 flags, e.g. ",--single-threaded-gc". */
+const denoRunWith = (v8: string, file: string, ...pre: string[]) => [
   deno,
   "run",
   "--quiet",
   "--unstable-net",
   "-A",
-  "--v8-flags=--trace-gc-nvp",
+  `--v8-flags=--trace-gc-nvp${v8}`,
   `${here}${file}`,
   ...pre,
 ];
-const ALL: Record<string, { cmd: string[]; doorIp: boolean }> = {
+const ALL: Record<string, { cmd: string[]; doorIp: boolean; env?: Record<string, string> }> = {
   node: { cmd: ["node", "--trace-gc", `${here}relay_node.mjs`], doorIp: false },
   s0: { cmd: denoRun("relay_steps.ts", "s0"), doorIp: true },
   // s0 with one door IP, routed by source port: relay_deno.ts "fire" (deno-fast_udp)
@@ -56,6 +58,15 @@ const ALL: Record<string, { cmd: string[]; doorIp: boolean }> = {
   s1: { cmd: denoRun("relay_steps.ts", "s1"), doorIp: true },
   s2: { cmd: denoRun("relay_steps.ts", "s2"), doorIp: true },
   product: { cmd: denoRun("relay_product.ts"), doorIp: true },
+  // the product with V8's GC on the main thread only (no waits on helper threads)
+  "product-stgc": { cmd: denoRunWith(",--single-threaded-gc", "relay_product.ts"), doorIp: true },
+  // the same flag set by the program at run time (node:v8 setFlagsFromString)
+  "product-stgc-rt": {
+    cmd: denoRun("relay_product.ts"),
+    doorIp: true,
+    env: { RELAY_V8_FLAGS: "--single-threaded-gc" },
+  },
+  "s0-stgc": { cmd: denoRunWith(",--single-threaded-gc", "relay_steps.ts", "s0"), doorIp: true },
 };
 const names = opt("--only", "node,s0,s1,s2,product").split(",");
 for (const n of names) if (!ALL[n]) throw new Error(`unknown relay ${n}`);
@@ -113,7 +124,7 @@ async function once(name: string): Promise<Row> {
       "-c",
       `exec nice -n -19 taskset -c 1 ${argv.map(q).join(" ")} >${q(out)} 2>${q(err)}`,
     ],
-    env: { LAG: "1" },
+    env: { LAG: "1", ...r.env },
   }).spawn();
   for (let i = 0; i < 200; i++) {
     if ((await Deno.readTextFile(out)).includes("READY")) break;
@@ -199,7 +210,9 @@ async function once(name: string): Promise<Row> {
       continue;
     }
     // --trace-gc (Node)
-    const m = l.match(/(Scavenge|Mark-Compact|Mark-sweep|Minor Mark-Sweep).*?([\d.]+) \/ ([\d.]+) ms/i);
+    const m = l.match(
+      /(Scavenge|Mark-Compact|Mark-sweep|Minor Mark-Sweep).*?([\d.]+) \/ ([\d.]+) ms/i,
+    );
     if (!m) continue;
     const t = Number(m[2]);
     if (/scavenge|minor/i.test(m[1]!)) {
@@ -218,9 +231,12 @@ async function once(name: string): Promise<Row> {
     tid,
     comm: t.comm,
     ticks: t.ticks - (threadsBefore.get(tid)?.ticks ?? 0),
-  })).filter((t) => t.ticks > 0).sort((a, b) =>
-    (a.tid === child.pid ? -1 : b.tid === child.pid ? 1 : b.ticks - a.ticks)
-  ).map((t) => `${t.comm}:${t.ticks}`).join(" ");
+  })).filter((t) => t.ticks > 0).sort((
+    a,
+    b,
+  ) => (a.tid === child.pid ? -1 : b.tid === child.pid ? 1 : b.ticks - a.ticks)).map((t) =>
+    `${t.comm}:${t.ticks}`
+  ).join(" ");
   for (const f of [out, err, perfOut]) await Deno.remove(f).catch(() => {});
   const secs = warmup + duration;
   return {
@@ -277,7 +293,9 @@ for (let k = 0; k < rounds; k++) {
         `cpu ${x.cpuUs.toFixed(1)}us`,
         `oth ${x.oth}%`.padEnd(8),
         `sys ${x.sys.toFixed(2)} cs ${x.cs.toFixed(2)}`,
-        `scav ${x.scav.toFixed(1)}/s (med ${x.scavMed} max ${x.scavMs} ms) mc ${x.mc} (${x.mcMs}ms)`,
+        `scav ${
+          x.scav.toFixed(1)
+        }/s (med ${x.scavMed} max ${x.scavMs} ms) mc ${x.mc} (${x.mcMs}ms)`,
         x.allocPerPkt ? `alloc ${x.allocPerPkt.toFixed(0)} B/pkt` : "",
         x.lag,
         x.threads,
@@ -299,8 +317,6 @@ for (const n of names) {
       cpu.toFixed(1)
     } us/pkt (x node ${(cpu / nodeCpu).toFixed(2)})  loss-free runs ${
       rs.filter((r) => r.loss === 0).length
-    }/${rs.length}  sys ${
-      med(rs.map((r) => r.sys)).toFixed(2)
-    }`,
+    }/${rs.length}  sys ${med(rs.map((r) => r.sys)).toFixed(2)}`,
   );
 }
