@@ -319,6 +319,8 @@ interface Phase {
   first: number[];
   all: number[];
   failed: number;
+  /** Failed rounds by what was missing: `no call`, `not every phone`, `answer <op>`. */
+  why: Map<string, number>;
 }
 
 async function rounds(
@@ -326,10 +328,18 @@ async function rounds(
   plan: { k: number; room: Room; expect: number }[],
   gapMs: number,
 ): Promise<Phase> {
-  const out: Phase = { first: [], all: [], failed: 0 };
+  const out: Phase = { first: [], all: [], failed: 0, why: new Map() };
   for (const { k, room, expect } of plan) {
     const r = await round(door, k, room, expect);
-    if (r.first === undefined || r.all === undefined || r.answer !== OP.LINEUSE) out.failed++;
+    if (r.first === undefined || r.all === undefined || r.answer !== OP.LINEUSE) {
+      out.failed++;
+      const why = r.first === undefined
+        ? `no call (answer ${r.answer ?? "none"})`
+        : r.all === undefined
+        ? "not every phone"
+        : `answer ${r.answer ?? "none"}`;
+      out.why.set(why, (out.why.get(why) ?? 0) + 1);
+    }
     if (r.first !== undefined) out.first.push(r.first);
     if (r.all !== undefined) out.all.push(r.all);
     if (gapMs) await sleep(gapMs);
@@ -613,7 +623,9 @@ export async function runBench(o: {
     println(
       `target p99 < 5 ms (every phone): ${a.p99 < 5 ? "met" : "NOT met"} (${ms(a.p99)}); ` +
         `rounds failed (no call, busy or no LINEUSE): ${load.failed} of ${plan.length}, ` +
-        `baseline ${base.failed + baseAfter.failed} of ${2 * soloPlan.length}; ` +
+        `baseline ${base.failed + baseAfter.failed} of ${2 * soloPlan.length} (${
+          [...load.why, ...base.why, ...baseAfter.why].map(([k, n]) => `${k}: ${n}`).join(", ")
+        }); ` +
         `errors at phones: ${errors}; calls at phones of unprobed rooms: ${bg.calls}`,
     );
     println(

@@ -35,9 +35,6 @@ import { receiveLoop } from "../../src/net/receive_loop.ts";
 import { DoorTransport } from "../../src/door/transport.ts";
 import { MediaRelay } from "../../src/media/relay.ts";
 import type { LiveCallInfo } from "../../src/call/ports.ts";
-import { ServerWebSocket, WS_DEFAULTS } from "../../src/http/websocket.ts";
-import { acceptKey } from "../../src/http/server.ts";
-import { WS_MEDIA_SKIP_BYTES } from "../../src/phone/service.ts";
 import { LAG, lagReport, stamp, stampOther } from "./lag.ts";
 
 // Bench-only: V8 flags set at run time (RELAY_V8_FLAGS), to compare with --v8-flags.
@@ -132,6 +129,14 @@ void receiveLoop(
 // ---- web-phone viewers (WS_VIEWERS per call, on WS_PORT): the WebSocket transport's sink
 let wsSkipped = 0;
 let wsSent = 0;
+// Imported only with viewers: the relay's heap (and so its major GCs) stays as without them.
+const ws = wsViewers > 0
+  ? {
+    ...(await import("../../src/http/websocket.ts")),
+    ...(await import("../../src/http/server.ts")),
+    ...(await import("../../src/phone/service.ts")),
+  }
+  : undefined;
 if (wsViewers > 0) {
   const listener = Deno.listen({ hostname: HOST, port: wsPort });
   (async () => {
@@ -141,6 +146,7 @@ if (wsViewers > 0) {
 
 /** A minimal upgrade (the bench's viewers only), then the gateway's own ServerWebSocket. */
 async function serveViewer(conn: Deno.Conn): Promise<void> {
+  const { acceptKey, ServerWebSocket, WS_DEFAULTS, WS_MEDIA_SKIP_BYTES } = ws!;
   let got = new Uint8Array(0);
   const chunk = new Uint8Array(4096);
   let end = -1;

@@ -31,7 +31,6 @@ const warmup = 1;
 const deno = Deno.execPath();
 const DOOR_IP = "127.0.1.1";
 const WS_PORT = 47099;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const dec = new TextDecoder();
 
 interface Run {
