@@ -88,6 +88,24 @@ const RELAYS: Relay[] = [
     core: true,
     doorIpBase: "127.0.1.1",
   },
+  // BENCH_BASE=<a tree of an earlier commit> (e.g. `git archive <commit> src bench | tar -x -C
+  // DIR`): that commit's product relay beside this one, in the same run ("before/after")
+  ...(Deno.env.get("BENCH_BASE")
+    ? [{
+      name: "deno-product@base",
+      cmd: [
+        deno,
+        "run",
+        "--quiet",
+        "--unstable-net",
+        "--allow-net",
+        "--allow-env",
+        `${Deno.env.get("BENCH_BASE")}/bench/media/relay_product.ts`,
+      ],
+      core: true,
+      doorIpBase: "127.0.1.1",
+    }]
+    : []),
   { name: "deno-bufloop", cmd: denoRelay("bufloop") },
   { name: "deno-pumps8", cmd: denoRelay("pumps", 8) },
   { name: "deno-fire2", cmd: denoRelay("fire", 2) },
