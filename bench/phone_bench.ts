@@ -40,6 +40,11 @@ import { eprintln, println } from "../src/print.ts";
 
 const GATEWAY_IP = "127.0.0.1";
 const DOOR_IP = "127.0.0.2";
+/**
+ * Doors the rounds take turns with, from DOOR_IP up: the gateway admits at most 5 CALLs a second
+ * (burst 20) per door IP, and a round is quicker than that; one door lost ~5 % of its CALLs.
+ */
+const DOORS = 8;
 const DOOR_PORT = 8302;
 const HTTP_PORT = 8080;
 const MEDIA_PORT = 8303;
@@ -213,10 +218,13 @@ class BenchDoor {
   #answers = new Map<string, (op: number) => void>();
   #loop: Promise<void>;
 
-  constructor() {
+  readonly ip: string;
+
+  constructor(ip: string) {
+    this.ip = ip;
     // reuseAddress: the gateway's wildcard socket holds port 8302 with it too.
     this.#conn = Deno.listenDatagram({
-      hostname: DOOR_IP,
+      hostname: ip,
       port: DOOR_PORT,
       transport: "udp",
       reuseAddress: true,
@@ -255,7 +263,7 @@ class BenchDoor {
       type: MSG_TYPE.ASK,
       op: OP.CALL,
       caller: doorAddress(k),
-      callerIp: DOOR_IP,
+      callerIp: this.ip,
       callee: `S${room.key}`,
       calleeIp: GATEWAY_IP,
       multicast: 0,
@@ -287,7 +295,23 @@ interface RoundResult {
  * One round: CALL → `call` at the room's `expect` phones → the first to get it declines →
  * LINEUSE at the door and `over success` at the decliner.
  */
-async function round(door: BenchDoor, k: number, room: Room, expect: number): Promise<RoundResult> {
+/** The bench's doors, one per round in turn. */
+class BenchDoors {
+  #doors = Array.from({ length: DOORS }, (_, i) => {
+    const [a, b, c, d] = DOOR_IP.split(".").map(Number) as [number, number, number, number];
+    return new BenchDoor(`${a}.${b}.${c}.${d + i}`);
+  });
+
+  call(k: number, room: Room): { sent: Promise<unknown>; answer: Promise<number> } {
+    return this.#doors[k % DOORS]!.call(k, room);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.#doors.map((d) => d.close()));
+  }
+}
+
+async function round(door: BenchDoors, k: number, room: Room, expect: number): Promise<RoundResult> {
   const got: number[] = [];
   let decliner: BenchPhone | undefined;
   let allIn!: () => void;
@@ -319,17 +343,27 @@ interface Phase {
   first: number[];
   all: number[];
   failed: number;
+  /** Failed rounds by what was missing: `no call`, `not every phone`, `answer <op>`. */
+  why: Map<string, number>;
 }
 
 async function rounds(
-  door: BenchDoor,
+  door: BenchDoors,
   plan: { k: number; room: Room; expect: number }[],
   gapMs: number,
 ): Promise<Phase> {
-  const out: Phase = { first: [], all: [], failed: 0 };
+  const out: Phase = { first: [], all: [], failed: 0, why: new Map() };
   for (const { k, room, expect } of plan) {
     const r = await round(door, k, room, expect);
-    if (r.first === undefined || r.all === undefined || r.answer !== OP.LINEUSE) out.failed++;
+    if (r.first === undefined || r.all === undefined || r.answer !== OP.LINEUSE) {
+      out.failed++;
+      const why = r.first === undefined
+        ? `no call (answer ${r.answer ?? "none"})`
+        : r.all === undefined
+        ? "not every phone"
+        : `answer ${r.answer ?? "none"}`;
+      out.why.set(why, (out.why.get(why) ?? 0) + 1);
+    }
     if (r.first !== undefined) out.first.push(r.first);
     if (r.all !== undefined) out.all.push(r.all);
     if (gapMs) await sleep(gapMs);
@@ -504,7 +538,7 @@ export async function runBench(o: {
     stderr: "inherit",
   }).spawn();
   const pid = child.pid;
-  let door: BenchDoor | undefined;
+  let door: BenchDoors | undefined;
   const background = others.length ? new Background() : undefined;
   const backgroundStats = async () =>
     background ? await background.ask<"stats">({ type: "stats" }) : {
@@ -514,7 +548,7 @@ export async function runBench(o: {
     };
   try {
     await waitHealthy(`http://${GATEWAY_IP}:${HTTP_PORT}`, child, 20_000);
-    door = new BenchDoor();
+    door = new BenchDoors();
     const rss0 = vmRssKiB(pid);
 
     // Baseline: one phone connected (the first phone of room 0).
@@ -596,7 +630,7 @@ export async function runBench(o: {
       `phone bench: ${phones.length} phones in ${rooms.length} rooms (${o.perRoom} per room), ` +
         `heartbeat 2 s; ${probes.length} phones of ${probeRooms.length} probe rooms timed on the ` +
         `main thread, ${others.length} in a worker; gateway pid ${pid} (subprocess); door ` +
-        `${DOOR_IP} → ${GATEWAY_IP}:8302`,
+        `${DOORS} doors from ${DOOR_IP} → ${GATEWAY_IP}:8302`,
     );
     println(
       `baseline, 1 phone connected: CALL→call ${show(b)}; before the load p99 ${
@@ -613,7 +647,9 @@ export async function runBench(o: {
     println(
       `target p99 < 5 ms (every phone): ${a.p99 < 5 ? "met" : "NOT met"} (${ms(a.p99)}); ` +
         `rounds failed (no call, busy or no LINEUSE): ${load.failed} of ${plan.length}, ` +
-        `baseline ${base.failed + baseAfter.failed} of ${2 * soloPlan.length}; ` +
+        `baseline ${base.failed + baseAfter.failed} of ${2 * soloPlan.length} (${
+          [...load.why, ...base.why, ...baseAfter.why].map(([k, n]) => `${k}: ${n}`).join(", ")
+        }); ` +
         `errors at phones: ${errors}; calls at phones of unprobed rooms: ${bg.calls}`,
     );
     println(

@@ -19,6 +19,10 @@
  * the door) and its phone is latched at 127.0.0.1:(PHONE_BASE + i) through the product's
  * control-datagram path (`enable_video` with the call's key), fed in directly.
  *
+ * With `WS_VIEWERS=V` (and `WS_PORT`, default 47099) each call also has V web-phone viewers in its
+ * video set, fed over the gateway's own ServerWebSocket with the WebSocket transport's sink
+ * (a copy per frame, skipped and counted above WS_MEDIA_SKIP_BYTES unsent): ws_viewers.ts.
+ *
  * On SIGTERM/SIGINT it prints the relay's counters to stderr (the bench kills with SIGKILL).
  *
  * @module
@@ -31,9 +35,17 @@ import { receiveLoop } from "../../src/net/receive_loop.ts";
 import { DoorTransport } from "../../src/door/transport.ts";
 import { MediaRelay } from "../../src/media/relay.ts";
 import type { LiveCallInfo } from "../../src/call/ports.ts";
+import { LAG, lagReport, stamp, stampOther } from "./lag.ts";
+
+// Bench-only: V8 flags set at run time (RELAY_V8_FLAGS), to compare with --v8-flags.
+const runtimeFlags = Deno.env.get("RELAY_V8_FLAGS");
+if (runtimeFlags) (await import("node:v8")).setFlagsFromString(runtimeFlags);
 
 const [pa = 0, pb = 0, doorBase = 0, phoneBase = 0, calls = 0] = Deno.args.map(Number);
 const doorIpBase = Deno.args[5] ?? "127.0.1.1";
+/** Web-phone viewers per call (WebSocket transport), served on WS_PORT. */
+const wsViewers = Number(Deno.env.get("WS_VIEWERS") ?? 0);
+const wsPort = Number(Deno.env.get("WS_PORT") ?? 47099);
 const HOST = "127.0.0.1";
 
 /** `base + i` as a dotted IPv4 address, kept inside 127.0.0.0/8. */
@@ -63,7 +75,12 @@ const transport = new DoorTransport({
   isOnline: () => true,
   localIpFor: () => HOST,
   onEvent: () => {},
-  onMedia: (bytes, from) => relay.onDoorMedia(bytes, from),
+  onMedia: LAG
+    ? (bytes, from) => {
+      stamp(bytes);
+      relay.onDoorMedia(bytes, from);
+    }
+    : (bytes, from) => relay.onDoorMedia(bytes, from),
 });
 
 const enc = new TextEncoder();
@@ -86,7 +103,8 @@ for (let i = 0; i < calls; i++) {
     doorAddress: "M00010100",
   };
   relay.open(info);
-  relay.route(callId, [uid], uid); // talking: video to this phone, its audio to the door
+  // talking: video to this phone (and the call's web-phone viewers), its audio to the door
+  relay.route(callId, [uid, ...Array.from({ length: wsViewers }, (_, k) => `ws-${i}-${k}`)], uid);
   const control = enc.encode(
     JSON.stringify({ order: "enable_video", uid, callId, mediaKey }),
   );
@@ -97,14 +115,80 @@ const unlatched = Object.values(t.dropped).reduce((a, b) => a + b, 0);
 if (unlatched > 0) throw new Error(`setup: ${JSON.stringify(t.dropped)}`);
 
 transport.listen();
-void receiveLoop(mediaPort, (bytes, from) => relay.onPhoneDatagram(bytes, from), logger);
+void receiveLoop(
+  mediaPort,
+  LAG
+    ? (bytes, from) => {
+      stampOther();
+      relay.onPhoneDatagram(bytes, from);
+    }
+    : (bytes, from) => relay.onPhoneDatagram(bytes, from),
+  logger,
+);
+
+// ---- web-phone viewers (WS_VIEWERS per call, on WS_PORT): the WebSocket transport's sink
+let wsSkipped = 0;
+let wsSent = 0;
+// Imported only with viewers: the relay's heap (and so its major GCs) stays as without them.
+const ws = wsViewers > 0
+  ? {
+    ...(await import("../../src/http/websocket.ts")),
+    ...(await import("../../src/http/server.ts")),
+    ...(await import("../../src/phone/service.ts")),
+  }
+  : undefined;
+if (wsViewers > 0) {
+  const listener = Deno.listen({ hostname: HOST, port: wsPort });
+  (async () => {
+    for await (const conn of listener) void serveViewer(conn);
+  })();
+}
+
+/** A minimal upgrade (the bench's viewers only), then the gateway's own ServerWebSocket. */
+async function serveViewer(conn: Deno.Conn): Promise<void> {
+  const { acceptKey, ServerWebSocket, WS_DEFAULTS, WS_MEDIA_SKIP_BYTES } = ws!;
+  let got = new Uint8Array(0);
+  const chunk = new Uint8Array(4096);
+  let end = -1;
+  while (end < 0) {
+    const n = await conn.read(chunk);
+    if (n === null) return conn.close();
+    const next = new Uint8Array(got.length + n);
+    next.set(got);
+    next.set(chunk.subarray(0, n), got.length);
+    got = next;
+    end = new TextDecoder().decode(got).indexOf("\r\n\r\n");
+  }
+  const head = new TextDecoder().decode(got.subarray(0, end));
+  const key = head.match(/sec-websocket-key:\s*(\S+)/i)?.[1] ?? "";
+  const [, call = "0", viewer = "0"] = head.match(/call=(\d+)&viewer=(\d+)/) ?? [];
+  await conn.write(enc.encode(
+    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+      `Sec-WebSocket-Accept: ${await acceptKey(key)}\r\n\r\n`,
+  ));
+  const socket = new ServerWebSocket({ ...WS_DEFAULTS, clock: systemClock });
+  let open = true;
+  // As PhoneService's `enable_video` with transport "ws" (src/phone/service.ts).
+  relay.enableWs(`bench-call-${call}`, `ws-${call}-${viewer}`, (bytes) => {
+    if (!open) return;
+    if (socket.bufferedAmount > WS_MEDIA_SKIP_BYTES) {
+      wsSkipped++;
+      return;
+    }
+    wsSent++;
+    socket.send(bytes.slice());
+  }, () => open);
+  await socket.run(conn, got.subarray(end + 4));
+  open = false;
+}
 
 const report = () => {
   const d = Object.entries(t.dropped).filter(([, n]) => n > 0);
   console.error(
     `relay_product: doorIn ${t.doorIn} toPhones ${t.toPhones} phoneIn ${t.phoneIn} ` +
       `toDoor ${t.toDoor} dropped ${JSON.stringify(Object.fromEntries(d))} ` +
-      `sendErrors door ${doorPort.sendErrors} media ${mediaPort.sendErrors}`,
+      `sendErrors door ${doorPort.sendErrors} media ${mediaPort.sendErrors} ` +
+      `ws sent ${wsSent} skipped ${wsSkipped} ${lagReport()}`,
   );
   Deno.exit(0);
 };

@@ -57,7 +57,8 @@ export function isValidCloseCode(code: number): boolean {
  */
 export class FrameDecoder {
   #max: number;
-  #buf = new Uint8Array(16 * 1024);
+  /** Starts small (a phone's messages are short; 1,000 phones hold 1,000 of these), grows. */
+  #buf = new Uint8Array(1024);
   #start = 0;
   #end = 0;
   #parts: Uint8Array[] = [];

@@ -17,36 +17,54 @@ const MAX_FREE = 1024;
  * buffer goes back to the pool when its count reaches zero.
  */
 export class BufferPool {
-  #free: Uint8Array[] = [];
-  #refs = new Map<ArrayBufferLike, { buf: Uint8Array; n: number }>();
+  #free: Entry[] = [];
+  /**
+   * Every buffer the pool knows, with its count; entries stay while the buffer is free, so that
+   * a lease or release allocates nothing and leaves the map unchanged (the media path runs one
+   * of each per datagram, and garbage there is what sets the pace of the GC's scavenges).
+   */
+  #refs = new Map<ArrayBufferLike, Entry>();
+  #leased = 0;
 
   /** A buffer with one reference (the receiver's). */
   lease(): Uint8Array {
-    const buf = this.#free.pop() ?? new Uint8Array(RECEIVE_BUFFER_SIZE);
-    this.#refs.set(buf.buffer, { buf, n: 1 });
-    return buf;
+    let e = this.#free.pop();
+    if (e === undefined) {
+      e = { buf: new Uint8Array(RECEIVE_BUFFER_SIZE), n: 0 };
+      this.#refs.set(e.buf.buffer, e);
+    }
+    e.n = 1;
+    this.#leased++;
+    return e.buf;
   }
 
-  /** Adds a reference if `data` lies in a pooled buffer; true when it does. */
+  /** Adds a reference if `data` lies in a leased pooled buffer; true when it does. */
   retain(data: Uint8Array): boolean {
-    const r = this.#refs.get(data.buffer);
-    if (!r) return false;
-    r.n++;
+    const e = this.#refs.get(data.buffer);
+    if (e === undefined || e.n === 0) return false;
+    e.n++;
     return true;
   }
 
   /** Drops a reference; the buffer is free again at zero. */
   release(data: Uint8Array): void {
-    const r = this.#refs.get(data.buffer);
-    if (!r || --r.n > 0) return;
-    this.#refs.delete(data.buffer);
-    if (this.#free.length < MAX_FREE) this.#free.push(r.buf);
+    const e = this.#refs.get(data.buffer);
+    if (e === undefined || e.n === 0 || --e.n > 0) return;
+    this.#leased--;
+    if (this.#free.length < MAX_FREE) this.#free.push(e);
+    else this.#refs.delete(e.buf.buffer);
   }
 
   /** Buffers leased and not yet free (leak checks). */
   get leased(): number {
-    return this.#refs.size;
+    return this.#leased;
   }
+}
+
+/** A pooled buffer and its reference count (0: free). */
+interface Entry {
+  readonly buf: Uint8Array;
+  n: number;
 }
 
 /** The process-wide pool of receive buffers. */

@@ -70,6 +70,9 @@ class DenoDatagramPort implements UdpPort {
   #memberships: Deno.MulticastV4Membership[] = [];
 
   #pooled: boolean;
+  /** The buffer of the receive in progress (and that receive), until its datagram is released. */
+  #leased: Uint8Array | undefined;
+  #leasedBy: Promise<unknown> | undefined;
 
   constructor(conn: Deno.DatagramConn, pooled: boolean) {
     this.#conn = conn;
@@ -95,38 +98,61 @@ class DenoDatagramPort implements UdpPort {
       this.#sendErrors++;
       return;
     }
-    const pooled = receivePool.retain(data);
-    const sent = this.#conn.send(data, { transport: "udp", hostname: to.hostname, port: to.port });
-    sent.then(
-      () => pooled && receivePool.release(data),
-      () => {
-        this.#sendErrors++;
-        if (pooled) receivePool.release(data);
-      },
-    );
+    // `to` as it is: the runtime reads only its hostname and port (no copy per datagram).
+    const sent = this.#conn.send(data, to as Deno.NetAddr);
+    if (receivePool.retain(data)) {
+      sent.then(
+        () => receivePool.release(data),
+        () => {
+          this.#sendErrors++;
+          receivePool.release(data);
+        },
+      );
+    } else sent.catch(this.#countSendError);
   }
 
-  async receive(): Promise<[Uint8Array, Endpoint]> {
-    const buf = this.#pooled ? receivePool.lease() : new Uint8Array(RECEIVE_BUFFER_SIZE);
-    let data: Uint8Array;
-    let addr: Deno.Addr;
-    try {
-      [data, addr] = await this.#conn.receive(buf);
-    } catch (e) {
-      if (this.#pooled) receivePool.release(buf);
-      throw e;
+  #countSendError = (): void => {
+    this.#sendErrors++;
+  };
+
+  /**
+   * Not an async function, and the runtime's address object is the {@linkcode Endpoint}: a
+   * datagram costs only the runtime's own allocations. A pooled buffer is the consumer's to
+   * release once the receive resolved; one whose receive was not released by the next receive
+   * or by `close` (it rejected, or receives overlap) goes back when its receive rejects.
+   */
+  receive(): Promise<[Uint8Array, Endpoint]> {
+    if (!this.#pooled) {
+      return this.#conn.receive(new Uint8Array(RECEIVE_BUFFER_SIZE)) as Promise<
+        [Uint8Array, Deno.NetAddr]
+      >;
     }
-    const a = addr as Deno.NetAddr;
-    return [data, { hostname: a.hostname, port: a.port }];
+    this.#unlease();
+    const buf = receivePool.lease();
+    const p = this.#conn.receive(buf) as Promise<[Uint8Array, Deno.NetAddr]>;
+    this.#leased = buf;
+    this.#leasedBy = p;
+    return p;
   }
 
   release(data: Uint8Array): void {
-    if (this.#pooled) receivePool.release(data);
+    if (!this.#pooled) return;
+    if (this.#leased?.buffer === data.buffer) this.#leased = undefined;
+    receivePool.release(data);
+  }
+
+  /** The receive in progress, not released yet: its buffer comes back if it rejects. */
+  #unlease(): void {
+    const buf = this.#leased;
+    if (buf === undefined) return;
+    this.#leased = undefined;
+    this.#leasedBy?.then(undefined, () => receivePool.release(buf));
   }
 
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#unlease();
     for (const m of this.#memberships) m.leave().catch(() => {});
     try {
       this.#conn.close();
