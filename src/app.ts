@@ -59,6 +59,8 @@ import { openOwnTls, pemFingerprint } from "./tls/gateway_tls.ts";
 import { lanNames } from "./tls/lan_names.ts";
 import { PushWebhook, WEBHOOK_EVENTS } from "./push/webhook.ts";
 import { BoundRooms } from "./push/bound_rooms.ts";
+import { ClusterLink } from "./cluster/link.ts";
+import { BindingSync, HubBindings } from "./cluster/hub_bindings.ts";
 
 /** A running gateway. */
 export interface App {
@@ -88,6 +90,8 @@ export interface App {
   readonly snapshots: SnapshotStore;
   /** The HTTPS served: fingerprints, the local CA. */
   readonly tls: TlsInfo | undefined;
+  /** The community link (`--cluster`), else undefined. */
+  readonly cluster: ClusterLink | undefined;
   /** Liveness: sockets bound, KV open and accepting writes (`store`: `ok`, `full`, `failing`). */
   health(): Health;
   /** Ends calls (≤ 1.5 s for the doors' replies), closes sockets, server and KV. */
@@ -141,7 +145,28 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     writtenBy: options.version ?? "dev",
     now: () => new Date(clock.wallNow()),
   });
-  const bindings = new BindingStore(kv, () => new Date(clock.wallNow()));
+  const metrics = new Metrics();
+  const events = new EventBus({ logger: logger.child({ part: "events" }), metrics });
+  // Several gateways (--cluster): this box's NATS leaf node; binding changes go to the hub's
+  // bucket and come back through the leaf's mirror into the local KV, which logins read.
+  const link = config.cluster && config.gatewayId
+    ? new ClusterLink({
+      url: config.cluster,
+      gatewayId: config.gatewayId,
+      clock,
+      logger: logger.child({ part: "cluster" }),
+      events,
+      metrics,
+    })
+    : undefined;
+  if (link) {
+    await link.start(3000);
+    stack.defer(() => link.close());
+  }
+  const localBindings = new BindingStore(kv, () => new Date(clock.wallNow()));
+  const bindings = link
+    ? new BindingStore(kv, () => new Date(clock.wallNow()), new HubBindings(link))
+    : localBindings;
   const records = new RecordStore(kv, () => new Date(clock.wallNow()));
   // Calls a crash or power loss left open cannot be live any more: close their records.
   for (const r of await records.recent(200)) {
@@ -209,8 +234,6 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   const lanIps = lan.ips.filter((ip) => !ip.startsWith("127."));
 
   // ---- 2. wire ----
-  const metrics = new Metrics();
-  const events = new EventBus({ logger: logger.child({ part: "events" }), metrics });
   drainEvents = () => events.drained();
   const callLog = logger.child({ part: "calls" });
   events.subscribe((e) => countEvent(metrics, e), { name: "metrics", types: COUNTED_EVENTS });
@@ -589,6 +612,25 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   charts.start();
   await guard.start();
   stack.defer(() => guard.stop());
+  if (link) {
+    const sync = new BindingSync({
+      link,
+      local: localBindings,
+      logger: logger.child({ part: "cluster" }),
+      onChanged: () => void guard.poll(),
+    });
+    sync.start();
+    stack.defer(() => sync.stop());
+    // With the office reachable at start, serve once the shared bindings are set up (bounded).
+    if (link.hubUp) {
+      let timer: ReturnType<Clock["setTimeout"]> | undefined;
+      await Promise.race([
+        sync.ready,
+        new Promise<void>((r) => (timer = clock.setTimeout(() => r(), 15_000))),
+      ]);
+      if (timer !== undefined) clock.clearTimeout(timer);
+    }
+  }
   transport.listen();
   registry.start();
   const mediaLoop = receiveLoop(
@@ -674,6 +716,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     admins,
     snapshots,
     tls: tlsInfo,
+    cluster: link,
     health,
     shutdown,
     finished,
