@@ -129,3 +129,61 @@ Deno.test(
     }
   },
 );
+
+Deno.test(
+  "community: link cut — bind add fails clearly (CLI and API), logins work with the last-seen bindings; after healing, a removal made meanwhile is enforced",
+  opts,
+  async () => {
+    const c = await community();
+    const phones: PhoneSim[] = [];
+    try {
+      const [a, b] = c.nodes as [GatewayNode, GatewayNode];
+      const t1 = (await a.ctl<{ token: string }>("/bind", { uid: "uid-c", room: ROOM })).token;
+      await within(
+        "uid-c on B",
+        T(5000),
+        async () => (await state(b)).bindings.some((x) => x.uid === "uid-c"),
+      );
+
+      b.link.cut();
+      await within("B sees the hub gone", T(5000), async () => !(await state(b)).hubUp);
+      // Changes need the hub: refused at once, saying why.
+      const cli = await b.ctl<{ code: number; err: string[] }>("/cli", {
+        cmd: "bind",
+        args: ["add", "--uid", "uid-x", "--room", ROOM],
+      });
+      assertEquals(cli.code, 1);
+      assert(
+        cli.err.join("\n").startsWith("Cannot add binding: the community hub is unreachable"),
+        cli.err.join("\n"),
+      );
+      const api = await b.ctl<{ error?: string }>("/bind", { uid: "uid-x", room: ROOM });
+      assert(api.error?.startsWith("Cannot add binding: the community hub is unreachable"));
+      // A login on B with the binding last seen works.
+      const p = await phone(b, "uid-c", t1);
+      phones.push(p);
+      await p.waitFor("login ok", T(5000));
+
+      // Meanwhile the office removes the binding (through A).
+      const removed = await a.ctl<{ removed: number }>("/unbind", { uid: "uid-c", room: ROOM });
+      assertEquals(removed.removed, 1);
+      await new Promise((r) => setTimeout(r, T(1000)));
+      assertEquals(p.messagesIn("closed" as never).length, 0, "B cannot know yet");
+
+      const t0 = performance.now();
+      b.link.heal();
+      const closed = await p.waitFor("closed", T(15_000));
+      const healed = performance.now() - t0;
+      assertEquals((closed as { code?: number }).code, 4004);
+      report(`heal → removal made during the cut enforced on B after ${healed.toFixed(0)} ms`);
+      const after = await b.ctl<{ code: number; out: string[] }>("/cli", {
+        cmd: "bind",
+        args: ["add", "--uid", "uid-x", "--room", ROOM],
+      });
+      assertEquals(after.code, 0, JSON.stringify(after));
+    } finally {
+      for (const p of phones) await p.close().catch(() => {});
+      await c.close();
+    }
+  },
+);

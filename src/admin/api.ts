@@ -16,7 +16,13 @@ import type { GatewayEvent, GatewayEventType } from "../events/types.ts";
 import type { CallSnapshot, LiveState } from "../live/state.ts";
 import type { Health } from "../phone/handler.ts";
 import type { AdminStore } from "../store/admins.ts";
-import { type Binding, type BindingStore, toRoomKey, uidProblem } from "../store/bindings.ts";
+import {
+  type Binding,
+  type BindingStore,
+  BindingsUnavailableError,
+  toRoomKey,
+  uidProblem,
+} from "../store/bindings.ts";
 import type { CallRecord, RecordStore } from "../store/records.ts";
 import type { SnapshotStore } from "../store/snapshots.ts";
 import { doorAddressProblem } from "../store/doors.ts";
@@ -580,6 +586,8 @@ export async function runApi(
       return await r.route(deps, state, req, ctx, m.slice(1));
     } catch (e) {
       if (e instanceof BodyError) return apiError(e.code, e.message);
+      // Several gateways: a binding change while the community's hub is unreachable.
+      if (e instanceof BindingsUnavailableError) return apiError("unavailable", e.message);
       deps.logger.error("console API failed", { path, error: e });
       return apiError("internal", "Cannot answer: internal error (see the gateway's log)");
     }

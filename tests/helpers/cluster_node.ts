@@ -20,6 +20,7 @@ import { nullLogger } from "../../src/testing/mod.ts";
 import { openUdpPort } from "../../src/net/udp.ts";
 import { DoorSim, type DoorSimOptions, type DoorSimSummary } from "../../src/sim/door_sim.ts";
 import { startBridge } from "./bridge.ts";
+import { storeCommand, type StoreCommandName } from "../../src/store/cli.ts";
 
 const [id, dir] = Deno.args;
 if (!id || !dir) throw new Error("usage: cluster_node.ts ID DIR");
@@ -127,6 +128,20 @@ async function handle(path: string, body: Body): Promise<Response> {
       } catch (e) {
         return json({ error: (e as Error).message }, 503);
       }
+    case "/cli": {
+      // A store command as typed on this box (`deno task cli bind add …`), with its environment.
+      const out: string[] = [];
+      const err: string[] = [];
+      const code = await storeCommand(body.cmd as StoreCommandName, body.args as string[], {
+        out: (l) => out.push(l),
+        err: (l) => err.push(l),
+        env: {
+          INTERCOM_DATA: config.data,
+          INTERCOM_CLUSTER: `nats://127.0.0.1:${LEAF_PORT}`,
+        },
+      });
+      return json({ code, out, err });
+    }
     case "/records":
       return json({ records: await app.records.recent(50) });
     case "/door/start": {
