@@ -61,6 +61,7 @@ import { PushWebhook, WEBHOOK_EVENTS } from "./push/webhook.ts";
 import { BoundRooms } from "./push/bound_rooms.ts";
 import { ClusterLink } from "./cluster/link.ts";
 import { BindingSync, HubBindings } from "./cluster/hub_bindings.ts";
+import { CLUSTER_RECORD_EVENTS, ClusterRecords } from "./cluster/records.ts";
 
 /** A running gateway. */
 export interface App {
@@ -330,6 +331,29 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   const recordWriter = writer;
   records.readAfter(() => recordWriter.flushed());
   events.subscribe((e) => recordWriter.onEvent(e), { name: "records", types: RECORD_EVENTS });
+  if (link) {
+    // Several gateways: every ended call's record and every unlock attempt also go to this
+    // box's leaf stream, which the hub sources (works offline; the hub catches up).
+    const shared = new ClusterRecords({
+      link,
+      recordOf: async (callId) => {
+        await recordWriter.flushed();
+        return await records.get(callId);
+      },
+      logger: logger.child({ part: "cluster" }),
+      onDropped: () => metrics.inc("cluster_records_dropped_total"),
+    });
+    shared.start();
+    const off = events.subscribeQueued((e) => shared.onEvent(e), {
+      name: "cluster_records",
+      types: CLUSTER_RECORD_EVENTS,
+      bound: 1000,
+    });
+    stack.defer(async () => {
+      off();
+      await shared.stop();
+    });
+  }
   const transport = new DoorTransport({
     port: doorPort,
     clock,

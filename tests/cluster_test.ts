@@ -7,7 +7,7 @@ import { assert, assertEquals } from "./helpers/assert.ts";
 import { type Community, type GatewayNode, startCommunity, within } from "./helpers/cluster.ts";
 import { inNetns } from "./helpers/netns.ts";
 import { TIME_SCALE } from "./helpers/scale.ts";
-import { PhoneSim } from "../src/sim/phone_sim.ts";
+import { type PhoneScript, PhoneSim } from "../src/sim/phone_sim.ts";
 
 const opts = { ignore: !inNetns, sanitizeOps: false, sanitizeResources: false };
 const T = (ms: number) => ms * TIME_SCALE;
@@ -28,7 +28,12 @@ function report(line: string): void {
 
 const state = (n: GatewayNode) => n.ctl<State>("/state");
 
-async function phone(n: GatewayNode, uid: string, token: string): Promise<PhoneSim> {
+async function phone(
+  n: GatewayNode,
+  uid: string,
+  token: string,
+  script: PhoneScript = { answer: "ring" },
+): Promise<PhoneSim> {
   const p = new PhoneSim({
     url: n.url,
     uid,
@@ -36,7 +41,7 @@ async function phone(n: GatewayNode, uid: string, token: string): Promise<PhoneS
     roomAddress: ROOM,
     community: "花苑",
     heartbeatMs: 1000,
-    script: { answer: "ring" },
+    script,
   });
   await p.start();
   return p;
@@ -183,6 +188,82 @@ Deno.test(
       assertEquals(after.code, 0, JSON.stringify(after));
     } finally {
       for (const p of phones) await p.close().catch(() => {});
+      await c.close();
+    }
+  },
+);
+
+type Cli = { code: number; out: string[]; err: string[] };
+const callsOn = (n: GatewayNode, ...args: string[]) =>
+  n.ctl<Cli>("/cli", { cmd: "calls", args: ["--limit", "50", ...args] });
+
+/** One door call on `n` answered by its phone: talk, unlock, hang up. */
+async function doorCall(n: GatewayNode): Promise<void> {
+  await n.ctl("/door/start", { options: { room: "0809", ringTimeoutS: 10 } });
+  const summary = await n.ctl<{ answered: boolean; locksOpened: number }>("/door/wait", {});
+  assert(summary.answered && summary.locksOpened === 1, JSON.stringify(summary));
+}
+
+Deno.test(
+  "community: records and unlocks of every gateway reach the hub; during a cut they queue, after healing they arrive exactly once",
+  opts,
+  async () => {
+    const c = await community();
+    let p: PhoneSim | undefined;
+    try {
+      const [a, b] = c.nodes as [GatewayNode, GatewayNode];
+      const token = (await a.ctl<{ token: string }>("/bind", { uid: "uid-p", room: ROOM })).token;
+      p = await phone(a, "uid-p", token, {
+        answer: "talk",
+        talkAfterS: 0.2,
+        unlockAfterS: 0.2,
+        hangupAfterS: 0.6,
+        enableVideo: "none",
+      });
+      await p.waitFor("login ok", T(5000));
+      await doorCall(a);
+      await within("A's call seen from B", T(10_000), async () => {
+        const r = await callsOn(b);
+        return r.out.some((l) => JSON.parse(l).gateway === "gwA");
+      });
+
+      a.link.cut();
+      await within("A sees the hub gone", T(5000), async () => !(await state(a)).hubUp);
+      await doorCall(a);
+      await doorCall(a);
+      const offline = await callsOn(a);
+      assert(
+        offline.err.some((l) => l.startsWith("showing this gateway's records only")),
+        offline.err.join("\n"),
+      );
+      assertEquals(offline.out.length, 3, "A's own records, local");
+
+      const t0 = performance.now();
+      a.link.heal();
+      const took = await within("all of A's calls at the hub", T(20_000), async () => {
+        const r = await callsOn(b);
+        return r.out.filter((l) => JSON.parse(l).gateway === "gwA").length >= 3;
+      });
+      report(
+        `heal → 2 records written during the cut at the hub after ${
+          (performance.now() - t0).toFixed(0)
+        } ms (poll ${took.toFixed(0)} ms)`,
+      );
+      await new Promise((r) => setTimeout(r, T(1500)));
+      const calls = (await callsOn(b)).out.map((l) => JSON.parse(l));
+      const ids = calls.map((r) => r.callId);
+      assertEquals(ids.length, 3, JSON.stringify(calls));
+      assertEquals(new Set(ids).size, 3, "no call twice");
+      assert(calls.every((r) => r.unlocks.length === 1 && r.endedAt));
+      const unlocks = (await callsOn(b, "--unlocks")).out.map((l) => JSON.parse(l));
+      assertEquals(
+        unlocks.filter((u) => u.result === "success").length,
+        3,
+        JSON.stringify(unlocks),
+      );
+      assertEquals(new Set(unlocks.map((u) => u.id)).size, unlocks.length);
+    } finally {
+      await p?.close().catch(() => {});
       await c.close();
     }
   },

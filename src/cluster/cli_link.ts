@@ -9,10 +9,36 @@ import { systemClock } from "../clock.ts";
 import { nullLogger } from "../log.ts";
 import type { SharedBindings } from "../store/bindings.ts";
 import { HubBindings } from "./hub_bindings.ts";
+import { type CommunityRecord, communityRecords } from "./records.ts";
 import { ClusterLink } from "./link.ts";
 
 /** How long a command waits for the hub's first answer before saying it is unreachable. */
 export const CLI_HUB_WAIT_MS = 3000;
+
+/**
+ * The community's latest records (`calls --cluster`), newest first.
+ *
+ * @throws when the hub is unreachable.
+ */
+export async function fetchCommunityRecords(
+  url: string,
+  kind: "call" | "unlock",
+  limit: number,
+): Promise<CommunityRecord[]> {
+  const link = new ClusterLink({
+    url,
+    gatewayId: `cli-${crypto.randomUUID().slice(0, 8)}`,
+    clock: systemClock,
+    logger: nullLogger,
+  });
+  try {
+    await link.start(CLI_HUB_WAIT_MS);
+    if (!link.hubUp) throw new Error("no answer from the hub through the leaf node");
+    return await communityRecords(link, kind, limit);
+  } finally {
+    await link.close();
+  }
+}
 
 /** Runs `fn` with the hub's bindings through the leaf node at `url`, then closes the link. */
 export async function withSharedBindings<T>(

@@ -40,7 +40,7 @@ import { MAX_LIST_LIMIT, RecordStore } from "./records.ts";
 import { doorAddressProblem, DoorStore } from "./doors.ts";
 import type { DoorRecord } from "../door/registry.ts";
 import { eprintln, println } from "../print.ts";
-import { withSharedBindings } from "../cluster/cli_link.ts";
+import { fetchCommunityRecords, withSharedBindings } from "../cluster/cli_link.ts";
 import { type AdminAccount, adminNameProblem, AdminStore, MAX_PASSWORD_LENGTH } from "./admins.ts";
 
 /** Where {@linkcode storeCommand} writes and what environment it reads. */
@@ -80,7 +80,10 @@ unreachable; every gateway gets the change (list and export show this box's copy
 
 /** Usage of `calls`. */
 export const CALLS_USAGE = `Usage:
-  calls [--limit N] [--data DIR]             recent call records, newest first, as JSON lines
+  calls [--limit N] [--data DIR] [--cluster URL]
+                                             recent call records, newest first, as JSON lines;
+                                             with --cluster (or $INTERCOM_CLUSTER) the whole
+                                             community's from the hub, else this gateway's
   calls --unlocks [--limit N] [--data DIR]   recent unlock attempts (the audit log); "count" is
                                              how many attempts a line stands for: refused ones
                                              (not_bound, not_in_call, rate_limited) are counted
@@ -420,6 +423,7 @@ async function calls(
   const { values } = parse("calls", args, {
     limit: { type: "string" },
     unlocks: { type: "boolean" },
+    cluster: { type: "string" },
   });
   if (values.help) return usage(out, CALLS_USAGE);
   let limit = 20;
@@ -431,6 +435,33 @@ async function calls(
     }
   }
   const dir = dataDir(values, io);
+  const url = str(values, "cluster") ??
+    (io.env ? io.env.INTERCOM_CLUSTER : readEnv("INTERCOM_CLUSTER"));
+  if (url) {
+    // Several gateways: the whole community from the hub, else this gateway's part, saying so.
+    try {
+      const all = await fetchCommunityRecords(url, values.unlocks ? "unlock" : "call", limit);
+      for (const r of all) {
+        const record = r.record as Record<string, unknown>;
+        out(
+          JSON.stringify({
+            gateway: r.gateway,
+            ...record,
+            ...(r.kind === "unlock" ? { count: record.count ?? 1 } : {}),
+          }),
+        );
+      }
+      const gateways = new Set(all.map((r) => r.gateway)).size;
+      err(`community: ${all.length} records from ${gateways} gateway(s), from the hub`);
+      return 0;
+    } catch (e) {
+      err(
+        `showing this gateway's records only: the community hub is unreachable (${
+          e instanceof Error ? e.message : String(e)
+        })`,
+      );
+    }
+  }
   const lines = await withStore(dir, async (kv) => {
     const store = new RecordStore(kv);
     if (values.unlocks) {
