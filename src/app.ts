@@ -62,6 +62,8 @@ import { BoundRooms } from "./push/bound_rooms.ts";
 import { ClusterLink } from "./cluster/link.ts";
 import { BindingSync, HubBindings } from "./cluster/hub_bindings.ts";
 import { CLUSTER_RECORD_EVENTS, ClusterRecords } from "./cluster/records.ts";
+import { Presence } from "./cluster/presence.ts";
+import { CallRouter, REMOTE_DOOR_PREFIX } from "./cluster/router.ts";
 
 /** A running gateway. */
 export interface App {
@@ -93,6 +95,8 @@ export interface App {
   readonly tls: TlsInfo | undefined;
   /** The community link (`--cluster`), else undefined. */
   readonly cluster: ClusterLink | undefined;
+  /** Rooms with a phone online on another gateway of the community (`--cluster`). */
+  readonly remoteRooms: () => Set<string>;
   /** Liveness: sockets bound, KV open and accepting writes (`store`: `ok`, `full`, `failing`). */
   health(): Health;
   /** Ends calls (≤ 1.5 s for the doors' replies), closes sockets, server and KV. */
@@ -253,6 +257,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   await registry.load();
   stack.defer(() => registry.close());
   events.subscribe((e) => {
+    if (e.ip.startsWith(REMOTE_DOOR_PREFIX)) return; // another gateway's door
     if (e.type === "door_seen") registry.heard(e.address, e.ip);
     else if (e.type === "door_media") {
       registry.noteMedia(e.address, { headerForm: e.headerForm }, e.ip);
@@ -288,7 +293,11 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     events,
     wallNow: () => clock.wallNow(),
     sendToPhone: (bytes, to) => mediaPort.send(bytes, to),
-    sendToDoor: (bytes, to) => doorPort.send(bytes, to),
+    // A call hosted for another gateway's door: its "door" is that gateway (cluster/router.ts).
+    sendToDoor: (bytes, to) =>
+      to.hostname.startsWith(REMOTE_DOOR_PREFIX)
+        ? router?.sendToRemoteDoor(bytes, to)
+        : doorPort.send(bytes, to),
   });
   // deno-lint-ignore prefer-const
   let manager: CallManager;
@@ -298,12 +307,46 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     metrics,
     events,
     heartbeatTimeoutMs: config.heartbeatTimeout * 1000,
-    onLeft: (uid, rooms) => manager.phoneLeft(uid, rooms),
-    onJoined: (uid, room) => manager.phoneJoined(uid, room),
+    onLeft: (uid, rooms) => {
+      manager.phoneLeft(uid, rooms);
+      presence?.changed();
+    },
+    onJoined: (uid, room) => {
+      manager.phoneJoined(uid, room);
+      presence?.changed();
+    },
     // `call` and `talk begin` name the door's G.711 law (the inventory's, else μ-law).
     audioLaw: (door) => registry.get(door)?.law,
   });
   stack.defer(() => hub.close());
+  // Several gateways: who is online where, and calls across gateways (cluster/router.ts).
+  const presence = link
+    ? new Presence({
+      link,
+      local: () => {
+        const rooms = new Map<string, string[]>();
+        for (const p of hub.snapshot()) {
+          for (const r of p.rooms) if (!rooms.has(r)) rooms.set(r, hub.online(r));
+        }
+        return rooms;
+      },
+      clock,
+      logger: logger.child({ part: "cluster" }),
+      onJoined: (uid, room) => manager.phoneJoined(uid, room),
+      onLeft: (uid, rooms) => manager.phoneLeft(uid, rooms),
+    })
+    : undefined;
+  const router = link && presence
+    ? new CallRouter({
+      link,
+      presence,
+      logger: logger.child({ part: "cluster" }),
+      phones: hub,
+      calls: () => manager,
+      relay,
+      sendToDoor: (bytes, to) => doorPort.send(bytes, to),
+    })
+    : undefined;
   // Sleeping phones (--push-webhook): the rooms' bound phones, so that a room whose phones all
   // sleep still answers NS and its calls wait for a phone to wake.
   const boundRooms = config.pushWebhook
@@ -362,10 +405,16 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     events,
     magic: config.magic,
     lanIp: config.lanIp,
-    isOnline: (room) => hub.roomOnline(room) || canWake(room),
+    isOnline: (room) =>
+      hub.roomOnline(room) || canWake(room) || (router?.online(room).length ?? 0) > 0,
     localIpFor,
     onEvent: (e) => manager.onDoorEvent(e),
-    onMedia: (bytes, from) => relay.onDoorMedia(bytes, from),
+    onMedia: router
+      ? (bytes, from) => {
+        relay.onDoorMedia(bytes, from);
+        router.onDoorMedia(bytes, from);
+      }
+      : (bytes, from) => relay.onDoorMedia(bytes, from),
     admit: (address, ip) => registry.admit(address, ip),
     onConfirmed: (address, ip) => registry.learn(address, ip),
   });
@@ -380,7 +429,8 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     talkTimeoutMs: config.talkTimeout * 1000,
     canWake,
     wakeWindowMs: config.wakeWindow * 1000,
-    media: relay,
+    media: router?.media ?? relay,
+    ...(router ? { remote: router } : {}),
     isKnownDoor: (address, ip) => registry.isKnown(address, ip),
     // What a door's firmware needs (unlock only while talking) lives in the door registry:
     // persisted, and shown by `door list`.
@@ -399,7 +449,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   stack.defer(() => transcoder.close());
   const service = new PhoneService({
     hub,
-    manager,
+    manager: router?.control ?? manager,
     bindings,
     logger: logger.child({ part: "phones" }),
     metrics,
@@ -412,7 +462,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   const guard = new BindingGuard({
     hub,
     notifier: hub,
-    calls: manager,
+    calls: router?.control ?? manager,
     version: () => bindingVersion(kv),
     tokenIdOf: (uid, room) => bindings.tokenIdOf(uid, room),
     clock,
@@ -636,6 +686,14 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   charts.start();
   await guard.start();
   stack.defer(() => guard.stop());
+  if (presence && router) {
+    presence.start();
+    router.start();
+    stack.defer(async () => {
+      await router.stop();
+      await presence.stop();
+    });
+  }
   if (link) {
     const sync = new BindingSync({
       link,
@@ -741,6 +799,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     snapshots,
     tls: tlsInfo,
     cluster: link,
+    remoteRooms: () => presence?.rooms() ?? new Set(),
     health,
     shutdown,
     finished,

@@ -268,3 +268,45 @@ Deno.test(
     }
   },
 );
+
+Deno.test(
+  "community: a door on A rings a phone on B (NS answered by A for it); the phone on B answers, talks, unlocks and hangs up; video crosses",
+  opts,
+  async () => {
+    const c = await community();
+    let p: PhoneSim | undefined;
+    try {
+      const [a, b] = c.nodes as [GatewayNode, GatewayNode];
+      const token = (await a.ctl<{ token: string }>("/bind", { uid: "uid-b", room: ROOM })).token;
+      await within(
+        "uid-b on B",
+        T(5000),
+        async () => (await state(b)).bindings.some((x) => x.uid === "uid-b"),
+      );
+      p = await phone(b, "uid-b", token, {
+        answer: "talk",
+        talkAfterS: 0.5,
+        unlockAfterS: 0.5,
+        hangupAfterS: 1.5,
+        enableVideo: "ws",
+      });
+      await p.waitFor("login ok", T(5000));
+      const took = await within(
+        "A knows the room is online on B",
+        T(5000),
+        async () => (await state(a)).remoteRooms.includes("00010108090"),
+      );
+      report(`presence of a new phone on B reached A in ${took.toFixed(0)} ms`);
+      await a.ctl("/door/start", { options: { room: "0809", ringTimeoutS: 10, fps: 15 } });
+      const summary = await a.ctl<
+        { answered: boolean; talked: boolean; locksOpened: number; reason: string }
+      >("/door/wait", {});
+      assert(summary.answered && summary.talked, JSON.stringify(summary));
+      assertEquals(summary.locksOpened, 1);
+      assert(p.counters.videoPackets > 5, `video on B: ${p.counters.videoPackets}`);
+    } finally {
+      await p?.close().catch(() => {});
+      await c.close();
+    }
+  },
+);

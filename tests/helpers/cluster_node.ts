@@ -109,7 +109,7 @@ async function handle(path: string, body: Body): Promise<Response> {
         bindings: await app.bindings.list(),
         phones: app.live.phones(),
         calls: app.live.calls(),
-        remoteRooms: [],
+        remoteRooms: [...app.remoteRooms()],
       });
     case "/bind":
       try {
