@@ -310,3 +310,133 @@ Deno.test(
     }
   },
 );
+
+Deno.test(
+  "community: first answer wins across gateways; two-way audio crosses; the door hangs up; loss vs a local call and the path's latency measured",
+  opts,
+  async () => {
+    const c = await community();
+    const phones: PhoneSim[] = [];
+    try {
+      const [a, b] = c.nodes as [GatewayNode, GatewayNode];
+      const ta = (await a.ctl<{ token: string }>("/bind", { uid: "uid-a", room: ROOM })).token;
+      const tb = (await a.ctl<{ token: string }>("/bind", { uid: "uid-b", room: ROOM })).token;
+      await within("bindings on B", T(5000), async () => (await state(b)).bindings.length === 2);
+      const talker = { enableVideo: "ws", sendAudio: true } as const;
+      // The phone on B is quicker: its talk wins; the one on A is told "answered elsewhere".
+      const pa = await phone(a, "uid-a", ta, { answer: "talk", talkAfterS: 1.5, ...talker });
+      const pb = await phone(b, "uid-b", tb, { answer: "talk", talkAfterS: 0.2, ...talker });
+      phones.push(pa, pb);
+      await pa.waitFor("login ok", T(5000));
+      await pb.waitFor("login ok", T(5000));
+      await within(
+        "A knows B's phone",
+        T(5000),
+        async () => (await state(a)).remoteRooms.includes("00010108090"),
+      );
+
+      await a.ctl("/door/start", {
+        options: { room: "0809", ringTimeoutS: 10, fps: 15, hangupAfterS: 4 },
+      });
+      const cross = await a.ctl<
+        { answered: boolean; talked: boolean; reason: string; counters: Record<string, number> }
+      >("/door/wait", {});
+      assert(cross.answered && cross.talked, JSON.stringify(cross));
+      assertEquals(cross.reason, "hangup_after");
+      await pb.waitFor("over", T(3000));
+      const overA = pa.messagesIn("over" as never) as unknown as { reason: string }[];
+      assertEquals(overA.map((m) => m.reason), ["answered elsewhere"]);
+      assertEquals(pa.messagesIn("talk begin" as never).length, 0);
+      assert(pb.counters.videoPackets > 10, `video on B ${pb.counters.videoPackets}`);
+      const downCross = pb.counters.audioIn / Math.max(1, cross.counters.audioSent!);
+      const upCross = cross.counters.audioReceived! / Math.max(1, pb.counters.audioOut);
+      assert(pb.counters.audioIn > 50 && cross.counters.audioReceived! > 50, "two-way audio");
+
+      // The same call with the phone on A only: the baseline of this run.
+      await pb.close();
+      await within(
+        "A forgets B's phone",
+        T(5000),
+        async () => !(await state(a)).remoteRooms.includes("00010108090"),
+      );
+      const pa2 = await phone(a, "uid-a", ta, { answer: "talk", talkAfterS: 0.2, ...talker });
+      phones.push(pa2);
+      await pa.close();
+      await pa2.waitFor("login ok", T(5000));
+      await a.ctl("/door/start", {
+        options: { room: "0809", ringTimeoutS: 10, fps: 15, hangupAfterS: 4 },
+      });
+      const local = await a.ctl<{ talked: boolean; counters: Record<string, number> }>(
+        "/door/wait",
+        {},
+      );
+      assert(local.talked);
+      const downLocal = pa2.counters.audioIn / Math.max(1, local.counters.audioSent!);
+      const upLocal = local.counters.audioReceived! / Math.max(1, pa2.counters.audioOut);
+      report(
+        `door→phone audio delivered: cross ${(downCross * 100).toFixed(1)} % vs local ${
+          (downLocal * 100).toFixed(1)
+        } %; phone→door: cross ${(upCross * 100).toFixed(1)} % vs local ${
+          (upLocal * 100).toFixed(1)
+        } % (video packets on B: ${pb.counters.videoPackets})`,
+      );
+      const ping = await a.ctl<{ p50: number; p99: number; lost: number }>("/ping", {
+        to: "gwB",
+        n: 300,
+        size: 500,
+      });
+      report(
+        `A→hub→B request/reply, 500 B: p50 ${ping.p50.toFixed(2)} ms, p99 ${
+          ping.p99.toFixed(2)
+        } ms, lost ${ping.lost}/300 (one-way ≈ half)`,
+      );
+      assertEquals(ping.lost, 0);
+      assert(downCross > downLocal - 0.1 && upCross > upLocal - 0.1, "cross ≈ local");
+    } finally {
+      for (const p of phones) await p.close().catch(() => {});
+      await c.close();
+    }
+  },
+);
+
+Deno.test(
+  "community: B's link cut — a door on A calling B's room gets LINEUSE within 3 s; B's own calls go on",
+  opts,
+  async () => {
+    const c = await community();
+    let p: PhoneSim | undefined;
+    try {
+      const [a, b] = c.nodes as [GatewayNode, GatewayNode];
+      const token = (await a.ctl<{ token: string }>("/bind", { uid: "uid-b", room: ROOM })).token;
+      await within(
+        "uid-b on B",
+        T(5000),
+        async () => (await state(b)).bindings.some((x) => x.uid === "uid-b"),
+      );
+      p = await phone(b, "uid-b", token, { answer: "talk", talkAfterS: 0.2, hangupAfterS: 0.5 });
+      await p.waitFor("login ok", T(5000));
+      await within(
+        "A knows B's phone",
+        T(5000),
+        async () => (await state(a)).remoteRooms.includes("00010108090"),
+      );
+
+      b.link.cut(); // A still believes B's phone is there (until B's presence expires)
+      const t0 = performance.now();
+      await a.ctl("/door/start", { options: { room: "0809", ringTimeoutS: 30 } });
+      const r = await a.ctl<{ reason: string; answered: boolean }>("/door/wait", {});
+      const took = performance.now() - t0;
+      report(`cut link: door on A → ${r.reason} after ${took.toFixed(0)} ms`);
+      assert(r.reason === "busy" || r.reason === "ns_unanswered", JSON.stringify(r));
+      if (r.reason === "busy") assert(took < T(3000), `LINEUSE after ${took.toFixed(0)} ms`);
+
+      // B alone: its own door rings its own phone as on a single box.
+      await b.ctl("/door/start", { options: { room: "0809", ringTimeoutS: 10 } });
+      const local = await b.ctl<{ answered: boolean; talked: boolean }>("/door/wait", {});
+      assert(local.answered && local.talked, JSON.stringify(local));
+    } finally {
+      await p?.close().catch(() => {});
+      await c.close();
+    }
+  },
+);

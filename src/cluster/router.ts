@@ -166,6 +166,8 @@ export class CallRouter implements RemotePhones {
     on(callSubject(me, "close"), (m) => this.#closeHosted(m.json<{ callId: string }>().callId));
     on(callSubject(me, "request"), (m) => m.respond(enc(this.#onRequest(m.json()))));
     on("media.*.up", (m) => this.#onUp(m));
+    // Echo: measures the path between two gateways (tests, `docs/cluster.md` figures).
+    on(callSubject(me, "ping"), (m) => m.respond(m.data));
   }
 
   // ---- origin side ----

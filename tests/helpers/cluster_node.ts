@@ -142,6 +142,27 @@ async function handle(path: string, body: Body): Promise<Response> {
       });
       return json({ code, out, err });
     }
+    case "/ping": {
+      // Request/reply to another gateway's echo, as media and signalling take it.
+      const nc = app.cluster?.nc;
+      if (!nc) return json({ error: "no leaf" }, 503);
+      const n = Number(body.n ?? 200);
+      const payload = new Uint8Array(Number(body.size ?? 500));
+      const rtt: number[] = [];
+      let lost = 0;
+      for (let i = 0; i < n; i++) {
+        const t0 = performance.now();
+        try {
+          await nc.request(`call.${body.to}.ping`, payload, { timeout: 1000 });
+          rtt.push(performance.now() - t0);
+        } catch {
+          lost++;
+        }
+      }
+      rtt.sort((x, y) => x - y);
+      const q = (f: number) => rtt[Math.min(rtt.length - 1, Math.floor(f * rtt.length))] ?? NaN;
+      return json({ n, lost, p50: q(0.5), p99: q(0.99), max: q(1) });
+    }
     case "/records":
       return json({ records: await app.records.recent(50) });
     case "/door/start": {
