@@ -440,3 +440,60 @@ Deno.test(
     }
   },
 );
+
+Deno.test(
+  "community: a whole-hub restart — gateways work alone meanwhile, then records and binding changes flow again",
+  opts,
+  async () => {
+    const c = await community();
+    let p: PhoneSim | undefined;
+    try {
+      const [a, b] = c.nodes as [GatewayNode, GatewayNode];
+      const token = (await a.ctl<{ token: string }>("/bind", { uid: "uid-h", room: ROOM })).token;
+      await within("uid-h on B", T(5000), async () =>
+        (await state(b)).bindings.some((x) => x.uid === "uid-h"));
+      p = await phone(b, "uid-h", token, {
+        answer: "talk",
+        talkAfterS: 0.2,
+        unlockAfterS: 0.2,
+        hangupAfterS: 0.5,
+        enableVideo: "none",
+      });
+      await p.waitFor("login ok", T(5000));
+
+      await c.hub.stop();
+      for (const n of c.nodes) {
+        await within(`${n.id} sees the hub gone`, T(5000), async () => !(await state(n)).hubUp);
+      }
+      await doorCall(b); // B alone
+      const refused = await a.ctl<{ error?: string }>("/bind", { uid: "uid-z", room: ROOM });
+      assert(refused.error?.startsWith("Cannot add binding: the community hub is unreachable"));
+
+      const t0 = performance.now();
+      await c.hub.start();
+      for (const n of c.nodes) {
+        await within(`${n.id} sees the hub back`, T(40_000), async () => (await state(n)).hubUp);
+      }
+      const back = performance.now() - t0;
+      const rec = await within("B's outage call at the hub", T(40_000), async () => {
+        const r = await callsOn(a);
+        return r.out.filter((l) => JSON.parse(l).gateway === "gwB").length === 1;
+      });
+      let bound: { token?: string } = {};
+      const write = await within("a binding write accepted again", T(40_000), async () => {
+        bound = await a.ctl<{ token?: string }>("/bind", { uid: "uid-z", room: ROOM });
+        return bound.token !== undefined;
+      });
+      await within("uid-z on B", T(10_000), async () =>
+        (await state(b)).bindings.some((x) => x.uid === "uid-z"));
+      report(
+        `hub restart: gateways see it back after ${back.toFixed(0)} ms; B's outage record at the hub ${
+          rec.toFixed(0)
+        } ms later; binding writes accepted ${write.toFixed(0)} ms after that`,
+      );
+    } finally {
+      await p?.close().catch(() => {});
+      await c.close();
+    }
+  },
+);
