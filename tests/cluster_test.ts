@@ -450,8 +450,11 @@ Deno.test(
     try {
       const [a, b] = c.nodes as [GatewayNode, GatewayNode];
       const token = (await a.ctl<{ token: string }>("/bind", { uid: "uid-h", room: ROOM })).token;
-      await within("uid-h on B", T(5000), async () =>
-        (await state(b)).bindings.some((x) => x.uid === "uid-h"));
+      await within(
+        "uid-h on B",
+        T(5000),
+        async () => (await state(b)).bindings.some((x) => x.uid === "uid-h"),
+      );
       p = await phone(b, "uid-h", token, {
         answer: "talk",
         talkAfterS: 0.2,
@@ -484,12 +487,17 @@ Deno.test(
         bound = await a.ctl<{ token?: string }>("/bind", { uid: "uid-z", room: ROOM });
         return bound.token !== undefined;
       });
-      await within("uid-z on B", T(10_000), async () =>
-        (await state(b)).bindings.some((x) => x.uid === "uid-z"));
+      await within(
+        "uid-z on B",
+        T(10_000),
+        async () => (await state(b)).bindings.some((x) => x.uid === "uid-z"),
+      );
       report(
-        `hub restart: gateways see it back after ${back.toFixed(0)} ms; B's outage record at the hub ${
-          rec.toFixed(0)
-        } ms later; binding writes accepted ${write.toFixed(0)} ms after that`,
+        `hub restart: gateways see it back after ${
+          back.toFixed(0)
+        } ms; B's outage record at the hub ${rec.toFixed(0)} ms later; binding writes accepted ${
+          write.toFixed(0)
+        } ms after that`,
       );
     } finally {
       await p?.close().catch(() => {});
