@@ -6,6 +6,7 @@
 import { assert, assertEquals } from "./helpers/assert.ts";
 import { type Community, type GatewayNode, startCommunity, within } from "./helpers/cluster.ts";
 import { inNetns } from "./helpers/netns.ts";
+import { api, login, PASSWORD } from "./helpers/admin_console.ts";
 import { TIME_SCALE } from "./helpers/scale.ts";
 import { type PhoneScript, PhoneSim } from "../src/sim/phone_sim.ts";
 
@@ -162,8 +163,19 @@ Deno.test(
         cli.err.join("\n").startsWith("Cannot add binding: the community hub is unreachable"),
         cli.err.join("\n"),
       );
-      const api = await b.ctl<{ error?: string }>("/bind", { uid: "uid-x", room: ROOM });
-      assert(api.error?.startsWith("Cannot add binding: the community hub is unreachable"));
+      const direct = await b.ctl<{ error?: string }>("/bind", { uid: "uid-x", room: ROOM });
+      assert(direct.error?.startsWith("Cannot add binding: the community hub is unreachable"));
+      // The console's API says the same, as 503.
+      await b.ctl("/admin", { name: "manager", password: PASSWORD });
+      const cookie = await login(b.httpBase);
+      const res = await api(b.httpBase, cookie, "POST", "/api/v1/bindings", {
+        uid: "uid-x",
+        room: ROOM,
+      });
+      assertEquals(res.status, 503);
+      const error = res.body.error as { code: string; message: string };
+      assertEquals(error.code, "unavailable");
+      assert(error.message.startsWith("Cannot add binding: the community hub is unreachable"));
       // A login on B with the binding last seen works.
       const p = await phone(b, "uid-c", t1);
       phones.push(p);

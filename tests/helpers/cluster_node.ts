@@ -128,6 +128,10 @@ async function handle(path: string, body: Body): Promise<Response> {
       } catch (e) {
         return json({ error: (e as Error).message }, 503);
       }
+    case "/admin":
+      // A console account (tests/helpers/admin_console.ts logs in with it).
+      await app.admins.add(String(body.name), String(body.password));
+      return json({ ok: true });
     case "/cli": {
       // A store command as typed on this box (`deno task cli bind add …`), with its environment.
       const out: string[] = [];
