@@ -61,7 +61,7 @@ import { PushWebhook, WEBHOOK_EVENTS } from "./push/webhook.ts";
 import { BoundRooms } from "./push/bound_rooms.ts";
 import { ClusterLink } from "./cluster/link.ts";
 import { BindingSync, HubBindings } from "./cluster/hub_bindings.ts";
-import { CLUSTER_RECORD_EVENTS, ClusterRecords } from "./cluster/records.ts";
+import { CLUSTER_RECORD_EVENTS, ClusterRecords, communityRecords } from "./cluster/records.ts";
 import { Presence } from "./cluster/presence.ts";
 import { CallRouter, REMOTE_DOOR_PREFIX } from "./cluster/router.ts";
 
@@ -599,6 +599,14 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     version: options.version ?? "dev",
     lanIps: config.lanIp ? [config.lanIp, ...lanIps] : lanIps,
     charts,
+    ...(link
+      ? {
+        community: async (kind: "call" | "unlock", limit: number) => {
+          if (!link.hubUp) throw new Error("no answer from the hub through the leaf node");
+          return await communityRecords(link, kind, limit);
+        },
+      }
+      : {}),
   });
   metrics.gauge("calls_active", () => manager.size, "Calls in progress");
 

@@ -205,6 +205,11 @@ Deno.test(
   },
 );
 
+async function loginAs(n: GatewayNode): Promise<string> {
+  await n.ctl("/admin", { name: "manager", password: PASSWORD });
+  return await login(n.httpBase);
+}
+
 type Cli = { code: number; out: string[]; err: string[] };
 const callsOn = (n: GatewayNode, ...args: string[]) =>
   n.ctl<Cli>("/cli", { cmd: "calls", args: ["--limit", "50", ...args] });
@@ -243,6 +248,13 @@ Deno.test(
       await within("A sees the hub gone", T(5000), async () => !(await state(a)).hubUp);
       await doorCall(a);
       await doorCall(a);
+      // The console of A says the same.
+      await a.ctl("/admin", { name: "manager", password: PASSWORD });
+      const cookie = await login(a.httpBase);
+      const view = await api(a.httpBase, cookie, "GET", "/api/v1/community/calls");
+      assertEquals(view.body.scope, "local");
+      assert(String(view.body.note).startsWith("Showing this gateway's records only"));
+      assertEquals((view.body.records as unknown[]).length, 3);
       const offline = await callsOn(a);
       assert(
         offline.err.some((l) => l.startsWith("showing this gateway's records only")),
@@ -267,6 +279,9 @@ Deno.test(
       assertEquals(ids.length, 3, JSON.stringify(calls));
       assertEquals(new Set(ids).size, 3, "no call twice");
       assert(calls.every((r) => r.unlocks.length === 1 && r.endedAt));
+      const fromB = await api(b.httpBase, await loginAs(b), "GET", "/api/v1/community/calls");
+      assertEquals([fromB.body.scope, fromB.body.gateways], ["community", ["gwA"]]);
+      assertEquals((fromB.body.records as unknown[]).length, 3);
       const unlocks = (await callsOn(b, "--unlocks")).out.map((l) => JSON.parse(l));
       assertEquals(
         unlocks.filter((u) => u.result === "success").length,
