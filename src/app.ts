@@ -384,6 +384,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
         return await records.get(callId);
       },
       logger: logger.child({ part: "cluster" }),
+      clock,
       onDropped: () => metrics.inc("cluster_records_dropped_total"),
     });
     shared.start();
@@ -556,6 +557,8 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       mediaPort: mediaPort.local.port,
       calls: live.calls().length,
       phones: live.phones().length,
+      // Several gateways: the community link (a cut link does not make this gateway unhealthy).
+      ...(link ? { cluster: { gateway: link.gatewayId, leaf: link.leafUp, hub: link.hubUp } } : {}),
       ...(tlsInfo
         ? {
           https: {

@@ -153,6 +153,8 @@ Deno.test(
 
       b.link.cut();
       await within("B sees the hub gone", T(5000), async () => !(await state(b)).hubUp);
+      const health = await (await fetch(`${b.httpBase}/healthz`)).json();
+      assertEquals([health.ok, health.cluster], [true, { gateway: "gwB", leaf: true, hub: false }]);
       // Changes need the hub: refused at once, saying why.
       const cli = await b.ctl<{ code: number; err: string[] }>("/cli", {
         cmd: "bind",

@@ -14,6 +14,7 @@
  */
 
 import type { JetStreamManager, StreamConfig } from "@nats-io/jetstream";
+import type { Clock, TimerId } from "../clock.ts";
 import type { Logger } from "../log.ts";
 import type { EventOf } from "../events/types.ts";
 import type { CallRecord } from "../store/records.ts";
@@ -28,6 +29,14 @@ export const MAX_PENDING = 10_000;
 
 /** Duplicate window of the streams (a retried publish inside it is dropped). */
 const DUPLICATE_WINDOW_NS = 10 * 60 * 1e9;
+/** Records are kept as long as on one box (90 days), in both streams. */
+const MAX_AGE_NS = 90 * 24 * 3600 * 1e9;
+/** The leaf stream's bound on disk. */
+const LOCAL_MAX_BYTES = 1024 ** 3;
+/** Refused unlock attempts (not in a call, not bound) published per minute at most. */
+export const MAX_REFUSED_PER_MINUTE = 120;
+/** After a failed publish, the next attempt. */
+const RETRY_MS = 2000;
 
 /** A record as the community sees it: which gateway wrote it, and what. */
 export type CommunityRecord =
@@ -47,6 +56,8 @@ export interface ClusterRecordsOptions {
   /** The call's record once it is written locally (after the writer flushed). */
   readonly recordOf: (callId: string) => Promise<CallRecord | undefined>;
   readonly logger: Logger;
+  /** Retries after a failed publish. */
+  readonly clock: Pick<Clock, "now" | "setTimeout" | "clearTimeout">;
   /** Counts a publish dropped because too many were waiting. */
   readonly onDropped?: () => void;
 }
@@ -76,6 +87,9 @@ export class ClusterRecords {
   #localReady = false;
   #off: (() => void) | undefined;
   #unlocks = 0;
+  #retry: TimerId | undefined;
+  #refusedMinute = -1;
+  #refusedCount = 0;
   /** Records published (acknowledged by the leaf). */
   published = 0;
   /** Records dropped (too many waiting). */
@@ -107,6 +121,8 @@ export class ClusterRecords {
           subjects: [recordSubjects(id)],
           max_msgs_per_subject: 1,
           duplicate_window: DUPLICATE_WINDOW_NS,
+          max_age: MAX_AGE_NS,
+          max_bytes: LOCAL_MAX_BYTES,
         });
         this.#localReady = true;
         this.#flush();
@@ -128,6 +144,14 @@ export class ClusterRecords {
         const msg: CommunityRecord = { kind: "call", gateway: gw, record };
         this.#queue(recordSubject(gw, "call", e.callId), `${gw}:call:${e.callId}`, msg);
       } else {
+        // Refused attempts are bounded (a phone hammering unlock must not fill the streams; the
+        // local audit counts them all); rate-limited ones are the local audit's only.
+        if (e.result === "rate_limited") return;
+        if (e.result !== "success" && e.result !== "fail" && !this.#takeRefused()) {
+          this.dropped++;
+          this.#o.onDropped?.();
+          return;
+        }
         const { type: _t, at, ...rest } = e;
         const id = `${at.toString(36)}-${(this.#unlocks++).toString(36)}-${
           crypto.randomUUID().slice(0, 8)
@@ -142,6 +166,15 @@ export class ClusterRecords {
     } catch (err) {
       this.#o.logger.error("cluster: cannot publish a record", { error: err });
     }
+  }
+
+  #takeRefused(): boolean {
+    const minute = Math.floor(this.#o.clock.now() / 60_000);
+    if (minute !== this.#refusedMinute) {
+      this.#refusedMinute = minute;
+      this.#refusedCount = 0;
+    }
+    return ++this.#refusedCount <= MAX_REFUSED_PER_MINUTE;
   }
 
   #queue(subject: string, id: string, msg: CommunityRecord): void {
@@ -164,9 +197,13 @@ export class ClusterRecords {
           this.#pending.shift();
           this.published++;
         } catch (e) {
-          // The leaf is down or restarting: keep it, retry when it is back.
+          // The leaf is down or restarting: keep it, retry (the same Nats-Msg-Id: never twice).
           this.#o.logger.warn("cluster: record not yet published, will retry", { error: e });
           this.#localReady = false;
+          this.#retry ??= this.#o.clock.setTimeout(() => {
+            this.#retry = undefined;
+            if (this.#o.link.leafUp) void this.#setup("leaf");
+          }, RETRY_MS);
           break;
         }
       }
@@ -183,6 +220,7 @@ export class ClusterRecords {
   /** Stops (what is still waiting stays unpublished: the local KV has it). */
   async stop(): Promise<void> {
     this.#off?.();
+    if (this.#retry !== undefined) this.#o.clock.clearTimeout(this.#retry);
     await this.flushed();
   }
 }
@@ -205,6 +243,7 @@ export async function addHubSource(jsm: JetStreamManager, gatewayId: string): Pr
       sources: [source],
       max_msgs_per_subject: 1,
       duplicate_window: DUPLICATE_WINDOW_NS,
+      max_age: MAX_AGE_NS,
     };
     try {
       await jsm.streams.add({ ...base, num_replicas: 3 });
