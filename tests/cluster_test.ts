@@ -534,3 +534,32 @@ Deno.test(
     }
   },
 );
+
+Deno.test(
+  "community: a phone that logs in on B while a door on A rings the room joins the call and answers it",
+  opts,
+  async () => {
+    const c = await community();
+    const phones: PhoneSim[] = [];
+    try {
+      const [a, b] = c.nodes as [GatewayNode, GatewayNode];
+      const ta = (await a.ctl<{ token: string }>("/bind", { uid: "uid-a", room: ROOM })).token;
+      const tb = (await a.ctl<{ token: string }>("/bind", { uid: "uid-b", room: ROOM })).token;
+      await within("bindings on B", T(5000), async () => (await state(b)).bindings.length === 2);
+      const pa = await phone(a, "uid-a", ta, { answer: "ring" });
+      phones.push(pa);
+      await pa.waitFor("login ok", T(5000));
+      await a.ctl("/door/start", { options: { room: "0809", ringTimeoutS: 15, hangupAfterS: 2 } });
+      await pa.waitFor("call", T(5000));
+      const pb = await phone(b, "uid-b", tb, { answer: "talk", talkAfterS: 0.2 });
+      phones.push(pb);
+      await pb.waitFor("call", T(5000));
+      const r = await a.ctl<{ answered: boolean; talked: boolean }>("/door/wait", {});
+      assert(r.answered && r.talked, JSON.stringify(r));
+      assertEquals(pb.messagesIn("talk begin" as never).length, 1);
+    } finally {
+      for (const p of phones) await p.close().catch(() => {});
+      await c.close();
+    }
+  },
+);
