@@ -383,6 +383,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
         await recordWriter.flushed();
         return await records.get(callId);
       },
+      recent: () => records.recent(200),
       logger: logger.child({ part: "cluster" }),
       clock,
       onDropped: () => metrics.inc("cluster_records_dropped_total"),

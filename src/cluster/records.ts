@@ -55,6 +55,12 @@ export interface ClusterRecordsOptions {
   readonly link: ClusterLink;
   /** The call's record once it is written locally (after the writer flushed). */
   readonly recordOf: (callId: string) => Promise<CallRecord | undefined>;
+  /**
+   * The latest local call records, published again whenever the leaf comes back (a restart
+   * while the leaf was down loses the queue in memory; one message per call subject makes a
+   * second copy replace the first, never double it). @default none
+   */
+  readonly recent?: () => Promise<CallRecord[]>;
   readonly logger: Logger;
   /** Retries after a failed publish. */
   readonly clock: Pick<Clock, "now" | "setTimeout" | "clearTimeout">;
@@ -125,6 +131,7 @@ export class ClusterRecords {
           max_bytes: LOCAL_MAX_BYTES,
         });
         this.#localReady = true;
+        await this.#replay();
         this.#flush();
       } else {
         await addHubSource(await link.manager(NAMES_HUB), id);
@@ -165,6 +172,24 @@ export class ClusterRecords {
       }
     } catch (err) {
       this.#o.logger.error("cluster: cannot publish a record", { error: err });
+    }
+  }
+
+  #replayed = false;
+
+  async #replay(): Promise<void> {
+    if (this.#replayed || !this.#o.recent) return;
+    this.#replayed = true;
+    const gw = this.#o.link.gatewayId;
+    const queued = new Set(this.#pending.map((p) => p.id));
+    for (const record of (await this.#o.recent()).reverse()) {
+      const id = `${gw}:call:${record.callId}`;
+      if (!record.endedAt || queued.has(id)) continue;
+      this.#queue(recordSubject(gw, "call", record.callId), id, {
+        kind: "call",
+        gateway: gw,
+        record,
+      });
     }
   }
 
