@@ -140,8 +140,12 @@ if [ "$LOW_PORT" = 1 ]; then
   install -m 0644 "$here/low-port.conf" "$dropin"
   say "installed $dropin (CAP_NET_BIND_SERVICE)"
 fi
+# Several gateways: the leaf node's unit and the example configurations (not enabled).
+install -m 0644 "$here/intercom-nats-leaf.service" "$unitdir/intercom-nats-leaf.service"
+install -m 0644 "$here/nats-leaf.conf.example" "$etcdir/nats-leaf.conf.example"
 install -d -m 0755 "$docdir"
 install -m 0644 "$here/README.md" "$docdir/README.md"
+install -m 0644 "$here/nats-hub.conf.example" "$docdir/nats-hub.conf.example"
 say "installed $unitdir/$NAME.service"
 
 # --- 6. systemd -------------------------------------------------------------

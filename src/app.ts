@@ -66,6 +66,11 @@ import { fromB64u, isP256Public } from "./push/web_push_crypto.ts";
 import { pushSubscriptionProblem, PushSubscriptionStore } from "./store/push_subscriptions.ts";
 import { vapidKeysOf } from "./store/vapid_keys.ts";
 import type { PushRegistry } from "./phone/ports.ts";
+import { ClusterLink } from "./cluster/link.ts";
+import { BindingSync, HubBindings } from "./cluster/hub_bindings.ts";
+import { CLUSTER_RECORD_EVENTS, ClusterRecords, communityRecords } from "./cluster/records.ts";
+import { Presence } from "./cluster/presence.ts";
+import { CallRouter, REMOTE_DOOR_PREFIX } from "./cluster/router.ts";
 
 /** A running gateway. */
 export interface App {
@@ -99,6 +104,10 @@ export interface App {
   readonly snapshots: SnapshotStore;
   /** The HTTPS served: fingerprints, the local CA. */
   readonly tls: TlsInfo | undefined;
+  /** The community link (`--cluster`), else undefined. */
+  readonly cluster: ClusterLink | undefined;
+  /** Rooms with a phone online on another gateway of the community (`--cluster`). */
+  readonly remoteRooms: () => Set<string>;
   /** Liveness: sockets bound, KV open and accepting writes (`store`: `ok`, `full`, `failing`). */
   health(): Health;
   /** Ends calls (≤ 1.5 s for the doors' replies), closes sockets, server and KV. */
@@ -152,7 +161,28 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     writtenBy: options.version ?? "dev",
     now: () => new Date(clock.wallNow()),
   });
-  const bindings = new BindingStore(kv, () => new Date(clock.wallNow()));
+  const metrics = new Metrics();
+  const events = new EventBus({ logger: logger.child({ part: "events" }), metrics });
+  // Several gateways (--cluster): this box's NATS leaf node; binding changes go to the hub's
+  // bucket and come back through the leaf's mirror into the local KV, which logins read.
+  const link = config.cluster && config.gatewayId
+    ? new ClusterLink({
+      url: config.cluster,
+      gatewayId: config.gatewayId,
+      clock,
+      logger: logger.child({ part: "cluster" }),
+      events,
+      metrics,
+    })
+    : undefined;
+  if (link) {
+    await link.start(3000);
+    stack.defer(() => link.close());
+  }
+  const localBindings = new BindingStore(kv, () => new Date(clock.wallNow()));
+  const bindings = link
+    ? new BindingStore(kv, () => new Date(clock.wallNow()), new HubBindings(link))
+    : localBindings;
   // Web Push: the VAPID pair is made on first start and kept in the store.
   const pushSubs = new PushSubscriptionStore(kv, () => new Date(clock.wallNow()));
   const vapid = await importVapidKeys(await vapidKeysOf(kv, generateVapidKeys));
@@ -223,8 +253,6 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   const lanIps = lan.ips.filter((ip) => !ip.startsWith("127."));
 
   // ---- 2. wire ----
-  const metrics = new Metrics();
-  const events = new EventBus({ logger: logger.child({ part: "events" }), metrics });
   drainEvents = () => events.drained();
   const callLog = logger.child({ part: "calls" });
   events.subscribe((e) => countEvent(metrics, e), { name: "metrics", types: COUNTED_EVENTS });
@@ -243,6 +271,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   await registry.load();
   stack.defer(() => registry.close());
   events.subscribe((e) => {
+    if (e.ip.startsWith(REMOTE_DOOR_PREFIX)) return; // another gateway's door
     if (e.type === "door_seen") registry.heard(e.address, e.ip);
     else if (e.type === "door_media") {
       registry.noteMedia(e.address, { headerForm: e.headerForm }, e.ip);
@@ -271,7 +300,11 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     events,
     wallNow: () => clock.wallNow(),
     sendToPhone: (bytes, to) => mediaPort.send(bytes, to),
-    sendToDoor: (bytes, to) => doorPort.send(bytes, to),
+    // A call hosted for another gateway's door: its "door" is that gateway (cluster/router.ts).
+    sendToDoor: (bytes, to) =>
+      to.hostname.startsWith(REMOTE_DOOR_PREFIX)
+        ? router?.sendToRemoteDoor(bytes, to)
+        : doorPort.send(bytes, to),
   });
   // deno-lint-ignore prefer-const
   let manager: CallManager;
@@ -281,12 +314,46 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     metrics,
     events,
     heartbeatTimeoutMs: config.heartbeatTimeout * 1000,
-    onLeft: (uid, rooms) => manager.phoneLeft(uid, rooms),
-    onJoined: (uid, room) => manager.phoneJoined(uid, room),
+    onLeft: (uid, rooms) => {
+      manager.phoneLeft(uid, rooms);
+      presence?.changed();
+    },
+    onJoined: (uid, room) => {
+      manager.phoneJoined(uid, room);
+      presence?.changed();
+    },
     // `call` and `talk begin` name the door's G.711 law (the inventory's, else μ-law).
     audioLaw: (door) => registry.get(door)?.law,
   });
   stack.defer(() => hub.close());
+  // Several gateways: who is online where, and calls across gateways (cluster/router.ts).
+  const presence = link
+    ? new Presence({
+      link,
+      local: () => {
+        const rooms = new Map<string, string[]>();
+        for (const p of hub.snapshot()) {
+          for (const r of p.rooms) if (!rooms.has(r)) rooms.set(r, hub.online(r));
+        }
+        return rooms;
+      },
+      clock,
+      logger: logger.child({ part: "cluster" }),
+      onJoined: (uid, room) => manager.phoneJoined(uid, room),
+      onLeft: (uid, rooms) => manager.phoneLeft(uid, rooms),
+    })
+    : undefined;
+  const router = link && presence
+    ? new CallRouter({
+      link,
+      presence,
+      logger: logger.child({ part: "cluster" }),
+      phones: hub,
+      calls: () => manager,
+      relay,
+      sendToDoor: (bytes, to) => doorPort.send(bytes, to),
+    })
+    : undefined;
   // Sleeping phones: the rooms' bound phones and their Web Push subscriptions, so that a room
   // whose phones all sleep still answers NS and its calls wait for a phone to wake: any sleeping
   // phone with --push-webhook, else one with a Web Push subscription.
@@ -337,6 +404,31 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   const recordWriter = writer;
   records.readAfter(() => recordWriter.flushed());
   events.subscribe((e) => recordWriter.onEvent(e), { name: "records", types: RECORD_EVENTS });
+  if (link) {
+    // Several gateways: every ended call's record and every unlock attempt also go to this
+    // box's leaf stream, which the hub sources (works offline; the hub catches up).
+    const shared = new ClusterRecords({
+      link,
+      recordOf: async (callId) => {
+        await recordWriter.flushed();
+        return await records.get(callId);
+      },
+      recent: () => records.recent(200),
+      logger: logger.child({ part: "cluster" }),
+      clock,
+      onDropped: () => metrics.inc("cluster_records_dropped_total"),
+    });
+    shared.start();
+    const off = events.subscribeQueued((e) => shared.onEvent(e), {
+      name: "cluster_records",
+      types: CLUSTER_RECORD_EVENTS,
+      bound: 1000,
+    });
+    stack.defer(async () => {
+      off();
+      await shared.stop();
+    });
+  }
   const transport = new DoorTransport({
     port: doorPort,
     clock,
@@ -345,10 +437,16 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     events,
     magic: config.magic,
     lanIp: config.lanIp,
-    isOnline: (room) => hub.roomOnline(room) || canWake(room),
+    isOnline: (room) =>
+      hub.roomOnline(room) || canWake(room) || (router?.online(room).length ?? 0) > 0,
     localIpFor,
     onEvent: (e) => manager.onDoorEvent(e),
-    onMedia: (bytes, from) => relay.onDoorMedia(bytes, from),
+    onMedia: router
+      ? (bytes, from) => {
+        relay.onDoorMedia(bytes, from);
+        router.onDoorMedia(bytes, from);
+      }
+      : (bytes, from) => relay.onDoorMedia(bytes, from),
     admit: (address, ip) => registry.admit(address, ip),
     onConfirmed: (address, ip) => registry.learn(address, ip),
   });
@@ -363,7 +461,8 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     talkTimeoutMs: config.talkTimeout * 1000,
     canWake,
     wakeWindowMs: config.wakeWindow * 1000,
-    media: relay,
+    media: router?.media ?? relay,
+    ...(router ? { remote: router } : {}),
     isKnownDoor: (address, ip) => registry.isKnown(address, ip),
     // What a door's firmware needs (unlock only while talking) lives in the door registry:
     // persisted, and shown by `door list`.
@@ -382,7 +481,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   stack.defer(() => transcoder.close());
   const service = new PhoneService({
     hub,
-    manager,
+    manager: router?.control ?? manager,
     bindings,
     logger: logger.child({ part: "phones" }),
     metrics,
@@ -396,7 +495,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   const guard = new BindingGuard({
     hub,
     notifier: hub,
-    calls: manager,
+    calls: router?.control ?? manager,
     version: () => bindingVersion(kv),
     tokenIdOf: (uid, room) => bindings.tokenIdOf(uid, room),
     clock,
@@ -512,6 +611,8 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       mediaPort: mediaPort.local.port,
       calls: live.calls().length,
       phones: live.phones().length,
+      // Several gateways: the community link (a cut link does not make this gateway unhealthy).
+      ...(link ? { cluster: { gateway: link.gatewayId, leaf: link.leafUp, hub: link.hubUp } } : {}),
       ...(tlsInfo
         ? {
           https: {
@@ -556,6 +657,14 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     version: options.version ?? "dev",
     lanIps: config.lanIp ? [config.lanIp, ...lanIps] : lanIps,
     charts,
+    ...(link
+      ? {
+        community: async (kind: "call" | "unlock", limit: number) => {
+          if (!link.hubUp) throw new Error("no answer from the hub through the leaf node");
+          return await communityRecords(link, kind, limit);
+        },
+      }
+      : {}),
   });
   metrics.gauge("calls_active", () => manager.size, "Calls in progress");
 
@@ -643,6 +752,33 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   charts.start();
   await guard.start();
   stack.defer(() => guard.stop());
+  if (presence && router) {
+    presence.start();
+    router.start();
+    stack.defer(async () => {
+      await router.stop();
+      await presence.stop();
+    });
+  }
+  if (link) {
+    const sync = new BindingSync({
+      link,
+      local: localBindings,
+      logger: logger.child({ part: "cluster" }),
+      onChanged: () => void guard.poll(),
+    });
+    sync.start();
+    stack.defer(() => sync.stop());
+    // With the office reachable at start, serve once the shared bindings are set up (bounded).
+    if (link.hubUp) {
+      let timer: ReturnType<Clock["setTimeout"]> | undefined;
+      await Promise.race([
+        sync.ready,
+        new Promise<void>((r) => (timer = clock.setTimeout(() => r(), 15_000))),
+      ]);
+      if (timer !== undefined) clock.clearTimeout(timer);
+    }
+  }
   transport.listen();
   registry.start();
   const mediaLoop = receiveLoop(
@@ -730,6 +866,8 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     admins,
     snapshots,
     tls: tlsInfo,
+    cluster: link,
+    remoteRooms: () => presence?.rooms() ?? new Set(),
     health,
     shutdown,
     finished,

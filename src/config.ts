@@ -88,6 +88,17 @@ export interface Config {
    * service on the LAN); off: only `https:` endpoints with a DNS name.
    */
   readonly pushAllowHttp: boolean;
+  /**
+   * The gateway box's own NATS leaf node (`nats://127.0.0.1:4222`) joining the community
+   * (several gateways: shared bindings, records, presence); `undefined`: this box alone, on its
+   * embedded Deno KV.
+   */
+  readonly cluster: string | undefined;
+  /**
+   * This gateway's name in the community (letters, digits, `-`, `_`; at most 32): its NATS
+   * subjects and JetStream domain (`rec.<id>.>`). Required with `cluster`.
+   */
+  readonly gatewayId: string | undefined;
 }
 
 /** The data directory when neither `--data` nor `INTERCOM_DATA` is given. */
@@ -122,7 +133,9 @@ type Kind =
   | "url"
   | "transcode"
   | "contact"
-  | "onoff";
+  | "onoff"
+  | "nats_url"
+  | "gateway_id";
 
 /** One option: flag, environment variable, default, kind, help. */
 export interface OptionSpec {
@@ -373,6 +386,24 @@ export const OPTIONS: readonly OptionSpec[] = [
     help:
       "on: accept Web Push endpoints over http and on IP addresses or localhost (tests, a LAN push service); off: https with a DNS name only",
   },
+  {
+    flag: "cluster",
+    env: "INTERCOM_CLUSTER",
+    key: "cluster",
+    kind: "nats_url",
+    default: undefined,
+    help:
+      "nats://HOST:PORT of this box's NATS leaf node: join the community's gateways (shared bindings, records, presence); default: this box alone",
+  },
+  {
+    flag: "gateway-id",
+    env: "INTERCOM_GATEWAY_ID",
+    key: "gatewayId",
+    kind: "gateway_id",
+    default: undefined,
+    help:
+      "this gateway's name in the community (letters, digits, - and _, at most 32; its leaf node's JetStream domain); required with --cluster",
+  },
 ];
 
 /** A bad flag or environment value; the message names it. */
@@ -389,6 +420,9 @@ const MAX_SECONDS = 86400;
 
 /** A door address (door-protocol.md §2): a capital letter, then letters or digits (`M00010100`). */
 const DOOR_ADDRESS = /^[A-Z][0-9A-Za-z]{1,19}$/;
+
+/** A gateway id: one NATS subject token and a JetStream domain name. */
+const GATEWAY_ID = /^[A-Za-z0-9_-]{1,32}$/;
 
 /** Linux interface names: at most 15 characters, no `/`, `:` or blanks. */
 const INTERFACE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.@-]{0,14}$/;
@@ -514,6 +548,23 @@ function convert(spec: OptionSpec, raw: string, source: string): unknown {
       }
       return raw;
     }
+    case "nats_url": {
+      let url: URL | undefined;
+      try {
+        url = new URL(raw);
+      } catch {
+        url = undefined;
+      }
+      if (!url || url.protocol !== "nats:" || url.hostname === "" || url.pathname.length > 1) {
+        throw bad("not a nats://HOST:PORT URL (this box's leaf node, e.g. nats://127.0.0.1:4222)");
+      }
+      return raw;
+    }
+    case "gateway_id":
+      if (!GATEWAY_ID.test(raw) || raw === "hub") {
+        throw bad('not a gateway id (1-32 letters, digits, - or _; not "hub")');
+      }
+      return raw;
     case "transcode":
       if (raw !== "auto" && raw !== "off") throw bad("not auto or off");
       return raw;
@@ -613,6 +664,14 @@ export function resolveConfig(
     throw new ConfigError(
       "Cannot use --push-webhook without --push-webhook-secret (or the reverse)",
     );
+  }
+  if (out.cluster !== undefined && out.gatewayId === undefined) {
+    throw new ConfigError(
+      "Cannot use --cluster without --gateway-id (this gateway's name in the community)",
+    );
+  }
+  if (out.cluster === undefined && out.gatewayId !== undefined) {
+    throw new ConfigError("Cannot use --gateway-id without --cluster (the leaf node's URL)");
   }
   if (out.tlsCert === undefined && out.httpsPort !== undefined && out.httpsPort === out.httpPort) {
     throw new ConfigError(

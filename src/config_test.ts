@@ -180,3 +180,28 @@ Deno.test("--metrics-allow takes IPv4s and CIDRs; --metrics-token a long secret,
   const why = failure(["--metrics-token", "short secret"]);
   assert(why.includes("--metrics-token") && !why.includes("short secret"), why);
 });
+
+Deno.test("config: --cluster takes a nats:// URL and needs --gateway-id (and the reverse)", () => {
+  const c = parseConfig([], {
+    INTERCOM_CLUSTER: "nats://127.0.0.1:4222",
+    INTERCOM_GATEWAY_ID: "gate-1",
+  });
+  assertEquals([c.cluster, c.gatewayId], ["nats://127.0.0.1:4222", "gate-1"]);
+  const alone = parseConfig([]);
+  assertEquals([alone.cluster, alone.gatewayId], [undefined, undefined]);
+  assert(failure(["--cluster", "nats://127.0.0.1:4222"]).includes("without --gateway-id"));
+  assert(failure(["--gateway-id", "a"]).includes("without --cluster"));
+  for (const bad of ["http://127.0.0.1:4222", "127.0.0.1:4222", "nats://", "nats://h:1/x"]) {
+    assert(
+      failure(["--cluster", bad, "--gateway-id", "a"]).startsWith(`Cannot use --cluster="`),
+      bad,
+    );
+  }
+  for (const bad of ["a.b", "a b", "hub", "x".repeat(33), ">"]) {
+    assert(
+      failure(["--cluster", "nats://127.0.0.1:4222", "--gateway-id", bad])
+        .includes("not a gateway id"),
+      bad,
+    );
+  }
+});

@@ -75,10 +75,12 @@ Deno.test({
       caCerts: [await Deno.readTextFile(new URL("ca.pem", TLS))],
     });
     // What this namespace cannot have as the example writes it: an eth0 (its only interface is
-    // lo), /var/lib and /etc/intercom-gateway. Everything else, ports included, as written.
+    // lo), /var/lib and /etc/intercom-gateway, a NATS leaf node (tests/cluster_test.ts runs the
+    // community settings). Everything else, ports included, as written.
+    const { INTERCOM_CLUSTER: _c, INTERCOM_GATEWAY_ID: _g, ...examples } = example.examples;
     const env = {
       ...unit,
-      ...example.examples,
+      ...examples,
       INTERCOM_MULTICAST_INTERFACE: "lo",
       INTERCOM_DATA: `${dir}/data`,
       INTERCOM_TLS_CERT: `${dir}/cert.pem`,

@@ -16,7 +16,13 @@ import type { GatewayEvent, GatewayEventType } from "../events/types.ts";
 import type { CallSnapshot, LiveState } from "../live/state.ts";
 import type { Health } from "../phone/handler.ts";
 import type { AdminStore } from "../store/admins.ts";
-import { type Binding, type BindingStore, toRoomKey, uidProblem } from "../store/bindings.ts";
+import {
+  type Binding,
+  type BindingStore,
+  BindingsUnavailableError,
+  toRoomKey,
+  uidProblem,
+} from "../store/bindings.ts";
 import type { CallRecord, RecordStore } from "../store/records.ts";
 import type { SnapshotStore } from "../store/snapshots.ts";
 import type { DiskSpace } from "../store/disk_space.ts";
@@ -76,6 +82,14 @@ export interface ApiDeps {
   /** The box's LAN addresses (provisioning links made from a console opened on localhost). */
   readonly lanIps: readonly string[];
   readonly charts: ChartSampler;
+  /**
+   * Several gateways (`--cluster`): the community's latest records from the hub, newest first
+   * (each with its `gateway`); throws when the hub is unreachable. Absent on a single box.
+   */
+  readonly community?: (
+    kind: "call" | "unlock",
+    limit: number,
+  ) => Promise<readonly { readonly gateway: string; readonly record: unknown }[]>;
 }
 
 /** State the API keeps between requests. */
@@ -394,6 +408,38 @@ const bindingRemove: Route = async (deps, _s, _req, ctx, params) => {
   return json({ removed });
 };
 
+/**
+ * `GET /api/v1/community/calls|unlocks`: the whole community's records (several gateways), or
+ * this gateway's with `scope: "local"` and the reason when the hub is unreachable.
+ */
+const communityRecords: Route = async (deps, _s, req, _ctx, params) => {
+  const kind = params[0] === "unlocks" ? "unlock" : "call";
+  const limit = limitParam(new URL(req.url).searchParams.get("limit"), 500, 50);
+  if (limit instanceof Response) return limit;
+  if (!deps.community) {
+    return apiError("not_found", "Cannot show the community: this gateway runs on its own");
+  }
+  try {
+    const all = await deps.community(kind, limit);
+    return json({
+      scope: "community",
+      gateways: [...new Set(all.map((r) => r.gateway))].sort(),
+      records: all.map((r) => ({ gateway: r.gateway, ...(r.record as object) })),
+    });
+  } catch (e) {
+    const local = kind === "call"
+      ? (await deps.records.page({ limit })).calls
+      : await deps.records.recentUnlocks(limit);
+    return json({
+      scope: "local",
+      note: `Showing this gateway's records only: the community hub is unreachable (${
+        e instanceof Error ? e.message : String(e)
+      })`,
+      records: local,
+    });
+  }
+};
+
 const callsLive: Route = (deps, state) =>
   json({ calls: deps.live.calls().map((c) => liveCall(state, c)) });
 
@@ -562,6 +608,7 @@ export const ROUTES: readonly {
   { method: "GET", pattern: /^calls\/live$/, route: callsLive },
   { method: "POST", pattern: /^calls\/([^/]+)\/hangup$/, route: callHangup },
   { method: "GET", pattern: /^calls$/, route: callsHistory },
+  { method: "GET", pattern: /^community\/(calls|unlocks)$/, route: communityRecords },
   { method: "GET", pattern: /^calls\/([^/]+)\/snapshot$/, route: callSnapshot },
   { method: "GET", pattern: /^calls\/([^/]+)$/, route: callOne },
   { method: "GET", pattern: /^unlocks$/, route: unlocks },
@@ -599,6 +646,8 @@ export async function runApi(
       return await r.route(deps, state, req, ctx, m.slice(1));
     } catch (e) {
       if (e instanceof BodyError) return apiError(e.code, e.message);
+      // Several gateways: a binding change while the community's hub is unreachable.
+      if (e instanceof BindingsUnavailableError) return apiError("unavailable", e.message);
       deps.logger.error("console API failed", { path, error: e });
       return apiError("internal", "Cannot answer: internal error (see the gateway's log)");
     }

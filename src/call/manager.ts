@@ -42,6 +42,7 @@ import type {
   MediaPort,
   PhoneNotifier,
   PhoneRequest,
+  RemotePhones,
   RequestResult,
 } from "./ports.ts";
 
@@ -56,6 +57,8 @@ export interface CallManagerOptions {
   ringTimeoutMs: number;
   talkTimeoutMs: number;
   media?: MediaPort;
+  /** Phones of the room on other gateways (`--cluster`). @default none */
+  remote?: RemotePhones;
   /**
    * Is this door known (held by the registry at that IP) now, as its CALL arrives? Only a known
    * door's call may replace an unknown door's. @default every door is known
@@ -210,7 +213,7 @@ export class CallManager implements CallControl {
     };
     this.#calls.set(call.callId, call);
     this.#byRoom.set(room, call);
-    const phones = this.#o.phones.online(room);
+    const phones = this.#online(room);
     // Nobody online, but push can wake a phone: the door is answered at once (see machine).
     const wake = phones.length === 0 && (this.#o.canWake?.(room) ?? false);
     const at = this.#o.clock.wallNow();
@@ -306,6 +309,19 @@ export class CallManager implements CallControl {
     if (timer !== undefined) this.#o.clock.clearTimeout(timer);
   }
 
+  /** The room's phones here, then those on other gateways. */
+  #online(room: string): string[] {
+    const here = this.#o.phones.online(room);
+    const remote = this.#o.remote?.online(room) ?? [];
+    return remote.length ? [...here, ...remote.filter((u) => !here.includes(u))] : here;
+  }
+
+  /** To the phone here, else on another gateway. */
+  #send(call: LiveCall, uid: string, notice: CallNotice): void {
+    if (this.#o.phones.send(uid, call.roomKey, notice)) return;
+    this.#o.remote?.send(uid, call.roomKey, notice, infoOf(call));
+  }
+
   #wakeWindowMs(): number {
     return Math.min(this.#o.wakeWindowMs ?? 20_000, this.#o.ringTimeoutMs);
   }
@@ -395,7 +411,7 @@ export class CallManager implements CallControl {
             mediaKey = this.#o.newMediaKey?.() ?? randomHex(16);
             call.mediaKeys.set(uid, mediaKey);
           }
-          this.#o.phones.send(uid, call.roomKey, { ...base, order: "call", mediaKey });
+          this.#send(call, uid, { ...base, order: "call", mediaKey });
         }
         return;
       case "over":
@@ -415,7 +431,7 @@ export class CallManager implements CallControl {
       default:
         notice = { ...base, order: fx.order };
     }
-    for (const uid of fx.to) this.#o.phones.send(uid, call.roomKey, notice);
+    for (const uid of fx.to) this.#send(call, uid, notice);
   }
 
   #effect(call: LiveCall, fx: Effect): void {

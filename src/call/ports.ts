@@ -120,6 +120,20 @@ export interface PhoneNotifier {
   online(roomKey: RoomKey): Uid[];
 }
 
+/**
+ * Phones of the room connected to other gateways of the community (`--cluster`; implemented by
+ * `cluster/router.ts`). The manager rings them with the local ones: a notice for a uid that is
+ * not connected here goes there, and their requests come back as {@linkcode CallControl}
+ * requests, checked the same way. A remote phone that cannot be reached is reported gone
+ * (`phoneLeft`), so a call never waits on a cut link.
+ */
+export interface RemotePhones {
+  /** Uids of the room's phones online on other gateways. */
+  online(roomKey: RoomKey): Uid[];
+  /** Sends to a remote `uid` about `call`; false when no gateway has it. */
+  send(uid: Uid, roomKey: RoomKey, notice: CallNotice, call: LiveCallInfo): boolean;
+}
+
 /** Read-only facts about a live call. */
 export interface LiveCallInfo {
   readonly callId: string;

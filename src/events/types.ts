@@ -197,6 +197,17 @@ export type GatewayEvent =
     readonly uid: string;
     readonly roomKey: string;
     readonly rotated: boolean;
+  }
+  | {
+    /**
+     * The community link changed (`--cluster`): `leaf` is this box's NATS leaf node, `hub` the
+     * office's JetStream cluster behind it. Down means this gateway works on its own.
+     */
+    readonly type: "cluster_link";
+    readonly at: number;
+    readonly part: "leaf" | "hub";
+    readonly up: boolean;
+    readonly detail?: string;
   };
 
 /** An event type tag. */

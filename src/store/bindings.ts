@@ -111,8 +111,43 @@ export interface BindingFilter {
   readonly uid?: string;
 }
 
-interface StoredBinding extends Binding {
+/** A binding as stored: with the SHA-256 of its token. */
+export interface StoredBinding extends Binding {
   readonly tokenHash: string;
+}
+
+/**
+ * The community's shared bindings (`--cluster`: the hub's bucket), where changes go when this
+ * gateway is one of several; implemented by `cluster/hub_bindings.ts`. The local KV stays the
+ * copy logins read (kept in step by the cluster's binding sync). Methods throw when the shared
+ * store is unreachable.
+ */
+export interface SharedBindings {
+  /** The binding and its revision (0 when absent). */
+  get(roomKey: string, uid: string): Promise<{ value: StoredBinding | null; revision: number }>;
+  /** Writes `value` when the entry is still at `revision` (0: absent); false on a conflict. */
+  put(value: StoredBinding, revision: number): Promise<boolean>;
+  /** Deletes the entry when still at `revision`; false on a conflict. */
+  delete(roomKey: string, uid: string, revision: number): Promise<boolean>;
+  /** Room keys `uid` is bound to. */
+  roomsOf(uid: string): Promise<string[]>;
+}
+
+/** A binding change refused because the community's shared store cannot be reached. */
+export class BindingsUnavailableError extends Error {
+  /** Creates the error. */
+  constructor(message: string) {
+    super(message);
+    this.name = "BindingsUnavailableError";
+  }
+}
+
+function unavailable(op: "add" | "remove", e: unknown): BindingsUnavailableError {
+  const detail = e instanceof Error ? e.message : String(e);
+  return new BindingsUnavailableError(
+    `Cannot ${op} binding: the community hub is unreachable (${detail}); ` +
+      "try again once the link to the office is back (this gateway keeps the bindings it last saw)",
+  );
 }
 
 /** Longest uid accepted. */
@@ -235,11 +270,16 @@ function publicBinding(stored: StoredBinding): Binding {
 export class BindingStore {
   readonly #kv: Deno.Kv;
   readonly #now: () => Date;
+  readonly #shared: SharedBindings | undefined;
 
-  /** Uses `kv`; `now` supplies `createdAt` (tests pass a fixed clock). */
-  constructor(kv: Deno.Kv, now: () => Date = () => new Date()) {
+  /**
+   * Uses `kv`; `now` supplies `createdAt` (tests pass a fixed clock). With `shared`, changes are
+   * written there first (the community's store) and then to `kv`; reads stay on `kv`.
+   */
+  constructor(kv: Deno.Kv, now: () => Date = () => new Date(), shared?: SharedBindings) {
     this.#kv = kv;
     this.#now = now;
+    this.#shared = shared;
   }
 
   /**
@@ -264,6 +304,7 @@ export class BindingStore {
   ): Promise<{ binding: Binding; rotated: boolean }> {
     const { uid, roomAddress, roomKey, community } = input;
     const key = [BINDING, roomKey, uid];
+    if (this.#shared) return await this.#putShared(this.#shared, input, tokenHash, createdAt);
     for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
       const existing = await this.#kv.get<StoredBinding>(key);
       // A new token ends the old one's push subscriptions (its phone must subscribe again).
@@ -315,6 +356,64 @@ export class BindingStore {
     if (subs.keys.length) op.set(PUSH_VERSION_KEY, crypto.randomUUID());
   }
 
+  async #putShared(
+    shared: SharedBindings,
+    input: { uid: string; roomAddress: string; roomKey: string; community: string },
+    tokenHash: string,
+    createdAt?: string,
+  ): Promise<{ binding: Binding; rotated: boolean }> {
+    const { uid, roomAddress, roomKey, community } = input;
+    for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
+      let ok: boolean;
+      let existing: { value: StoredBinding | null; revision: number };
+      let stored: StoredBinding;
+      try {
+        existing = await shared.get(roomKey, uid);
+        stored = {
+          uid,
+          roomAddress,
+          roomKey,
+          community,
+          createdAt: createdAt ?? existing.value?.createdAt ?? this.#now().toISOString(),
+          tokenHash,
+        };
+        ok = await shared.put(stored, existing.revision);
+      } catch (e) {
+        throw unavailable("add", e);
+      }
+      if (!ok) continue;
+      // At once here too (the sync from the hub brings the same value a moment later).
+      await this.#kv.atomic()
+        .set([BINDING, roomKey, uid], stored)
+        .set([BY_UID, uid, roomKey], true)
+        .set(BINDING_VERSION_KEY, crypto.randomUUID())
+        .commit();
+      return { binding: publicBinding(stored), rotated: existing.value !== null };
+    }
+    throw new Error(`Cannot bind ${show(uid)} to ${show(roomAddress)}: store busy, try again`);
+  }
+
+  async #removeShared(shared: SharedBindings, uid: string, roomKey: string): Promise<boolean> {
+    for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
+      let ok: boolean;
+      try {
+        const existing = await shared.get(roomKey, uid);
+        if (existing.value === null) return false;
+        ok = await shared.delete(roomKey, uid, existing.revision);
+      } catch (e) {
+        throw unavailable("remove", e);
+      }
+      if (!ok) continue;
+      await this.#kv.atomic()
+        .delete([BINDING, roomKey, uid])
+        .delete([BY_UID, uid, roomKey])
+        .set(BINDING_VERSION_KEY, crypto.randomUUID())
+        .commit();
+      return true;
+    }
+    return false;
+  }
+
   /**
    * Removes `uid`'s binding to `room` (an address or room key), or all of `uid`'s bindings when
    * `room` is omitted. Resolves to the number removed.
@@ -333,11 +432,22 @@ export class BindingStore {
         );
       }
       keys = [key];
+    } else if (this.#shared && !uidProblem(uid)) {
+      try {
+        keys = await this.#shared.roomsOf(uid);
+      } catch (e) {
+        throw unavailable("remove", e);
+      }
     } else {
       keys = await this.roomsOf(uid);
     }
     if (uidProblem(uid)) return 0;
     let removed = 0;
+    const shared = this.#shared;
+    if (shared) {
+      for (const roomKey of keys) if (await this.#removeShared(shared, uid, roomKey)) removed++;
+      return removed;
+    }
     for (const roomKey of keys) {
       const key = [BINDING, roomKey, uid];
       for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {

@@ -40,6 +40,7 @@ import { MAX_LIST_LIMIT, RecordStore } from "./records.ts";
 import { doorAddressProblem, DoorStore } from "./doors.ts";
 import type { DoorRecord } from "../door/registry.ts";
 import { eprintln, println } from "../print.ts";
+import { fetchCommunityRecords, withSharedBindings } from "../cluster/cli_link.ts";
 import { type AdminAccount, adminNameProblem, AdminStore, MAX_PASSWORD_LENGTH } from "./admins.ts";
 
 /** Where {@linkcode storeCommand} writes and what environment it reads. */
@@ -56,13 +57,13 @@ export interface StoreIo {
 
 /** Usage of `bind`. */
 export const BIND_USAGE = `Usage:
-  bind add --uid UID --room ROOM [--community NAME] [--data DIR]
+  bind add --uid UID --room ROOM [--community NAME] [--data DIR] [--cluster URL]
       bind a phone to a room; prints the binding with its new token (re-adding rotates it)
   bind list [--room ROOM] [--uid UID] [--data DIR]
       print bindings as JSON lines (never tokens)
-  bind remove --uid UID [--room ROOM] [--data DIR]
+  bind remove --uid UID [--room ROOM] [--data DIR] [--cluster URL]
       remove one binding, or all of the uid's; exit 1 when none existed
-  bind import FILE.json [--data DIR]
+  bind import FILE.json [--data DIR] [--cluster URL]
       bind every {uid, room|roomAddress, community[, createdAt][, tokenHash]} of a JSON array;
       prints the new tokens (an entry with tokenHash keeps the phone's token: none printed)
   bind export [--room ROOM] [--uid UID] [--with-token-hashes] [--data DIR]
@@ -71,11 +72,18 @@ export const BIND_USAGE = `Usage:
       not stored, only their hashes; keep such a file as safe as the store)
 
 ROOM is a room address (a letter and 11 digits, e.g. Y00010108090); list and remove also take
-the bare 11 digits. DIR defaults to $INTERCOM_DATA, else ${DEFAULT_DATA}.`;
+the bare 11 digits. DIR defaults to $INTERCOM_DATA, else ${DEFAULT_DATA}.
+
+Several gateways (--cluster nats://127.0.0.1:4222, or $INTERCOM_CLUSTER): add, remove and
+import write to the community's hub through this box's leaf node, and fail when the hub is
+unreachable; every gateway gets the change (list and export show this box's copy).`;
 
 /** Usage of `calls`. */
 export const CALLS_USAGE = `Usage:
-  calls [--limit N] [--data DIR]             recent call records, newest first, as JSON lines
+  calls [--limit N] [--data DIR] [--cluster URL]
+                                             recent call records, newest first, as JSON lines;
+                                             with --cluster (or $INTERCOM_CLUSTER) the whole
+                                             community's from the hub, else this gateway's
   calls --unlocks [--limit N] [--data DIR]   recent unlock attempts (the audit log); "count" is
                                              how many attempts a line stands for: refused ones
                                              (not_bound, not_in_call, rate_limited) are counted
@@ -240,6 +248,28 @@ function checkRoom(
   return room;
 }
 
+/**
+ * The binding store to change: with `--cluster URL` (or `INTERCOM_CLUSTER`), changes go to the
+ * community's hub through this box's leaf node first (and fail when it is unreachable).
+ */
+async function withBindings<T>(
+  values: Flags,
+  io: StoreIo,
+  fn: (store: BindingStore) => Promise<T>,
+): Promise<T> {
+  const dir = dataDir(values, io);
+  const flag = str(values, "cluster");
+  const url = flag ?? (io.env ? io.env.INTERCOM_CLUSTER : readEnv("INTERCOM_CLUSTER"));
+  if (!url) return await withStore(dir, (kv) => fn(new BindingStore(kv)));
+  if (!/^nats:\/\/[^/]+$/.test(url)) {
+    throw flagError("cluster", url, "not a nats://HOST:PORT URL (this box's leaf node)");
+  }
+  return await withSharedBindings(
+    url,
+    (shared) => withStore(dir, (kv) => fn(new BindingStore(kv, undefined, shared))),
+  );
+}
+
 async function withStore<T>(dir: string, fn: (kv: Deno.Kv) => Promise<T>): Promise<T> {
   const kv = await openStore(dir);
   try {
@@ -278,6 +308,7 @@ async function bind(args: string[], io: StoreIo, out: (line: string) => void): P
         uid: { type: "string" },
         room: { type: "string" },
         community: { type: "string" },
+        cluster: { type: "string" },
       });
       if (values.help) return usage(out, BIND_USAGE);
       const uid = checkUid(values, true)!;
@@ -285,10 +316,10 @@ async function bind(args: string[], io: StoreIo, out: (line: string) => void): P
       const community = str(values, "community") ?? "";
       const problem = communityProblem(community);
       if (problem) throw flagError("community", community, problem);
-      const dir = dataDir(values, io);
-      const { binding, token, rotated } = await withStore(
-        dir,
-        (kv) => new BindingStore(kv).add({ uid, roomAddress, community }),
+      const { binding, token, rotated } = await withBindings(
+        values,
+        io,
+        (store) => store.add({ uid, roomAddress, community }),
       );
       out(bindingLine(binding, token, rotated));
       return 0;
@@ -315,17 +346,19 @@ async function bind(args: string[], io: StoreIo, out: (line: string) => void): P
       const { values } = parse("bind remove", rest, {
         uid: { type: "string" },
         room: { type: "string" },
+        cluster: { type: "string" },
       });
       if (values.help) return usage(out, BIND_USAGE);
       const uid = checkUid(values, true)!;
       const room = checkRoom(values, { required: false, bareKey: true });
-      const dir = dataDir(values, io);
-      const removed = await withStore(dir, (kv) => new BindingStore(kv).remove(uid, room));
+      const removed = await withBindings(values, io, (store) => store.remove(uid, room));
       out(JSON.stringify({ removed }));
       return removed > 0 ? 0 : 1;
     }
     case "import": {
-      const { values, positionals } = parse("bind import", rest, {}, 1);
+      const { values, positionals } = parse("bind import", rest, {
+        cluster: { type: "string" },
+      }, 1);
       if (values.help) return usage(out, BIND_USAGE);
       const file = positionals[0];
       if (file === undefined) throw new UsageError("Cannot run bind import: expected FILE.json");
@@ -340,10 +373,9 @@ async function bind(args: string[], io: StoreIo, out: (line: string) => void): P
       if (!Array.isArray(entries)) {
         throw new UsageError(`Cannot import ${file}: expected a JSON array of bindings`);
       }
-      const dir = dataDir(values, io);
       let results;
       try {
-        results = await withStore(dir, (kv) => new BindingStore(kv).import(entries));
+        results = await withBindings(values, io, (store) => store.import(entries));
       } catch (e) {
         if (e instanceof TypeError) throw new UsageError(`${file}: ${e.message}`);
         throw e;
@@ -391,6 +423,7 @@ async function calls(
   const { values } = parse("calls", args, {
     limit: { type: "string" },
     unlocks: { type: "boolean" },
+    cluster: { type: "string" },
   });
   if (values.help) return usage(out, CALLS_USAGE);
   let limit = 20;
@@ -402,6 +435,33 @@ async function calls(
     }
   }
   const dir = dataDir(values, io);
+  const url = str(values, "cluster") ??
+    (io.env ? io.env.INTERCOM_CLUSTER : readEnv("INTERCOM_CLUSTER"));
+  if (url) {
+    // Several gateways: the whole community from the hub, else this gateway's part, saying so.
+    try {
+      const all = await fetchCommunityRecords(url, values.unlocks ? "unlock" : "call", limit);
+      for (const r of all) {
+        const record = r.record as Record<string, unknown>;
+        out(
+          JSON.stringify({
+            gateway: r.gateway,
+            ...record,
+            ...(r.kind === "unlock" ? { count: record.count ?? 1 } : {}),
+          }),
+        );
+      }
+      const gateways = new Set(all.map((r) => r.gateway)).size;
+      err(`community: ${all.length} records from ${gateways} gateway(s), from the hub`);
+      return 0;
+    } catch (e) {
+      err(
+        `showing this gateway's records only: the community hub is unreachable (${
+          e instanceof Error ? e.message : String(e)
+        })`,
+      );
+    }
+  }
   const lines = await withStore(dir, async (kv) => {
     const store = new RecordStore(kv);
     if (values.unlocks) {

@@ -1,0 +1,60 @@
+/**
+ * The store commands' way into the community (`bind add|remove|import` with `--cluster` or
+ * `INTERCOM_CLUSTER`): a short-lived link to this box's leaf node whose hub takes the change.
+ *
+ * @module
+ */
+
+import { systemClock } from "../clock.ts";
+import { nullLogger } from "../log.ts";
+import type { SharedBindings } from "../store/bindings.ts";
+import { HubBindings } from "./hub_bindings.ts";
+import { type CommunityRecord, communityRecords } from "./records.ts";
+import { ClusterLink } from "./link.ts";
+
+/** How long a command waits for the hub's first answer before saying it is unreachable. */
+export const CLI_HUB_WAIT_MS = 3000;
+
+/**
+ * The community's latest records (`calls --cluster`), newest first.
+ *
+ * @throws when the hub is unreachable.
+ */
+export async function fetchCommunityRecords(
+  url: string,
+  kind: "call" | "unlock",
+  limit: number,
+): Promise<CommunityRecord[]> {
+  const link = new ClusterLink({
+    url,
+    gatewayId: `cli-${crypto.randomUUID().slice(0, 8)}`,
+    clock: systemClock,
+    logger: nullLogger,
+  });
+  try {
+    await link.start(CLI_HUB_WAIT_MS);
+    if (!link.hubUp) throw new Error("no answer from the hub through the leaf node");
+    return await communityRecords(link, kind, limit);
+  } finally {
+    await link.close();
+  }
+}
+
+/** Runs `fn` with the hub's bindings through the leaf node at `url`, then closes the link. */
+export async function withSharedBindings<T>(
+  url: string,
+  fn: (shared: SharedBindings) => Promise<T>,
+): Promise<T> {
+  const link = new ClusterLink({
+    url,
+    gatewayId: `cli-${crypto.randomUUID().slice(0, 8)}`,
+    clock: systemClock,
+    logger: nullLogger,
+  });
+  try {
+    await link.start(CLI_HUB_WAIT_MS);
+    return await fn(new HubBindings(link));
+  } finally {
+    await link.close();
+  }
+}
