@@ -311,7 +311,12 @@ class BenchDoors {
   }
 }
 
-async function round(door: BenchDoors, k: number, room: Room, expect: number): Promise<RoundResult> {
+async function round(
+  door: BenchDoors,
+  k: number,
+  room: Room,
+  expect: number,
+): Promise<RoundResult> {
   const got: number[] = [];
   let decliner: BenchPhone | undefined;
   let allIn!: () => void;
