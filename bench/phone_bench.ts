@@ -524,6 +524,10 @@ export async function runBench(o: {
     args: [
       "run",
       ...PRODUCT_PERMS,
+      // e.g. BENCH_GATEWAY_V8_FLAGS=--max-semi-space-size=1 (how much of RSS is V8's sizing)
+      ...(Deno.env.get("BENCH_GATEWAY_V8_FLAGS")
+        ? [`--v8-flags=${Deno.env.get("BENCH_GATEWAY_V8_FLAGS")}`]
+        : []),
       main,
       "serve",
       "--http-host",
