@@ -12,7 +12,8 @@
  *   of the first `--probe-rooms` rooms live on the main thread and are the ones timed; the rest
  *   heartbeat from a worker thread, so that their traffic does not delay the main thread's
  *   timestamps (the client's own event loop is part of every figure).
- * - The door is a raw UDP socket on 127.0.0.2:8302 that skips name resolution and sends the
+ * - The door is eight raw UDP sockets, 127.0.0.2–9:8302, taking turns by round (the gateway admits
+ *   5 CALLs/s per door IP), that skip name resolution and send the
  *   62-byte CALL straight to 127.0.0.1:8302, answering the gateway's ASKs with REPLYs. A round:
  *   CALL for the next probe room of a shuffled list → `call` at its phones (timed with
  *   `performance.now()` in this one process) → the first phone declines (`over`) → the door gets
