@@ -12,7 +12,8 @@
  *   of the first `--probe-rooms` rooms live on the main thread and are the ones timed; the rest
  *   heartbeat from a worker thread, so that their traffic does not delay the main thread's
  *   timestamps (the client's own event loop is part of every figure).
- * - The door is a raw UDP socket on 127.0.0.2:8302 that skips name resolution and sends the
+ * - The door is eight raw UDP sockets, 127.0.0.2–9:8302, taking turns by round (the gateway admits
+ *   5 CALLs/s per door IP), that skip name resolution and send the
  *   62-byte CALL straight to 127.0.0.1:8302, answering the gateway's ASKs with REPLYs. A round:
  *   CALL for the next probe room of a shuffled list → `call` at its phones (timed with
  *   `performance.now()` in this one process) → the first phone declines (`over`) → the door gets
@@ -524,6 +525,10 @@ export async function runBench(o: {
     args: [
       "run",
       ...PRODUCT_PERMS,
+      // e.g. BENCH_GATEWAY_V8_FLAGS=--max-semi-space-size=1 (how much of RSS is V8's sizing)
+      ...(Deno.env.get("BENCH_GATEWAY_V8_FLAGS")
+        ? [`--v8-flags=${Deno.env.get("BENCH_GATEWAY_V8_FLAGS")}`]
+        : []),
       main,
       "serve",
       "--http-host",

@@ -157,3 +157,30 @@ Deno.test("http server: accept failing with EMFILE is counted and retried, never
     await server.close();
   }
 });
+
+Deno.test("http server: accepted connections have Nagle off (a phone's message never waits for the peer's delayed ACK)", async () => {
+  const real = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const set: boolean[] = [];
+  // The real listener, with each accepted connection's setNoDelay recorded.
+  const listener = {
+    addr: real.addr,
+    accept: async () => {
+      const c = await real.accept();
+      const own = c.setNoDelay.bind(c);
+      c.setNoDelay = (on?: boolean) => {
+        set.push(on ?? true);
+        own(on);
+      };
+      return c;
+    },
+    close: () => real.close(),
+  } as unknown as Deno.Listener;
+  const { server, port } = serve(() => new Response("ok"), {}, listener);
+  try {
+    const got = await exchange(port, "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+    assert(got.startsWith("HTTP/1.1 200"), got);
+    assertEquals(set, [true]);
+  } finally {
+    await server.close();
+  }
+});
