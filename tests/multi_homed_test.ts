@@ -13,12 +13,19 @@
  * kernel's choice would be up0, the default route's), answer with its door-LAN address, and the
  * call must complete. Then `sim door --multicast-interface door0` on the box itself does the same
  * beside the gateway. Inside the test namespace only (root there makes namespaces and veths).
+ *
+ * The phone taps talk again after `door_timeout`, as a resident would: under emulation on a
+ * loaded machine the simulated door can answer CALLSTART after the gateway's 6 × 100 ms.
  */
 
 import { assert, assertEquals } from "./helpers/assert.ts";
 import { denoCommand, PERMS } from "./helpers/process.ts";
 import { inNetns } from "./helpers/netns.ts";
 import { runBounded } from "./helpers/run_bounded.ts";
+import { TIME_SCALE } from "./helpers/scale.ts";
+
+/** A real-time bound, stretched under emulation. */
+const T = (ms: number) => ms * TIME_SCALE;
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const ROOM = "Y00010108090";
@@ -144,13 +151,13 @@ Deno.test({
       const bound = await runBounded(
         deno!,
         [...pre, "--community", "花苑", "--data", data],
-        20_000,
+        T(20_000),
       );
       assertEquals(bound.code, 0, bound.err);
       const token = JSON.parse(bound.out).token as string;
 
       gateway = start(box, product(["serve", "--data", data]));
-      const line = await gateway.waitFor(/\{[^\n]*"gateway started"[^\n]*\}/, 20_000);
+      const line = await gateway.waitFor(/\{[^\n]*"gateway started"[^\n]*\}/, T(20_000));
       const started = JSON.parse(line) as Record<string, unknown>;
       assertEquals(started.interfaces, "up0 10.9.0.2, door0 192.168.77.1", line);
       assertEquals([started.doorPort, started.mediaPort, started.http], [
@@ -165,10 +172,21 @@ Deno.test({
           "sim",
           "phone",
           ...["--uid", "u-mh", "--token", token, "--room", ROOM, "--community", "花苑"],
-          ...["--talk-after", "0.3", "--hangup-after", "0.5", "--calls", "2", "--timeout", "60"],
+          ...[
+            "--talk-after",
+            "0.3",
+            "--talk-retries",
+            "3",
+            "--hangup-after",
+            "0.5",
+            "--calls",
+            "2",
+            "--timeout",
+            String(60 * TIME_SCALE),
+          ],
         ]),
       );
-      await phone.waitFor(/← login ok/, 20_000);
+      await phone.waitFor(/← login ok/, T(20_000));
 
       await t.step(
         "a door on the door LAN resolves the gateway's door-LAN address and calls",
@@ -177,7 +195,7 @@ Deno.test({
             "nsenter",
             ...doorLan.argv(product(["sim", "door", "--ip", "192.168.77.2", "--room", "0809"])),
           ];
-          const door = await runBounded(cmd!, args, 30_000);
+          const door = await runBounded(cmd!, args, T(30_000));
           assertEquals(door.code, 0, `${door.out}\n${door.err}\n${gateway!.err()}`);
           assert(door.out.includes("NS     → 192.168.77.1 answered\n"), door.out);
           assert(door.out.includes("SUM    call completed"), door.out);
@@ -202,7 +220,7 @@ Deno.test({
               ]),
             ),
           ];
-          const door = await runBounded(cmd!, args, 30_000);
+          const door = await runBounded(cmd!, args, T(30_000));
           assertEquals(door.code, 0, `${door.out}\n${door.err}\n${gateway!.err()}`);
           assert(door.err.includes("Port 8302 is held on 192.168.77.1"), door.err);
           assert(
@@ -218,7 +236,7 @@ Deno.test({
       let timer: ReturnType<typeof setTimeout> | undefined;
       const phoneDone = await Promise.race([
         phone.child.status,
-        new Promise<undefined>((r) => timer = setTimeout(() => r(undefined), 20_000)),
+        new Promise<undefined>((r) => timer = setTimeout(() => r(undefined), T(20_000))),
       ]);
       clearTimeout(timer);
       assertEquals(phoneDone?.code, 0, phone.out() + phone.err());

@@ -37,6 +37,7 @@ Usage: intercom-gateway sim phone --uid UID --token TOKEN --room Y00010108090 [f
   --community NAME     community name (default "")
   --answer MODE        ring (never answer) | callok (call ok only) | talk (default talk)
   --talk-after S       seconds from call ok to talk (default 1)
+  --talk-retries N     talk again, up to N times, when the door did not answer (default 0)
   --unlock-after S     unlock S seconds after talk begin (or after the ring without talk)
   --hangup-after S     hang up S seconds after talk begin (or after the ring without talk)
   --decline-after S    hang up S seconds after the ring unless talking
@@ -65,6 +66,7 @@ const VALUE_FLAGS = new Set([
   "community",
   "answer",
   "talk-after",
+  "talk-retries",
   "unlock-after",
   "hangup-after",
   "decline-after",
@@ -163,6 +165,11 @@ export function parsePhoneCliArgs(args: readonly string[]): PhoneCliConfig | "he
   if (!/^\d+$/.test(callsText) || calls < 1) {
     throw new FlagError(`Cannot use --calls "${callsText}": expected a whole number ≥ 1`);
   }
+  const retriesText = get("talk-retries") ?? "0";
+  const talkRetries = Number(retriesText);
+  if (!/^\d+$/.test(retriesText) || talkRetries > 10) {
+    throw new FlagError(`Cannot use --talk-retries "${retriesText}": expected a whole number 0–10`);
+  }
   const heartbeatText = get("heartbeat-ms");
   const heartbeatMs = heartbeatText === undefined ? undefined : Number(heartbeatText);
   if (heartbeatMs !== undefined && !(Number.isFinite(heartbeatMs) && heartbeatMs > 0)) {
@@ -185,6 +192,7 @@ export function parsePhoneCliArgs(args: readonly string[]): PhoneCliConfig | "he
     script: {
       answer,
       talkAfterS: num("talk-after") ?? 1,
+      talkRetries,
       unlockAfterS: num("unlock-after"),
       hangupAfterS: num("hangup-after"),
       declineAfterS: num("decline-after"),

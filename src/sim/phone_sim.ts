@@ -35,6 +35,7 @@ import {
 import {
   type CallMessage,
   encodeMediaControl,
+  ERROR_CODE,
   GATEWAY_ORDERS,
   type GatewayMessage,
   type MediaTransport,
@@ -68,6 +69,11 @@ export interface PhoneScript {
   answer?: AnswerMode;
   /** Delay of `talk` after `call ok`. @default 1 */
   talkAfterS?: number;
+  /**
+   * `talk` again when the gateway answers it `error door_timeout` (the door did not reply to
+   * CALLSTART in time), at most this many times, as a resident taps again. @default 0
+   */
+  talkRetries?: number;
   /** `unlock` N s after `talk begin` (or after the ring when the script does not talk). */
   unlockAfterS?: number;
   /** `over` N s after `talk begin` (or after the ring when the script does not talk). */
@@ -237,6 +243,8 @@ export interface CallSummary {
   overReason?: string;
   transport?: MediaTransport;
   talked: boolean;
+  /** `talk` sent again after `error door_timeout` ({@linkcode PhoneScript.talkRetries}). */
+  talkRetries: number;
   /** `undefined`: not asked; then `true` / `false` after the answer. */
   unlocked?: boolean;
   unlockRequested: boolean;
@@ -799,7 +807,17 @@ export class PhoneSim {
       case GATEWAY_ORDERS.ERROR: {
         const call = this.#call;
         if (call && call.phase !== "ended") {
-          call.problems.push(`error ${m.code}${m.ref ? ` (${m.ref})` : ""}: ${m.message}`);
+          const text = `error ${m.code}${m.ref ? ` (${m.ref})` : ""}: ${m.message}`;
+          if (
+            m.ref === PHONE_ORDERS.TALK && m.code === ERROR_CODE.DOOR_TIMEOUT &&
+            call.talkRetries < (this.#script.talkRetries ?? 0) && call.phase !== "ending"
+          ) {
+            call.talkRetries++;
+            this.#note(`${text}; talk again (${call.talkRetries})`);
+            this.talk();
+            break;
+          }
+          call.problems.push(text);
           if (m.ref === PHONE_ORDERS.OVER) this.#endCall("phone");
         }
         break;
@@ -830,6 +848,7 @@ export class PhoneSim {
       phase: "ringing",
       startedAt: this.#clock.now(),
       talked: false,
+      talkRetries: 0,
       unlockRequested: false,
       controlSent: 0,
       media: newCounters(),

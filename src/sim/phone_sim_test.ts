@@ -445,6 +445,41 @@ Deno.test("phone sim: script timers run on the injected clock (talk, unlock)", a
   });
 });
 
+Deno.test("phone sim: talk again after error door_timeout, at most talkRetries times", async () => {
+  for (const retries of [0, 1]) {
+    await withPhone({
+      script: { answer: "talk", talkAfterS: 0, hangupAfterS: 0.05, talkRetries: retries },
+    }, async (stub, sim) => {
+      stub.auto = false;
+      stub.call("c9");
+      await sim.waitFor(PhoneSim.sent("talk"));
+      const error = {
+        order: "error",
+        code: "door_timeout",
+        ref: "talk",
+        message: "Cannot reach the door: it did not answer",
+      };
+      stub.send(error);
+      if (retries === 0) {
+        await until(() => sim.call?.problems.length === 1, "the error is a problem");
+        assertEquals(sim.call?.problems, [
+          "error door_timeout (talk): Cannot reach the door: it did not answer",
+        ]);
+        await sleep(50);
+        assertEquals(stub.orders().filter((o) => o === "talk").length, 1);
+        return;
+      }
+      await until(() => stub.orders().filter((o) => o === "talk").length === 2, "talk again");
+      // One retry only: a second door_timeout is a problem.
+      stub.send(error);
+      await until(() => sim.call?.problems.length === 1, "the second error is a problem");
+      await sleep(50);
+      assertEquals(stub.orders().filter((o) => o === "talk").length, 2);
+      assertEquals(sim.call?.talkRetries, 1);
+    });
+  }
+});
+
 Deno.test("phone sim: decline while ringing, and problems when the script is not honoured", async () => {
   const clock = new FakeClock(0);
   await withPhone({
@@ -575,9 +610,12 @@ Deno.test("sim phone CLI: flags", () => {
     "--audio",
     "--calls",
     "3",
+    "--talk-retries",
+    "2",
   ]);
   assert(ok !== "help");
   assertEquals(ok.calls, 3);
+  assertEquals(ok.options.script?.talkRetries, 2);
   assertEquals(ok.options.script?.answer, "callok");
   assertEquals(ok.options.script?.enableVideo, "ws");
   assertEquals(ok.options.url, "ws://127.0.0.1:8080/phone");
@@ -586,6 +624,8 @@ Deno.test("sim phone CLI: flags", () => {
     [[...base, "--bogus"], "--bogus"],
     [[...base, "--answer", "maybe"], "--answer"],
     [[...base, "--talk-after", "-1"], "--talk-after"],
+    [[...base, "--talk-retries", "1.5"], "--talk-retries"],
+    [[...base, "--talk-retries", "11"], "--talk-retries"],
     [[...base, "--video", "tcp"], "--video"],
     [[...base, "--calls", "0"], "--calls"],
     [[...base, "--audio", "--video", "none"], "--audio"],
