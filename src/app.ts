@@ -409,6 +409,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     // box's leaf stream, which the hub sources (works offline; the hub catches up).
     const shared = new ClusterRecords({
       link,
+      ipOf: (uid) => hub.sessionOf(uid)?.ip,
       recordOf: async (callId) => {
         await recordWriter.flushed();
         return await records.get(callId);
@@ -659,9 +660,12 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     charts,
     ...(link
       ? {
-        community: async (kind: "call" | "unlock", limit: number) => {
-          if (!link.hubUp) throw new Error("no answer from the hub through the leaf node");
-          return await communityRecords(link, kind, limit);
+        community: {
+          gateway: link.gatewayId,
+          records: async (kind: "call" | "unlock", limit: number) => {
+            if (!link.hubUp) throw new Error("no answer from the hub through the leaf node");
+            return await communityRecords(link, kind, limit);
+          },
         },
       }
       : {}),

@@ -159,7 +159,11 @@ Deno.test(
       assertEquals((await api(base, cookie, "GET", "/api/v1/overview")).status, 401);
 
       const again = await login(base);
-      assertEquals((await api(base, again, "GET", "/api/v1/session")).status, 200);
+      const me = await api(base, again, "GET", "/api/v1/session");
+      assertEquals([me.status, me.body.name, me.body.community], [200, "manager", null]);
+      // One box on its own: no community view.
+      const alone = await api(base, again, "GET", "/api/v1/community/calls");
+      assertEquals([alone.status, (alone.body.error as { code: string }).code], [404, "not_found"]);
       await gw.app.admins.remove("manager");
       assertEquals((await api(base, again, "GET", "/api/v1/session")).status, 401);
     } finally {

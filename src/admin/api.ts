@@ -82,14 +82,22 @@ export interface ApiDeps {
   /** The box's LAN addresses (provisioning links made from a console opened on localhost). */
   readonly lanIps: readonly string[];
   readonly charts: ChartSampler;
+  /** Several gateways (`--cluster`): this gateway's place in the community. Absent on a single box. */
+  readonly community?: CommunityRecords;
+}
+
+/** The community's records, as the console reads them (several gateways). */
+export interface CommunityRecords {
+  /** This gateway's id in the community (`--gateway-id`). */
+  readonly gateway: string;
   /**
-   * Several gateways (`--cluster`): the community's latest records from the hub, newest first
-   * (each with its `gateway`); throws when the hub is unreachable. Absent on a single box.
+   * The community's latest records from the hub, newest first (each with its `gateway`);
+   * throws when the hub is unreachable.
    */
-  readonly community?: (
+  records(
     kind: "call" | "unlock",
     limit: number,
-  ) => Promise<readonly { readonly gateway: string; readonly record: unknown }[]>;
+  ): Promise<readonly { readonly gateway: string; readonly record: unknown }[]>;
 }
 
 /** State the API keeps between requests. */
@@ -410,35 +418,69 @@ const bindingRemove: Route = async (deps, _s, _req, ctx, params) => {
 
 /**
  * `GET /api/v1/community/calls|unlocks`: the whole community's records (several gateways), or
- * this gateway's with `scope: "local"` and the reason when the hub is unreachable.
+ * this gateway's with `scope: "local"` and the reason when the hub is unreachable. Every record
+ * names its gateway; calls carry their outcome, and their snapshot kind when this gateway has it.
  */
 const communityRecords: Route = async (deps, _s, req, _ctx, params) => {
   const kind = params[0] === "unlocks" ? "unlock" : "call";
   const limit = limitParam(new URL(req.url).searchParams.get("limit"), 500, 50);
   if (limit instanceof Response) return limit;
-  if (!deps.community) {
+  const community = deps.community;
+  if (!community) {
     return apiError("not_found", "Cannot show the community: this gateway runs on its own");
   }
+  const own = community.gateway;
+  let found: { gateway: string; record: Record<string, unknown> }[];
+  let note: string | undefined;
   try {
-    const all = await deps.community(kind, limit);
-    return json({
-      scope: "community",
-      gateways: [...new Set(all.map((r) => r.gateway))].sort(),
-      records: all.map((r) => ({ gateway: r.gateway, ...(r.record as object) })),
-    });
+    found = (await community.records(kind, limit)).map((r) => ({
+      gateway: r.gateway,
+      record: r.record as Record<string, unknown>,
+    }));
   } catch (e) {
+    note = `Showing this gateway's records only: the community hub is unreachable (${
+      e instanceof Error ? e.message : String(e)
+    })`;
     const local = kind === "call"
       ? (await deps.records.page({ limit })).calls
       : await deps.records.recentUnlocks(limit);
-    return json({
-      scope: "local",
-      note: `Showing this gateway's records only: the community hub is unreachable (${
-        e instanceof Error ? e.message : String(e)
-      })`,
-      records: local,
-    });
+    found = local.map((record) => ({
+      gateway: own,
+      record: record as unknown as Record<string, unknown>,
+    }));
   }
+  const records = kind === "unlock"
+    ? found.map((r) => ({ gateway: r.gateway, ...r.record }))
+    : await withOutcome(deps, own, found);
+  return json({
+    scope: note === undefined ? "community" : "local",
+    gateway: own,
+    ...(note === undefined
+      ? { gateways: [...new Set(found.map((r) => r.gateway))].sort() }
+      : { note }),
+    records,
+  });
 };
+
+/** Community call records with their outcome, and this gateway's snapshot kinds. */
+async function withOutcome(
+  deps: ApiDeps,
+  own: string,
+  found: readonly { gateway: string; record: Record<string, unknown> }[],
+): Promise<Record<string, unknown>[]> {
+  const ownIds = found.filter((r) => r.gateway === own).map((r) => String(r.record.callId));
+  const kinds = await deps.snapshots.kinds(ownIds);
+  return found.map((r) => {
+    const call = r.record as unknown as CallRecord;
+    return {
+      gateway: r.gateway,
+      ...r.record,
+      outcome: outcomeOf(call),
+      // Snapshots stay on the gateway that took them: `undefined` for another gateway's call.
+      snapshot: r.gateway === own ? kinds.get(call.callId) ?? null : undefined,
+    };
+  });
+}
 
 const callsLive: Route = (deps, state) =>
   json({ calls: deps.live.calls().map((c) => liveCall(state, c)) });

@@ -233,6 +233,8 @@ export class AdminConsole {
       mustChange: s.mustChange,
       expiresInS: Math.floor(this.#sessions.remainingMs(s) / 1000),
       ip: s.ip,
+      // Several gateways: this gateway's id (the console offers the whole community's records).
+      community: this.#d.community?.gateway ?? null,
     });
   }
 

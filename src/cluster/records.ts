@@ -66,6 +66,8 @@ export interface ClusterRecordsOptions {
   readonly clock: Pick<Clock, "now" | "setTimeout" | "clearTimeout">;
   /** Counts a publish dropped because too many were waiting. */
   readonly onDropped?: () => void;
+  /** The IP of a phone's session here, for an unlock attempt that names none (as the local audit). */
+  readonly ipOf?: (uid: string) => string | undefined;
 }
 
 interface Pending {
@@ -160,13 +162,19 @@ export class ClusterRecords {
           return;
         }
         const { type: _t, at, ...rest } = e;
+        const ip = e.ip ?? this.#o.ipOf?.(e.uid);
         const id = `${at.toString(36)}-${(this.#unlocks++).toString(36)}-${
           crypto.randomUUID().slice(0, 8)
         }`;
         const msg: CommunityRecord = {
           kind: "unlock",
           gateway: gw,
-          record: { ...rest, id, at: new Date(at).toISOString() },
+          record: {
+            ...rest,
+            ...(ip !== undefined ? { ip } : {}),
+            id,
+            at: new Date(at).toISOString(),
+          },
         };
         this.#queue(recordSubject(gw, "unlock", token(id)), `${gw}:unlock:${id}`, msg);
       }

@@ -56,6 +56,7 @@ Deno.test({
         recent: () => Promise.resolve([record("c-1"), record("c-2")]),
         logger: nullLogger,
         clock: systemClock,
+        ipOf: (uid) => uid === "u" ? "10.0.0.7" : undefined,
       });
       recs.start();
       const jsm = await link.manager();
@@ -90,6 +91,12 @@ Deno.test({
       assertEquals(state.num_subjects, 2 + MAX_REFUSED_PER_MINUTE);
       assertEquals(state.messages, 2 + MAX_REFUSED_PER_MINUTE);
       assertEquals(recs.dropped, 5);
+      // An attempt that names no IP gets its phone's session IP, as in the local audit.
+      const last = await jsm.streams.getMessage(localRecordStream("gw1"), {
+        last_by_subj: "rec.gw1.unlock.>",
+      });
+      const unlock = last?.json<{ record: { ip?: string; result: string } }>();
+      assertEquals([unlock?.record.result, unlock?.record.ip], ["not_in_call", "10.0.0.7"]);
       await recs.stop();
     } finally {
       await link.close();

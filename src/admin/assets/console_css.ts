@@ -15,6 +15,7 @@ export const CONSOLE_CSS: string = String.raw`
   font-size: 16px; color: var(--fg); background: var(--bg);
 }
 * { box-sizing: border-box; }
+[hidden] { display: none !important; }
 body { margin: 0; line-height: 1.45; }
 a { color: var(--accent); }
 header.top {

@@ -269,12 +269,15 @@ export const CONSOLE_JS: string = String.raw`
     if (r.snapshot === null) return h("span", { class: "muted", text: t("calls.noPicture") });
     return h("span", { class: "muted", text: t("unknown") });
   }
-  function historyTable(calls, id) {
+  function historyTable(calls, id, withGateway) {
     var heads = [t("calls.visitor"), t("calls.rang"), t("calls.door"), t("calls.room"), t("calls.outcome"), t("calls.answeredBy"), t("calls.ended"), t("calls.reason")];
+    if (withGateway) heads.splice(1, 0, t("calls.gateway"));
     var rows = calls.length ? calls.map(function (r) {
-      var pic = snapshot(r);
-      return h("tr", { "data-call": r.callId },
+      // Another gateway's call: its snapshot stays there.
+      var pic = r.snapshot === undefined && r.gateway ? h("span", { class: "muted", text: t("calls.keptOn", [r.gateway]) }) : snapshot(r);
+      return h("tr", { "data-call": r.callId, "data-gateway": r.gateway || null },
         h("td", null, pic),
+        withGateway ? h("td", { class: "mono gateway", text: r.gateway }) : null,
         h("td", { class: "num", text: fmtTime(r.ringAt) }),
         h("td", { class: "mono", text: r.door }),
         h("td", { class: "mono", text: r.roomAddress }),
@@ -393,8 +396,24 @@ export const CONSOLE_JS: string = String.raw`
       h("button", { type: "submit", text: t("calls.filter") }));
     var older = h("button", { type: "button", class: "secondary", id: "older", text: t("calls.older"), onclick: function () { history(true); } });
     form.addEventListener("submit", function (ev) { ev.preventDefault(); history(false); });
-    add(root, [h("h2", { text: t("calls.live") }), liveRegion, h("h2", { text: t("calls.history") }), form, histRegion, older,
+    // Several gateways: this gateway's records (filters, paging) or the whole community's latest.
+    var own = session && session.community;
+    var scope = h("select", { id: "scope", name: "scope" },
+      h("option", { value: "local", text: t("calls.scopeLocal", [own || ""]) }),
+      h("option", { value: "community", text: t("calls.scopeCommunity") }));
+    var scopeNote = h("p", { id: "scope-note", role: "status", hidden: true });
+    scope.addEventListener("change", function () { load(); });
+    var scopeBar = own ? h("div", { class: "inline panel" }, h("label", null, t("calls.scope"), scope), scopeNote) : null;
+    function community() { return own && scope.value === "community"; }
+    add(root, [h("h2", { text: t("calls.live") }), liveRegion, h("h2", { text: t("calls.history") }), scopeBar, form, histRegion, older,
       h("h2", { text: t("calls.unlocks") }), unlockRegion]);
+    function showScope(d) {
+      scopeNote.hidden = !community();
+      if (!community()) return;
+      var local = d.scope === "local";
+      scopeNote.className = local ? "warn" : "muted";
+      scopeNote.textContent = local ? t("calls.communityLocal") : t("calls.communityAll", [d.gateways.join(", ") || own]);
+    }
     function query() {
       var f = form.elements;
       var q = [];
@@ -406,6 +425,16 @@ export const CONSOLE_JS: string = String.raw`
       return q;
     }
     function history(more) {
+      form.hidden = community();
+      if (community()) {
+        older.hidden = true;
+        return api("GET", "/api/v1/community/calls?limit=50").then(function (d) {
+          showScope(d);
+          clear(histRegion);
+          add(histRegion, historyTable(d.records, "history", true));
+        }).catch(fail);
+      }
+      showScope(null);
       var q = query();
       q.push("limit=20");
       if (more && cursor) q.push("cursor=" + encodeURIComponent(cursor));
@@ -424,11 +453,15 @@ export const CONSOLE_JS: string = String.raw`
       }).catch(fail);
     }
     function unlocks() {
-      return api("GET", "/api/v1/unlocks?limit=50").then(function (d) {
+      var all = community();
+      return api("GET", all ? "/api/v1/community/unlocks?limit=50" : "/api/v1/unlocks?limit=50").then(function (d) {
         clear(unlockRegion);
+        var list = all ? d.records : d.unlocks;
         var heads = [t("calls.when"), t("rooms.uid"), t("calls.room"), t("calls.door"), t("calls.result"), t("audit.where"), t("audit.detail")];
-        var rows = d.unlocks.length ? d.unlocks.map(function (u) {
-          return h("tr", null, h("td", { class: "num", text: fmtTime(u.at) }), h("td", { class: "mono", text: u.uid }),
+        if (all) heads.splice(1, 0, t("calls.gateway"));
+        var rows = list.length ? list.map(function (u) {
+          return h("tr", null, h("td", { class: "num", text: fmtTime(u.at) }),
+            all ? h("td", { class: "mono gateway", text: u.gateway }) : null, h("td", { class: "mono", text: u.uid }),
             h("td", { class: "mono", text: u.roomAddress }), h("td", { class: "mono", text: u.doorAddress }),
             h("td", { class: u.result === "success" ? "ok" : "warn", text: u.result }), h("td", { class: "mono", text: u.ip || t("unknown") }),
             h("td", { text: u.reason || "" }));
