@@ -39,24 +39,19 @@
 
 import type { Browser, Page, WebWorker } from "puppeteer-core";
 import { assert, assertEquals } from "./helpers/assert.ts";
-import { startTestGateway, type TestGateway, TIME_SCALE } from "./helpers/gateway.ts";
-import { inNetns } from "./helpers/netns.ts";
+import { startTestGateway, type TestGateway } from "./helpers/gateway.ts";
 import { openDoor, sleep } from "./helpers/sims.ts";
 import {
-  hasChromium,
   pageWait,
   PHONE_VIEWPORT,
   phonePage,
   screenshot,
+  WEB_PHONE_TEST_OPTS,
   withBrowser,
 } from "./helpers/browser.ts";
 import { newSubscriber, startPushService } from "./helpers/push_service.ts";
 
-const opts = {
-  ignore: !inNetns || !hasChromium || TIME_SCALE > 1,
-  sanitizeOps: false,
-  sanitizeResources: false,
-};
+const opts = WEB_PHONE_TEST_OPTS;
 const ROOM = "Y00010108090";
 const UID = "web-push-1";
 
