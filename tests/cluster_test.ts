@@ -4,11 +4,10 @@
  */
 
 import { assert, assertEquals } from "./helpers/assert.ts";
-import { type Community, type GatewayNode, startCommunity, within } from "./helpers/cluster.ts";
+import { bind, type GatewayNode, ROOM, state, withCommunity, within } from "./helpers/cluster.ts";
 import { inNetns } from "./helpers/netns.ts";
 import { api, login, PASSWORD } from "./helpers/admin_console.ts";
 import { TIME_SCALE } from "./helpers/scale.ts";
-import { type PhoneScript, PhoneSim } from "../src/sim/phone_sim.ts";
 
 // Natively only: each scenario starts a 3-node hub, leaves and two or three gateways in nested
 // namespaces; under qemu-user the gateways' start alone outlasts the scenarios' bounds. The
@@ -19,84 +18,36 @@ const opts = {
   sanitizeResources: false,
 };
 const T = (ms: number) => ms * TIME_SCALE;
-const ROOM = "Y00010108090";
 
-type State = {
-  hubUp: boolean;
-  leafUp: boolean;
-  bindings: { uid: string; roomKey: string }[];
-  phones: unknown[];
-  remoteRooms: string[];
-};
 /** A measured figure, on stderr (the issue asks for them). */
 function report(line: string): void {
   // deno-lint-ignore no-console
   console.error(`  [measured] ${line}`);
 }
 
-const state = (n: GatewayNode) => n.ctl<State>("/state");
-
-async function phone(
-  n: GatewayNode,
-  uid: string,
-  token: string,
-  script: PhoneScript = { answer: "ring" },
-): Promise<PhoneSim> {
-  const p = new PhoneSim({
-    url: n.url,
-    uid,
-    token,
-    roomAddress: ROOM,
-    community: "花苑",
-    heartbeatMs: 1000,
-    script,
-  });
-  await p.start();
-  return p;
-}
-
-async function community(): Promise<Community> {
-  const c = await startCommunity(["gwA", "gwB"]);
-  for (const n of c.nodes) {
-    await within(`${n.id} sees the hub`, T(10_000), async () => (await state(n)).hubUp);
-  }
-  return c;
-}
-
-Deno.test("community: a phone bound once (on gateway A) logs in on A and on B", opts, async () => {
-  const c = await community();
-  try {
-    const [a, b] = c.nodes as [GatewayNode, GatewayNode];
-    const bound = await a.ctl<{ token: string }>("/bind", { uid: "uid-1", room: ROOM });
-    const token = bound.token;
-    assert(token, JSON.stringify(bound));
-    const took = await within(
-      "binding on B",
-      T(5000),
-      async () => (await state(b)).bindings.some((x) => x.uid === "uid-1"),
-    );
-    report(`binding reached B in ${took.toFixed(0)} ms`);
-    for (const n of [a, b]) {
-      const p = await phone(n, "uid-1", token);
-      try {
-        await p.waitFor("login ok", T(5000));
-      } finally {
-        await p.close();
-      }
-    }
-  } finally {
-    await c.close();
-  }
-});
+Deno.test(
+  "community: a phone bound once (on gateway A) logs in on A and on B",
+  opts,
+  () =>
+    withCommunity(async ({ a, b, loggedIn }) => {
+      const bound = await a.ctl<{ token: string }>("/bind", { uid: "uid-1", room: ROOM });
+      const token = bound.token;
+      assert(token, JSON.stringify(bound));
+      const took = await within(
+        "binding on B",
+        T(5000),
+        async () => (await state(b)).bindings.some((x) => x.uid === "uid-1"),
+      );
+      report(`binding reached B in ${took.toFixed(0)} ms`);
+      for (const n of [a, b]) await (await loggedIn(n, "uid-1", token)).close();
+    }),
+);
 
 Deno.test(
   "community: a removal or rotation at the office ends the phone's session on the other gateway",
   opts,
-  async () => {
-    const c = await community();
-    const phones: PhoneSim[] = [];
-    try {
-      const [a, b] = c.nodes as [GatewayNode, GatewayNode];
+  () =>
+    withCommunity(async ({ c, a, b, phone }) => {
       const bindOn = async (n: GatewayNode, uid: string) => {
         const r = await n.ctl<{ token: string; error?: string }>("/bind", { uid, room: ROOM });
         assert(r.token, JSON.stringify(r));
@@ -113,7 +64,6 @@ Deno.test(
       const t2 = await bindOn(a, "uid-t");
       const pr = await phone(b, "uid-r", t1);
       const pt = await phone(b, "uid-t", t2);
-      phones.push(pr, pt);
       await pr.waitFor("login ok", T(5000));
       await pt.waitFor("login ok", T(5000));
 
@@ -136,27 +86,15 @@ Deno.test(
       assertEquals((closed2 as { code?: number }).code, 4004);
       report(`rotation on A → old session on B closed in ${rotation.toFixed(0)} ms`);
       assert(rotation < T(2000), `rotation took ${rotation.toFixed(0)} ms`);
-    } finally {
-      for (const p of phones) await p.close().catch(() => {});
-      await c.close();
-    }
-  },
+    }),
 );
 
 Deno.test(
   "community: link cut — bind add fails clearly (CLI and API), logins work with the last-seen bindings; after healing, a removal made meanwhile is enforced",
   opts,
-  async () => {
-    const c = await community();
-    const phones: PhoneSim[] = [];
-    try {
-      const [a, b] = c.nodes as [GatewayNode, GatewayNode];
-      const t1 = (await a.ctl<{ token: string }>("/bind", { uid: "uid-c", room: ROOM })).token;
-      await within(
-        "uid-c on B",
-        T(5000),
-        async () => (await state(b)).bindings.some((x) => x.uid === "uid-c"),
-      );
+  () =>
+    withCommunity(async ({ a, b, loggedIn, boundOnA }) => {
+      const t1 = await boundOnA("uid-c");
 
       b.link.cut();
       await within("B sees the hub gone", T(5000), async () => !(await state(b)).hubUp);
@@ -186,9 +124,7 @@ Deno.test(
       assertEquals(error.code, "unavailable");
       assert(error.message.startsWith("Cannot add binding: the community hub is unreachable"));
       // A login on B with the binding last seen works.
-      const p = await phone(b, "uid-c", t1);
-      phones.push(p);
-      await p.waitFor("login ok", T(5000));
+      const p = await loggedIn(b, "uid-c", t1);
 
       // Meanwhile the office removes the binding (through A).
       const removed = await a.ctl<{ removed: number }>("/unbind", { uid: "uid-c", room: ROOM });
@@ -207,11 +143,7 @@ Deno.test(
         args: ["add", "--uid", "uid-x", "--room", ROOM],
       });
       assertEquals(after.code, 0, JSON.stringify(after));
-    } finally {
-      for (const p of phones) await p.close().catch(() => {});
-      await c.close();
-    }
-  },
+    }),
 );
 
 async function loginAs(n: GatewayNode): Promise<string> {
@@ -223,6 +155,10 @@ type Cli = { code: number; out: string[]; err: string[] };
 const callsOn = (n: GatewayNode, ...args: string[]) =>
   n.ctl<Cli>("/cli", { cmd: "calls", args: ["--limit", "50", ...args] });
 
+/** Waits (5 s) until `n` knows the room is online on another gateway; the ms it took. */
+const roomOnlineElsewhere = (n: GatewayNode, what: string) =>
+  within(what, T(5000), async () => (await state(n)).remoteRooms.includes("00010108090"));
+
 /** One door call on `n` answered by its phone: talk, unlock, hang up. */
 async function doorCall(n: GatewayNode): Promise<void> {
   await n.ctl("/door/start", { options: { room: "0809", ringTimeoutS: 10 } });
@@ -233,20 +169,15 @@ async function doorCall(n: GatewayNode): Promise<void> {
 Deno.test(
   "community: records and unlocks of every gateway reach the hub; during a cut they queue, after healing they arrive exactly once",
   opts,
-  async () => {
-    const c = await community();
-    let p: PhoneSim | undefined;
-    try {
-      const [a, b] = c.nodes as [GatewayNode, GatewayNode];
-      const token = (await a.ctl<{ token: string }>("/bind", { uid: "uid-p", room: ROOM })).token;
-      p = await phone(a, "uid-p", token, {
+  () =>
+    withCommunity(async ({ a, b, loggedIn }) => {
+      await loggedIn(a, "uid-p", await bind(a, "uid-p"), {
         answer: "talk",
         talkAfterS: 0.2,
         unlockAfterS: 0.2,
         hangupAfterS: 0.6,
         enableVideo: "none",
       });
-      await p.waitFor("login ok", T(5000));
       await doorCall(a);
       await within("A's call seen from B", T(10_000), async () => {
         const r = await callsOn(b);
@@ -298,40 +229,22 @@ Deno.test(
         JSON.stringify(unlocks),
       );
       assertEquals(new Set(unlocks.map((u) => u.id)).size, unlocks.length);
-    } finally {
-      await p?.close().catch(() => {});
-      await c.close();
-    }
-  },
+    }),
 );
 
 Deno.test(
   "community: a door on A rings a phone on B (NS answered by A for it); the phone on B answers, talks, unlocks and hangs up; video crosses",
   opts,
-  async () => {
-    const c = await community();
-    let p: PhoneSim | undefined;
-    try {
-      const [a, b] = c.nodes as [GatewayNode, GatewayNode];
-      const token = (await a.ctl<{ token: string }>("/bind", { uid: "uid-b", room: ROOM })).token;
-      await within(
-        "uid-b on B",
-        T(5000),
-        async () => (await state(b)).bindings.some((x) => x.uid === "uid-b"),
-      );
-      p = await phone(b, "uid-b", token, {
+  () =>
+    withCommunity(async ({ a, boundPhoneOnB }) => {
+      const p = await boundPhoneOnB("uid-b", {
         answer: "talk",
         talkAfterS: 0.5,
         unlockAfterS: 0.5,
         hangupAfterS: 1.5,
         enableVideo: "ws",
       });
-      await p.waitFor("login ok", T(5000));
-      const took = await within(
-        "A knows the room is online on B",
-        T(5000),
-        async () => (await state(a)).remoteRooms.includes("00010108090"),
-      );
+      const took = await roomOnlineElsewhere(a, "A knows the room is online on B");
       report(`presence of a new phone on B reached A in ${took.toFixed(0)} ms`);
       await a.ctl("/door/start", { options: { room: "0809", ringTimeoutS: 10, fps: 15 } });
       const summary = await a.ctl<
@@ -340,36 +253,24 @@ Deno.test(
       assert(summary.answered && summary.talked, JSON.stringify(summary));
       assertEquals(summary.locksOpened, 1);
       assert(p.counters.videoPackets > 5, `video on B: ${p.counters.videoPackets}`);
-    } finally {
-      await p?.close().catch(() => {});
-      await c.close();
-    }
-  },
+    }),
 );
 
 Deno.test(
   "community: first answer wins across gateways; two-way audio crosses; the door hangs up; loss vs a local call and the path's latency measured",
   opts,
-  async () => {
-    const c = await community();
-    const phones: PhoneSim[] = [];
-    try {
-      const [a, b] = c.nodes as [GatewayNode, GatewayNode];
-      const ta = (await a.ctl<{ token: string }>("/bind", { uid: "uid-a", room: ROOM })).token;
-      const tb = (await a.ctl<{ token: string }>("/bind", { uid: "uid-b", room: ROOM })).token;
+  () =>
+    withCommunity(async ({ a, b, phone }) => {
+      const ta = await bind(a, "uid-a");
+      const tb = await bind(a, "uid-b");
       await within("bindings on B", T(5000), async () => (await state(b)).bindings.length === 2);
       const talker = { enableVideo: "ws", sendAudio: true } as const;
       // The phone on B is quicker: its talk wins; the one on A is told "answered elsewhere".
       const pa = await phone(a, "uid-a", ta, { answer: "talk", talkAfterS: 1.5, ...talker });
       const pb = await phone(b, "uid-b", tb, { answer: "talk", talkAfterS: 0.2, ...talker });
-      phones.push(pa, pb);
       await pa.waitFor("login ok", T(5000));
       await pb.waitFor("login ok", T(5000));
-      await within(
-        "A knows B's phone",
-        T(5000),
-        async () => (await state(a)).remoteRooms.includes("00010108090"),
-      );
+      await roomOnlineElsewhere(a, "A knows B's phone");
 
       await a.ctl("/door/start", {
         options: { room: "0809", ringTimeoutS: 10, fps: 15, hangupAfterS: 4 },
@@ -396,7 +297,6 @@ Deno.test(
         async () => !(await state(a)).remoteRooms.includes("00010108090"),
       );
       const pa2 = await phone(a, "uid-a", ta, { answer: "talk", talkAfterS: 0.2, ...talker });
-      phones.push(pa2);
       await pa.close();
       await pa2.waitFor("login ok", T(5000));
       await a.ctl("/door/start", {
@@ -428,34 +328,16 @@ Deno.test(
       );
       assertEquals(ping.lost, 0);
       assert(downCross > downLocal - 0.1 && upCross > upLocal - 0.1, "cross ≈ local");
-    } finally {
-      for (const p of phones) await p.close().catch(() => {});
-      await c.close();
-    }
-  },
+    }),
 );
 
 Deno.test(
   "community: B's link cut — a door on A calling B's room gets LINEUSE within 3 s; B's own calls go on",
   opts,
-  async () => {
-    const c = await community();
-    let p: PhoneSim | undefined;
-    try {
-      const [a, b] = c.nodes as [GatewayNode, GatewayNode];
-      const token = (await a.ctl<{ token: string }>("/bind", { uid: "uid-b", room: ROOM })).token;
-      await within(
-        "uid-b on B",
-        T(5000),
-        async () => (await state(b)).bindings.some((x) => x.uid === "uid-b"),
-      );
-      p = await phone(b, "uid-b", token, { answer: "talk", talkAfterS: 0.2, hangupAfterS: 0.5 });
-      await p.waitFor("login ok", T(5000));
-      await within(
-        "A knows B's phone",
-        T(5000),
-        async () => (await state(a)).remoteRooms.includes("00010108090"),
-      );
+  () =>
+    withCommunity(async ({ a, b, boundPhoneOnB }) => {
+      await boundPhoneOnB("uid-b", { answer: "talk", talkAfterS: 0.2, hangupAfterS: 0.5 });
+      await roomOnlineElsewhere(a, "A knows B's phone");
 
       b.link.cut(); // A still believes B's phone is there (until B's presence expires)
       const t0 = performance.now();
@@ -470,35 +352,21 @@ Deno.test(
       await b.ctl("/door/start", { options: { room: "0809", ringTimeoutS: 10 } });
       const local = await b.ctl<{ answered: boolean; talked: boolean }>("/door/wait", {});
       assert(local.answered && local.talked, JSON.stringify(local));
-    } finally {
-      await p?.close().catch(() => {});
-      await c.close();
-    }
-  },
+    }),
 );
 
 Deno.test(
   "community: a whole-hub restart — gateways work alone meanwhile, then records and binding changes flow again",
   opts,
-  async () => {
-    const c = await community();
-    let p: PhoneSim | undefined;
-    try {
-      const [a, b] = c.nodes as [GatewayNode, GatewayNode];
-      const token = (await a.ctl<{ token: string }>("/bind", { uid: "uid-h", room: ROOM })).token;
-      await within(
-        "uid-h on B",
-        T(5000),
-        async () => (await state(b)).bindings.some((x) => x.uid === "uid-h"),
-      );
-      p = await phone(b, "uid-h", token, {
+  () =>
+    withCommunity(async ({ c, a, b, boundPhoneOnB }) => {
+      await boundPhoneOnB("uid-h", {
         answer: "talk",
         talkAfterS: 0.2,
         unlockAfterS: 0.2,
         hangupAfterS: 0.5,
         enableVideo: "none",
       });
-      await p.waitFor("login ok", T(5000));
 
       await c.hub.stop();
       for (const n of c.nodes) {
@@ -535,38 +403,24 @@ Deno.test(
           write.toFixed(0)
         } ms after that`,
       );
-    } finally {
-      await p?.close().catch(() => {});
-      await c.close();
-    }
-  },
+    }),
 );
 
 Deno.test(
   "community: a phone that logs in on B while a door on A rings the room joins the call and answers it",
   opts,
-  async () => {
-    const c = await community();
-    const phones: PhoneSim[] = [];
-    try {
-      const [a, b] = c.nodes as [GatewayNode, GatewayNode];
-      const ta = (await a.ctl<{ token: string }>("/bind", { uid: "uid-a", room: ROOM })).token;
-      const tb = (await a.ctl<{ token: string }>("/bind", { uid: "uid-b", room: ROOM })).token;
+  () =>
+    withCommunity(async ({ a, b, phone, loggedIn }) => {
+      const ta = await bind(a, "uid-a");
+      const tb = await bind(a, "uid-b");
       await within("bindings on B", T(5000), async () => (await state(b)).bindings.length === 2);
-      const pa = await phone(a, "uid-a", ta, { answer: "ring" });
-      phones.push(pa);
-      await pa.waitFor("login ok", T(5000));
+      const pa = await loggedIn(a, "uid-a", ta, { answer: "ring" });
       await a.ctl("/door/start", { options: { room: "0809", ringTimeoutS: 15, hangupAfterS: 2 } });
       await pa.waitFor("call", T(5000));
       const pb = await phone(b, "uid-b", tb, { answer: "talk", talkAfterS: 0.2 });
-      phones.push(pb);
       await pb.waitFor("call", T(5000));
       const r = await a.ctl<{ answered: boolean; talked: boolean }>("/door/wait", {});
       assert(r.answered && r.talked, JSON.stringify(r));
       assertEquals(pb.messagesIn("talk begin" as never).length, 1);
-    } finally {
-      for (const p of phones) await p.close().catch(() => {});
-      await c.close();
-    }
-  },
+    }),
 );

@@ -14,27 +14,20 @@
 import type { Page } from "puppeteer-core";
 import { assert, assertEquals } from "./helpers/assert.ts";
 import { startTestGateway, type TestGateway, TIME_SCALE } from "./helpers/gateway.ts";
-import { inNetns } from "./helpers/netns.ts";
 import { openDoor, sleep } from "./helpers/sims.ts";
 import {
-  hasChromium,
   pageWait,
   phonePage,
   screenshot,
   toneWav,
+  WEB_PHONE_TEST_OPTS,
   withBrowser,
 } from "./helpers/browser.ts";
 import { CodedVideoSource } from "../src/sim/media_source.ts";
 import { assertTestCard, canvasBars } from "./helpers/test_card.ts";
 import type { DoorSim } from "../src/sim/door_sim.ts";
 
-// Not under emulation (the aarch64 run under qemu-user): the browser is the host's, and what these
-// tests check is the web phone, which the native run covers.
-const opts = {
-  ignore: !inNetns || !hasChromium || TIME_SCALE > 1,
-  sanitizeOps: false,
-  sanitizeResources: false,
-};
+const opts = WEB_PHONE_TEST_OPTS;
 const T = (ms: number) => ms * TIME_SCALE;
 const ROOM = "Y00010108090";
 const FIXTURES = new URL("./fixtures/video/", import.meta.url);

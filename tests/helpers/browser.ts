@@ -9,8 +9,22 @@
 
 import type { Browser, Page } from "puppeteer-core";
 import { CHROMIUM, hasChromium, SCREENSHOTS, withChromium } from "./chromium.ts";
+import { inNetns } from "./netns.ts";
+import { TIME_SCALE } from "./scale.ts";
 
 export { CHROMIUM, hasChromium, SCREENSHOTS };
+
+/**
+ * `Deno.test` options of the web phone's browser tests: only inside the private network
+ * namespace of `deno task test`, only where Chromium is installed, and not under emulation (the
+ * aarch64 run under qemu-user): the browser is the host's, and what these tests check is the web
+ * phone, which the native run covers. Op and resource sanitizers off.
+ */
+export const WEB_PHONE_TEST_OPTS = {
+  ignore: !inNetns || !hasChromium || TIME_SCALE > 1,
+  sanitizeOps: false,
+  sanitizeResources: false,
+} as const;
 
 /** A phone's screen: 390×844 CSS pixels (a common phone), 2× for readable screenshots. */
 export const PHONE_VIEWPORT = {

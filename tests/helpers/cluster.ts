@@ -15,6 +15,7 @@
 
 import { denoCommand, TEST_PERMS } from "../../scripts/deno_flags.ts";
 import { NETNS_SETUP, shellQuote } from "../../scripts/netns.ts";
+import { type PhoneScript, PhoneSim } from "../../src/sim/phone_sim.ts";
 import { type Bridge, startBridge } from "./bridge.ts";
 import { TIME_SCALE } from "./scale.ts";
 
@@ -260,4 +261,102 @@ export async function within(
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`${what}: not within ${ms} ms`);
+}
+
+/** The room every community scenario binds its phones to. */
+export const ROOM = "Y00010108090";
+
+/** A gateway's `/state` (control socket), as far as the scenarios read it. */
+export type NodeState = {
+  hubUp: boolean;
+  leafUp: boolean;
+  bindings: { uid: string; roomKey: string }[];
+  phones: unknown[];
+  remoteRooms: string[];
+};
+
+/** `n`'s state now. */
+export const state = (n: GatewayNode): Promise<NodeState> => n.ctl<NodeState>("/state");
+
+/** Binds `uid` to {@linkcode ROOM} on `n` (through its control socket); resolves to the token. */
+export async function bind(n: GatewayNode, uid: string): Promise<string> {
+  return (await n.ctl<{ token: string }>("/bind", { uid, room: ROOM })).token;
+}
+
+/**
+ * One scenario's community: gateways gwA (`a`) and gwB (`b`), both seeing the hub. Phones
+ * started through it are closed when the scenario ends, before the community.
+ */
+export interface Scenario {
+  readonly c: Community;
+  readonly a: GatewayNode;
+  readonly b: GatewayNode;
+  /** Starts a phone sim for `uid` on `n` ({@linkcode ROOM}); not waited for its login. */
+  phone(n: GatewayNode, uid: string, token: string, script?: PhoneScript): Promise<PhoneSim>;
+  /** {@linkcode Scenario.phone}, then waits (5 s) for its `login ok`. */
+  loggedIn(n: GatewayNode, uid: string, token: string, script?: PhoneScript): Promise<PhoneSim>;
+  /** Binds `uid` on A and waits (5 s) until B has the binding; resolves to the token. */
+  boundOnA(uid: string): Promise<string>;
+  /** {@linkcode Scenario.boundOnA}, then a phone on B with `script`, logged in. */
+  boundPhoneOnB(uid: string, script: PhoneScript): Promise<PhoneSim>;
+}
+
+/**
+ * Runs `fn` on a fresh community of gwA and gwB once both see the hub (10 s); closes its phones,
+ * then the community, whatever happens.
+ */
+export async function withCommunity(fn: (s: Scenario) => Promise<void>): Promise<void> {
+  const c = await startCommunity(["gwA", "gwB"]);
+  const phones: PhoneSim[] = [];
+  try {
+    for (const n of c.nodes) {
+      await within(`${n.id} sees the hub`, T(10_000), async () => (await state(n)).hubUp);
+    }
+    const [a, b] = c.nodes as [GatewayNode, GatewayNode];
+    const phone = async (
+      n: GatewayNode,
+      uid: string,
+      token: string,
+      script: PhoneScript = { answer: "ring" },
+    ) => {
+      const p = new PhoneSim({
+        url: n.url,
+        uid,
+        token,
+        roomAddress: ROOM,
+        community: "花苑",
+        heartbeatMs: 1000,
+        script,
+      });
+      phones.push(p);
+      await p.start();
+      return p;
+    };
+    const loggedIn = async (n: GatewayNode, uid: string, token: string, script?: PhoneScript) => {
+      const p = await phone(n, uid, token, script);
+      await p.waitFor("login ok", T(5000));
+      return p;
+    };
+    const boundOnA = async (uid: string) => {
+      const token = await bind(a, uid);
+      await within(
+        `${uid} on B`,
+        T(5000),
+        async () => (await state(b)).bindings.some((x) => x.uid === uid),
+      );
+      return token;
+    };
+    await fn({
+      c,
+      a,
+      b,
+      phone,
+      loggedIn,
+      boundOnA,
+      boundPhoneOnB: async (uid, script) => loggedIn(b, uid, await boundOnA(uid), script),
+    });
+  } finally {
+    for (const p of phones) await p.close().catch(() => {});
+    await c.close();
+  }
 }
