@@ -4,9 +4,18 @@
  */
 
 import { assert, assertEquals } from "./helpers/assert.ts";
-import { bind, type GatewayNode, ROOM, state, withCommunity, within } from "./helpers/cluster.ts";
+import {
+  bind,
+  doorCall,
+  type GatewayNode,
+  loginAs,
+  ROOM,
+  state,
+  withCommunity,
+  within,
+} from "./helpers/cluster.ts";
 import { inNetns } from "./helpers/netns.ts";
-import { api, login, PASSWORD } from "./helpers/admin_console.ts";
+import { api } from "./helpers/admin_console.ts";
 import { TIME_SCALE } from "./helpers/scale.ts";
 
 // Natively only: each scenario starts a 3-node hub, leaves and two or three gateways in nested
@@ -113,8 +122,7 @@ Deno.test(
       const direct = await b.ctl<{ error?: string }>("/bind", { uid: "uid-x", room: ROOM });
       assert(direct.error?.startsWith("Cannot add binding: the community hub is unreachable"));
       // The console's API says the same, as 503.
-      await b.ctl("/admin", { name: "manager", password: PASSWORD });
-      const cookie = await login(b.httpBase);
+      const cookie = await loginAs(b);
       const res = await api(b.httpBase, cookie, "POST", "/api/v1/bindings", {
         uid: "uid-x",
         room: ROOM,
@@ -146,11 +154,6 @@ Deno.test(
     }),
 );
 
-async function loginAs(n: GatewayNode): Promise<string> {
-  await n.ctl("/admin", { name: "manager", password: PASSWORD });
-  return await login(n.httpBase);
-}
-
 type Cli = { code: number; out: string[]; err: string[] };
 const callsOn = (n: GatewayNode, ...args: string[]) =>
   n.ctl<Cli>("/cli", { cmd: "calls", args: ["--limit", "50", ...args] });
@@ -158,13 +161,6 @@ const callsOn = (n: GatewayNode, ...args: string[]) =>
 /** Waits (5 s) until `n` knows the room is online on another gateway; the ms it took. */
 const roomOnlineElsewhere = (n: GatewayNode, what: string) =>
   within(what, T(5000), async () => (await state(n)).remoteRooms.includes("00010108090"));
-
-/** One door call on `n` answered by its phone: talk, unlock, hang up. */
-async function doorCall(n: GatewayNode): Promise<void> {
-  await n.ctl("/door/start", { options: { room: "0809", ringTimeoutS: 10 } });
-  const summary = await n.ctl<{ answered: boolean; locksOpened: number }>("/door/wait", {});
-  assert(summary.answered && summary.locksOpened === 1, JSON.stringify(summary));
-}
 
 Deno.test(
   "community: records and unlocks of every gateway reach the hub; during a cut they queue, after healing they arrive exactly once",
@@ -189,8 +185,7 @@ Deno.test(
       await doorCall(a);
       await doorCall(a);
       // The console of A says the same.
-      await a.ctl("/admin", { name: "manager", password: PASSWORD });
-      const cookie = await login(a.httpBase);
+      const cookie = await loginAs(a);
       const view = await api(a.httpBase, cookie, "GET", "/api/v1/community/calls");
       assertEquals(view.body.scope, "local");
       assert(String(view.body.note).startsWith("Showing this gateway's records only"));

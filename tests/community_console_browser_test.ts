@@ -8,12 +8,11 @@
 
 import type { Page } from "puppeteer-core";
 import { assert, assertEquals } from "./helpers/assert.ts";
-import { type GatewayNode, startCommunity, within } from "./helpers/cluster.ts";
+import { doorCall, loginAs, state, withCommunity, within } from "./helpers/cluster.ts";
 import { inNetns } from "./helpers/netns.ts";
-import { api, login, PASSWORD } from "./helpers/admin_console.ts";
+import { api, PASSWORD } from "./helpers/admin_console.ts";
 import { browserSkip, screenshot, withBrowser } from "./helpers/admin_browser.ts";
 import { TIME_SCALE } from "./helpers/scale.ts";
-import { PhoneSim } from "../src/sim/phone_sim.ts";
 
 const opts = {
   ignore: !inNetns || TIME_SCALE > 1 || browserSkip !== undefined,
@@ -21,17 +20,6 @@ const opts = {
   sanitizeResources: false,
 };
 const T = (ms: number) => ms * TIME_SCALE;
-const ROOM = "Y00010108090";
-
-type State = { hubUp: boolean; bindings: { uid: string }[]; remoteRooms: string[] };
-const state = (n: GatewayNode) => n.ctl<State>("/state");
-
-/** One door call on `n` answered by the phone (on B): talk, unlock, hang up. */
-async function doorCall(n: GatewayNode): Promise<void> {
-  await n.ctl("/door/start", { options: { room: "0809", ringTimeoutS: 10 } });
-  const summary = await n.ctl<{ answered: boolean; locksOpened: number }>("/door/wait", {});
-  assert(summary.answered && summary.locksOpened === 1, JSON.stringify(summary));
-}
 
 /** Logs in to the console at `base` and opens its calls page. */
 async function openCalls(page: Page, base: string): Promise<void> {
@@ -61,45 +49,24 @@ async function shownGateways(page: Page): Promise<{ calls: string[]; unlocks: st
 Deno.test(
   "community console: B's calls page shows every gateway's calls and unlocks, and says when it shows only its own",
   opts,
-  async () => {
-    const c = await startCommunity(["gwA", "gwB"]);
-    let p: PhoneSim | undefined;
-    try {
-      const [a, b] = c.nodes as [GatewayNode, GatewayNode];
-      for (const n of c.nodes) {
-        await within(`${n.id} sees the hub`, T(10_000), async () => (await state(n)).hubUp);
-      }
+  () =>
+    withCommunity(async ({ a, b, boundPhoneOnB }) => {
       // One phone, bound once, on B: a door on A and a door on B each ring it.
-      const token = (await a.ctl<{ token: string }>("/bind", { uid: "uid-c", room: ROOM })).token;
-      await within("uid-c on B", T(5000), async () => {
-        return (await state(b)).bindings.some((x) => x.uid === "uid-c");
+      await boundPhoneOnB("uid-c", {
+        answer: "talk",
+        talkAfterS: 0.2,
+        talkRetries: 2,
+        unlockAfterS: 0.2,
+        hangupAfterS: 0.6,
+        enableVideo: "none",
       });
-      p = new PhoneSim({
-        url: b.url,
-        uid: "uid-c",
-        token,
-        roomAddress: ROOM,
-        community: "花苑",
-        heartbeatMs: 1000,
-        script: {
-          answer: "talk",
-          talkAfterS: 0.2,
-          talkRetries: 2,
-          unlockAfterS: 0.2,
-          hangupAfterS: 0.6,
-          enableVideo: "none",
-        },
-      });
-      await p.start();
-      await p.waitFor("login ok", T(5000));
       await within("A knows the room is online on B", T(5000), async () => {
         return (await state(a)).remoteRooms.includes("00010108090");
       });
       await doorCall(a);
       await doorCall(b);
 
-      await b.ctl("/admin", { name: "manager", password: PASSWORD });
-      const cookie = await login(b.httpBase);
+      const cookie = await loginAs(b);
       const session = await api(b.httpBase, cookie, "GET", "/api/v1/session");
       assertEquals(session.body.community, "gwB");
       await within("both calls at the hub", T(10_000), async () => {
@@ -179,9 +146,5 @@ Deno.test(
         assert(note.includes("整个小区"), String(note));
         await screenshot(page, "community-calls-zh-phone");
       });
-    } finally {
-      await p?.close().catch(() => {});
-      await c.close();
-    }
-  },
+    }),
 );

@@ -17,6 +17,7 @@ import { denoCommand, TEST_PERMS } from "../../scripts/deno_flags.ts";
 import { NETNS_SETUP, shellQuote } from "../../scripts/netns.ts";
 import { type PhoneScript, PhoneSim } from "../../src/sim/phone_sim.ts";
 import { type Bridge, startBridge } from "./bridge.ts";
+import { login, PASSWORD } from "./admin_console.ts";
 import { TIME_SCALE } from "./scale.ts";
 
 /** Hub node `i` (0-2): client, route and leaf ports on 127.0.0.1. */
@@ -281,6 +282,21 @@ export const state = (n: GatewayNode): Promise<NodeState> => n.ctl<NodeState>("/
 /** Binds `uid` to {@linkcode ROOM} on `n` (through its control socket); resolves to the token. */
 export async function bind(n: GatewayNode, uid: string): Promise<string> {
   return (await n.ctl<{ token: string }>("/bind", { uid, room: ROOM })).token;
+}
+
+/** Adds the console account `manager` ({@linkcode PASSWORD}) on `n` and logs in: the cookie. */
+export async function loginAs(n: GatewayNode): Promise<string> {
+  await n.ctl("/admin", { name: "manager", password: PASSWORD });
+  return await login(n.httpBase);
+}
+
+/** One door call on `n` (room 0809) answered by a phone: talk, unlock, hang up. */
+export async function doorCall(n: GatewayNode): Promise<void> {
+  await n.ctl("/door/start", { options: { room: "0809", ringTimeoutS: 10 } });
+  const summary = await n.ctl<{ answered: boolean; locksOpened: number }>("/door/wait", {});
+  if (!summary.answered || summary.locksOpened !== 1) {
+    throw new Error(`Cannot complete a door call on ${n.id}: ${JSON.stringify(summary)}`);
+  }
 }
 
 /**
