@@ -42,6 +42,7 @@ import { DoorRegistry } from "./door/registry.ts";
 import { DoorStore } from "./store/doors.ts";
 import { TokenBucketLimiter } from "./phone/limiter.ts";
 import { EventBus } from "./events/bus.ts";
+import type { EventOf, GatewayEventType } from "./events/types.ts";
 import { COUNTED_EVENTS, countEvent } from "./events/metrics_subscriber.ts";
 import { logEvent, LOGGED_EVENTS } from "./events/log_subscriber.ts";
 import type { LiveState } from "./live/state.ts";
@@ -126,6 +127,39 @@ export interface AppOptions {
 /** Call records and unlock audit kept this many days. */
 const RECORD_DAYS = 90;
 const PRUNE_EVERY_MS = 24 * 3600 * 1000;
+/** Events a background consumer (cluster records, push) may have queued before it drops. */
+const CONSUMER_QUEUE_BOUND = 1000;
+
+/** A background consumer of some event types, with its own work to finish on close. */
+interface Consumer<T extends GatewayEventType> {
+  /** A name for logs and metrics. */
+  readonly name: string;
+  readonly types: readonly T[];
+  onEvent(e: EventOf<T>): Promise<void>;
+  /** Finishes (or gives up) what it still has in flight. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Feeds `consumer` its events through a queue of {@linkcode CONSUMER_QUEUE_BOUND}; when `stack`
+ * is disposed, unsubscribes it first, then awaits its `stop`.
+ */
+function consumeUntilClosed<T extends GatewayEventType>(
+  stack: AsyncDisposableStack,
+  events: EventBus,
+  consumer: Consumer<T>,
+): void {
+  const { name, types } = consumer;
+  const off = events.subscribeQueued((e) => consumer.onEvent(e), {
+    name,
+    types,
+    bound: CONSUMER_QUEUE_BOUND,
+  });
+  stack.defer(async () => {
+    off();
+    await consumer.stop();
+  });
+}
 
 /** Opens every port and starts serving; on failure closes what it opened and rethrows. */
 export async function startApp(config: Config, options: AppOptions = {}): Promise<App> {
@@ -420,14 +454,11 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       onDropped: () => metrics.inc("cluster_records_dropped_total"),
     });
     shared.start();
-    const off = events.subscribeQueued((e) => shared.onEvent(e), {
+    consumeUntilClosed(stack, events, {
       name: "cluster_records",
       types: CLUSTER_RECORD_EVENTS,
-      bound: 1000,
-    });
-    stack.defer(async () => {
-      off();
-      await shared.stop();
+      onEvent: (e) => shared.onEvent(e),
+      stop: () => shared.stop(),
     });
   }
   const transport = new DoorTransport({
@@ -515,14 +546,11 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       ringTimeoutMs: config.ringTimeout * 1000,
       onRemoved: () => void boundRooms.refresh(),
     });
-    const off = events.subscribeQueued((e) => webPush.onEvent(e), {
+    consumeUntilClosed(stack, events, {
       name: "web_push",
       types: WEB_PUSH_EVENTS,
-      bound: 1000,
-    });
-    stack.defer(async () => {
-      off();
-      await webPush.close();
+      onEvent: (e) => webPush.onEvent(e),
+      stop: () => webPush.close(),
     });
   }
   if (config.pushWebhook && config.pushWebhookSecret) {
@@ -535,14 +563,11 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       ringTimeoutMs: config.ringTimeout * 1000,
       phones: boundRooms,
     });
-    const off = events.subscribeQueued((e) => webhook.onEvent(e), {
+    consumeUntilClosed(stack, events, {
       name: "push_webhook",
       types: WEBHOOK_EVENTS,
-      bound: 1000,
-    });
-    stack.defer(async () => {
-      off();
-      await webhook.close();
+      onEvent: (e) => webhook.onEvent(e),
+      stop: () => webhook.close(),
     });
   }
   // "The door says unavailable": say why, once a minute per door and room.

@@ -17,6 +17,8 @@
  * @module
  */
 
+import { benchArgs, productRelay } from "./command_line.ts";
+
 const here = new URL(".", import.meta.url).pathname;
 const build = `${here}.build`;
 const PORTS = { a: 47100, b: 47101, doorBase: 47200, phoneBase: 48200 };
@@ -59,15 +61,7 @@ const RELAYS: Relay[] = [
   // The product: DoorTransport fast path + MediaRelay on pooled ports, as src/app.ts wires them
   {
     name: "deno-product",
-    cmd: [
-      deno,
-      "run",
-      "--quiet",
-      "--unstable-net",
-      "--allow-net",
-      "--allow-env",
-      `${here}relay_product.ts`,
-    ],
+    cmd: productRelay(),
     core: true,
     doorIpBase: "127.0.1.1",
   },
@@ -75,16 +69,7 @@ const RELAYS: Relay[] = [
   // flag: set at run time it has no effect): ~30% less CPU per packet on the relay's one core
   {
     name: "deno-product-stgc",
-    cmd: [
-      deno,
-      "run",
-      "--quiet",
-      "--unstable-net",
-      "--allow-net",
-      "--allow-env",
-      "--v8-flags=--single-threaded-gc",
-      `${here}relay_product.ts`,
-    ],
+    cmd: productRelay(["--v8-flags=--single-threaded-gc"]),
     core: true,
     doorIpBase: "127.0.1.1",
   },
@@ -93,15 +78,7 @@ const RELAYS: Relay[] = [
   ...(Deno.env.get("BENCH_BASE")
     ? [{
       name: "deno-product@base",
-      cmd: [
-        deno,
-        "run",
-        "--quiet",
-        "--unstable-net",
-        "--allow-net",
-        "--allow-env",
-        `${Deno.env.get("BENCH_BASE")}/bench/media/relay_product.ts`,
-      ],
+      cmd: productRelay([], `${Deno.env.get("BENCH_BASE")}/bench/media/relay_product.ts`),
       core: true,
       doorIpBase: "127.0.1.1",
     }]
@@ -121,12 +98,7 @@ const RELAYS: Relay[] = [
 ];
 
 // ---- args
-const args = Deno.args;
-const flag = (n: string) => args.includes(n);
-const opt = (n: string, d: string) => {
-  const i = args.indexOf(n);
-  return i >= 0 && i + 1 < args.length ? args[i + 1]! : d;
-};
+const { opt, flag } = benchArgs(Deno.args);
 const rates = opt("--calls", "10,25,50").split(",").map(Number);
 const duration = Number(opt("--duration", "2"));
 const warmup = Number(opt("--warmup", "1"));

@@ -17,19 +17,17 @@
  * @module
  */
 
+import { benchArgs } from "./command_line.ts";
+
 const here = new URL(".", import.meta.url).pathname;
 const build = `${here}.build`;
-const args = Deno.args;
-const opt = (n: string, d: string) => {
-  const i = args.indexOf(n);
-  return i >= 0 && i + 1 < args.length ? args[i + 1]! : d;
-};
+const { opt, flag } = benchArgs(Deno.args);
 const rounds = Number(opt("--rounds", "3"));
 const calls = Number(opt("--calls", "50"));
 const duration = Number(opt("--duration", "3"));
 const warmup = 1;
-const usePerf = !args.includes("--no-perf");
-const fifo = args.includes("--fifo");
+const usePerf = !flag("--no-perf");
+const fifo = flag("--fifo");
 const deno = Deno.execPath();
 const DOOR_IP = "127.0.1.1";
 const denoRun = (file: string, ...pre: string[]) => denoRunWith("", file, ...pre);

@@ -17,12 +17,10 @@
  * @module
  */
 
+import { benchArgs, productRelay } from "./command_line.ts";
+
 const here = new URL(".", import.meta.url).pathname;
-const args = Deno.args;
-const opt = (n: string, d: string) => {
-  const i = args.indexOf(n);
-  return i >= 0 && i + 1 < args.length ? args[i + 1]! : d;
-};
+const { opt } = benchArgs(Deno.args);
 const calls = Number(opt("--calls", "10"));
 const viewerSets = [0, ...opt("--viewers", "1,2").split(",").map(Number)];
 const rounds = Number(opt("--rounds", "3"));
@@ -69,13 +67,7 @@ async function once(viewers: number): Promise<Run> {
   const relay = new Deno.Command("nice", {
     args: [
       ..."-n -19 taskset -c 1".split(" "),
-      deno,
-      "run",
-      "--quiet",
-      "--unstable-net",
-      "--allow-net",
-      "--allow-env",
-      `${here}relay_product.ts`,
+      ...productRelay(),
       ..."47100 47101 47200 48200".split(" "),
       String(calls),
       DOOR_IP,

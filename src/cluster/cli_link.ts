@@ -25,19 +25,10 @@ export async function fetchCommunityRecords(
   kind: "call" | "unlock",
   limit: number,
 ): Promise<CommunityRecord[]> {
-  const link = new ClusterLink({
-    url,
-    gatewayId: `cli-${crypto.randomUUID().slice(0, 8)}`,
-    clock: systemClock,
-    logger: nullLogger,
-  });
-  try {
-    await link.start(CLI_HUB_WAIT_MS);
+  return await withCliLink(url, async (link) => {
     if (!link.hubUp) throw new Error("no answer from the hub through the leaf node");
     return await communityRecords(link, kind, limit);
-  } finally {
-    await link.close();
-  }
+  });
 }
 
 /** Runs `fn` with the hub's bindings through the leaf node at `url`, then closes the link. */
@@ -45,6 +36,14 @@ export async function withSharedBindings<T>(
   url: string,
   fn: (shared: SharedBindings) => Promise<T>,
 ): Promise<T> {
+  return await withCliLink(url, (link) => fn(new HubBindings(link)));
+}
+
+/**
+ * Runs `fn` with a fresh link (a one-off gateway id) to the leaf node at `url`, started with
+ * {@linkcode CLI_HUB_WAIT_MS} to wait for the hub, then closes the link whatever `fn` does.
+ */
+async function withCliLink<T>(url: string, fn: (link: ClusterLink) => Promise<T>): Promise<T> {
   const link = new ClusterLink({
     url,
     gatewayId: `cli-${crypto.randomUUID().slice(0, 8)}`,
@@ -53,7 +52,7 @@ export async function withSharedBindings<T>(
   });
   try {
     await link.start(CLI_HUB_WAIT_MS);
-    return await fn(new HubBindings(link));
+    return await fn(link);
   } finally {
     await link.close();
   }

@@ -22,6 +22,7 @@
  * @module
  */
 
+import { concatBytes } from "../bytes.ts";
 import { type Clock, systemClock, type TimerId } from "../clock.ts";
 import type { Logger } from "../log.ts";
 import { LogThrottle } from "../log_throttle.ts";
@@ -448,7 +449,7 @@ export class HttpServer {
     try {
       await this.#write(
         t,
-        concat(
+        concatBytes(
           enc.encode(
             `HTTP/1.1 ${status} ${REASON[status] ?? "Error"}\r\n` +
               `content-type: application/json\r\n` +
@@ -507,7 +508,7 @@ export class HttpServer {
           if (framing === "chunked") {
             await this.#write(
               t,
-              concat(
+              concatBytes(
                 enc.encode(`${value.length.toString(16)}\r\n`),
                 value,
                 enc.encode("\r\n"),
@@ -536,16 +537,6 @@ function closeQuietly(c: { close(): void }): void {
   } catch {
     // already closed
   }
-}
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }
 
 function validKey(key: string): boolean {
@@ -589,7 +580,7 @@ async function readHead(
       if (data.length === 0) return undefined;
       throw new Error("Cannot read the request: closed mid-head");
     }
-    data = concat(data, chunk.subarray(0, n));
+    data = concatBytes(data, chunk.subarray(0, n));
   }
 }
 

@@ -16,6 +16,8 @@
  * @module
  */
 
+import { concatBytes } from "../bytes.ts";
+
 /** The record size the gateway writes (one record holds the whole message). */
 export const RECORD_SIZE = 4096;
 
@@ -33,16 +35,6 @@ export function b64u(bytes: Uint8Array): string {
 /** Decodes base64url (padding optional). @throws {SyntaxError} when it is not base64url. */
 export function fromB64u(text: string): Uint8Array<ArrayBuffer> {
   return Uint8Array.fromBase64(text, { alphabet: "base64url" }) as Uint8Array<ArrayBuffer>;
-}
-
-function concat(...parts: Uint8Array[]): Uint8Array<ArrayBuffer> {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 async function hkdf(
@@ -116,7 +108,7 @@ async function keys(
   asPublic: Uint8Array,
   salt: Uint8Array<ArrayBuffer>,
 ): Promise<{ cek: CryptoKey; nonce: Uint8Array<ArrayBuffer> }> {
-  const keyInfo = concat(enc.encode("WebPush: info\0"), uaPublic, asPublic);
+  const keyInfo = concatBytes(enc.encode("WebPush: info\0"), uaPublic, asPublic);
   const ikm = await hkdf(auth, ecdhSecret, keyInfo, 32);
   const cekBytes = await hkdf(salt, ikm, enc.encode("Content-Encoding: aes128gcm\0"), 16);
   const nonce = await hkdf(salt, ikm, enc.encode("Content-Encoding: nonce\0"), 12);
@@ -181,7 +173,7 @@ export async function encryptWebPush(
     await crypto.subtle.deriveBits({ name: "ECDH", public: uaKey }, sender.privateKey, 256),
   );
   const { cek, nonce } = await keys(secret, auth, uaPublic, sender.publicRaw, salt);
-  const padded = concat(plaintext, new Uint8Array([2]));
+  const padded = concatBytes(plaintext, new Uint8Array([2]));
   const sealed = new Uint8Array(
     await crypto.subtle.encrypt({ name: "AES-GCM", iv: nonce }, cek, padded),
   );
@@ -190,7 +182,7 @@ export async function encryptWebPush(
   new DataView(header.buffer).setUint32(16, RECORD_SIZE);
   header[20] = 65;
   header.set(sender.publicRaw, 21);
-  return concat(header, sealed);
+  return concatBytes(header, sealed);
 }
 
 /**

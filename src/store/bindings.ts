@@ -302,7 +302,7 @@ export class BindingStore {
     tokenHash: string,
     createdAt?: string,
   ): Promise<{ binding: Binding; rotated: boolean }> {
-    const { uid, roomAddress, roomKey, community } = input;
+    const { uid, roomAddress, roomKey } = input;
     const key = [BINDING, roomKey, uid];
     if (this.#shared) return await this.#putShared(this.#shared, input, tokenHash, createdAt);
     for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
@@ -310,14 +310,7 @@ export class BindingStore {
       // A new token ends the old one's push subscriptions (its phone must subscribe again).
       const rotated = existing.value !== null && existing.value.tokenHash !== tokenHash;
       const subs = rotated ? await this.#pushSubs(roomKey, uid) : undefined;
-      const stored: StoredBinding = {
-        uid,
-        roomAddress,
-        roomKey,
-        community,
-        createdAt: createdAt ?? existing.value?.createdAt ?? this.#now().toISOString(),
-        tokenHash,
-      };
+      const stored = this.#record(input, tokenHash, createdAt ?? existing.value?.createdAt);
       const op = this.#kv.atomic()
         .check(existing)
         .set(key, stored)
@@ -328,6 +321,23 @@ export class BindingStore {
       if (result.ok) return { binding: publicBinding(stored), rotated: existing.value !== null };
     }
     throw new Error(`Cannot bind ${show(uid)} to ${show(roomAddress)}: store busy, try again`);
+  }
+
+  /** The record stored for `input`: created at `createdAt`, or now when that is not given. */
+  #record(
+    input: { uid: string; roomAddress: string; roomKey: string; community: string },
+    tokenHash: string,
+    createdAt: string | undefined,
+  ): StoredBinding {
+    const { uid, roomAddress, roomKey, community } = input;
+    return {
+      uid,
+      roomAddress,
+      roomKey,
+      community,
+      createdAt: createdAt ?? this.#now().toISOString(),
+      tokenHash,
+    };
   }
 
   /** The binding's push subscription keys, with the marker they were read under. */
@@ -362,21 +372,14 @@ export class BindingStore {
     tokenHash: string,
     createdAt?: string,
   ): Promise<{ binding: Binding; rotated: boolean }> {
-    const { uid, roomAddress, roomKey, community } = input;
+    const { uid, roomAddress, roomKey } = input;
     for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
       let ok: boolean;
       let existing: { value: StoredBinding | null; revision: number };
       let stored: StoredBinding;
       try {
         existing = await shared.get(roomKey, uid);
-        stored = {
-          uid,
-          roomAddress,
-          roomKey,
-          community,
-          createdAt: createdAt ?? existing.value?.createdAt ?? this.#now().toISOString(),
-          tokenHash,
-        };
+        stored = this.#record(input, tokenHash, createdAt ?? existing.value?.createdAt);
         ok = await shared.put(stored, existing.revision);
       } catch (e) {
         throw unavailable("add", e);

@@ -6,10 +6,10 @@
  * @module
  */
 
+import { concatBytes } from "../bytes.ts";
 import {
   bits,
   bool,
-  concat,
   explicit,
   implicit,
   int,
@@ -103,7 +103,7 @@ function network(cidr: string): Uint8Array {
   }
   const mask = new Uint8Array(4);
   for (let i = 0; i < 4; i++) mask[i] = (0xff << (8 - Math.max(0, Math.min(8, n - i * 8)))) & 0xff;
-  return concat([ipBytes(ip), mask]);
+  return concatBytes(ipBytes(ip), mask);
 }
 
 function extension(id: string, critical: boolean, value: Uint8Array): Uint8Array {
@@ -156,7 +156,7 @@ export async function issueCertificate(o: CertificateOptions): Promise<Uint8Arra
         ...o.permitted.networks.map((n) => seq(implicit(7, network(n)))),
       ];
       // permittedSubtrees [0] IMPLICIT: the SEQUENCE OF's tag becomes [0] constructed.
-      exts.push(extension(OID.nameConstraints, true, seq(explicit(0, concat(subtrees)))));
+      exts.push(extension(OID.nameConstraints, true, seq(explicit(0, concatBytes(...subtrees)))));
     }
   } else {
     const alt = [

@@ -11,6 +11,8 @@
  * @module
  */
 
+import { concatBytes } from "../bytes.ts";
+
 /** Encoded bytes (over a plain ArrayBuffer, as WebCrypto takes them). */
 export type Bytes = Uint8Array<ArrayBuffer>;
 
@@ -28,17 +30,6 @@ export const TAG = {
   SET: 0x31,
 } as const;
 
-/** Concatenates byte arrays. */
-export function concat(parts: readonly Uint8Array[]): Bytes {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
-
 function lengthBytes(n: number): Bytes {
   if (n < 0x80) return Uint8Array.of(n);
   const bytes: number[] = [];
@@ -48,17 +39,17 @@ function lengthBytes(n: number): Bytes {
 
 /** One tag-length-value with `tag` (one byte) and `content`. */
 export function tlv(tag: number, content: Uint8Array): Bytes {
-  return concat([Uint8Array.of(tag), lengthBytes(content.length), content]);
+  return concatBytes(Uint8Array.of(tag), lengthBytes(content.length), content);
 }
 
 /** SEQUENCE of already encoded values. */
 export function seq(...items: Uint8Array[]): Bytes {
-  return tlv(TAG.SEQUENCE, concat(items));
+  return tlv(TAG.SEQUENCE, concatBytes(...items));
 }
 
 /** SET of already encoded values (callers give them in DER order). */
 export function set(...items: Uint8Array[]): Bytes {
-  return tlv(TAG.SET, concat(items));
+  return tlv(TAG.SET, concatBytes(...items));
 }
 
 /** BOOLEAN. */
@@ -74,7 +65,7 @@ export function uint(magnitude: Uint8Array): Bytes {
   const body = bytes.length === 0
     ? Uint8Array.of(0)
     : bytes[0]! & 0x80
-    ? concat([Uint8Array.of(0), bytes])
+    ? concatBytes(Uint8Array.of(0), bytes)
     : bytes;
   return tlv(TAG.INTEGER, body);
 }
@@ -118,7 +109,7 @@ export function octets(bytes: Uint8Array): Bytes {
 
 /** BIT STRING of whole bytes, or with `unused` trailing bits of the last byte unused. */
 export function bits(bytes: Uint8Array, unused = 0): Bytes {
-  return tlv(TAG.BIT_STRING, concat([Uint8Array.of(unused), bytes]));
+  return tlv(TAG.BIT_STRING, concatBytes(Uint8Array.of(unused), bytes));
 }
 
 /**

@@ -7,6 +7,7 @@
  */
 
 import { deflateSync } from "node:zlib";
+import { concatBytes } from "../bytes.ts";
 
 /** One shape on a 100×100 canvas. */
 type Shape =
@@ -124,19 +125,12 @@ export function encodePng(width: number, height: number, rgba: Uint8Array): Uint
   for (let y = 0; y < height; y++) {
     raw.set(rgba.subarray(y * width * 4, (y + 1) * width * 4), y * (width * 4 + 1) + 1);
   }
-  const parts = [
+  return concatBytes(
     Uint8Array.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
     chunk("IHDR", ihdr),
     chunk("IDAT", new Uint8Array(deflateSync(raw, { level: 9 }))),
     chunk("IEND", new Uint8Array(0)),
-  ];
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  );
 }
 
 const cache = new Map<string, Uint8Array>();
