@@ -173,7 +173,8 @@ export const EN: Strings = {
   "calls.scopeLocal": "this gateway ({0})",
   "calls.scopeCommunity": "the whole community (latest 50)",
   "calls.communityAll": "The whole community: records from {0}.",
-  "calls.communityLocal": "Showing this gateway's records only: the community's hub cannot be reached.",
+  "calls.communityLocal":
+    "Showing this gateway's records only: the community's hub cannot be reached.",
   "calls.keptOn": "kept on {0}",
   "calls.when": "When",
   "calls.result": "Result",
