@@ -418,6 +418,16 @@ Deno.test(
         );
         assertEquals(await page.evaluate(() => webphone.state().rooms[0]!.removed), true);
         await screenshot(page, "webphone-13-removed");
+        // Opened again later, the phone still says why it no longer rings.
+        await page.reload();
+        await pageWait(
+          page,
+          () =>
+            document.getElementById("notice")!.textContent ===
+              "This phone was removed by the building manager.",
+          "the removed message after a reload",
+          T(5000),
+        );
 
         // A rotated token: the stored one is refused at the next login.
         const ctx = await browser.createBrowserContext();

@@ -901,6 +901,8 @@ export const APP_JS: string = String.raw`/* Web phone page logic. Needs core.js 
     navigator.serviceWorker.register('/app/sw.js', { scope: '/app/' }).catch(function () { /* no offline shell */ });
   }
   takeFragment();
+  // Every room of this phone was removed (seen before this page was opened): say so again.
+  if (!notice && store.rooms.length && !activeRooms().length) notice = { key: 'removed', kind: 'bad' };
   applyTexts();
   keepLangForWorker();
   syncSessions();
