@@ -119,14 +119,28 @@ Deno.test({
       await sleep(5000);
       for (const c of conns) c.close();
       conns.length = 0;
+      // The gateway may still be accepting (and refusing) the backlog on a loaded machine.
+      const read = async () => {
+        const text = await (await fetch(`${base}/metrics`)).text();
+        const refused = metric(text, 'http_connections_refused_total{reason="per_ip"}') +
+          metric(text, 'http_connections_refused_total{reason="total"}');
+        return { text, refused, timeouts: metric(text, "http_head_timeouts_total") };
+      };
       await sleep(300);
+      let seen = await read();
+      for (
+        let i = 0;
+        i < 40 * TIME_SCALE &&
+        (seen.refused + seen.timeouts < FLOOD - 2 || seen.timeouts < caps.perIp - 2);
+        i++
+      ) {
+        await sleep(250);
+        seen = await read();
+      }
       const s = (performance.now() - t0) / 1000;
       const confirms = door.counters.confirmsReceived - confirms0;
-      const metrics = await (await fetch(`${base}/metrics`)).text();
-      const refused = metric(metrics, 'http_connections_refused_total{reason="per_ip"}') +
-        metric(metrics, 'http_connections_refused_total{reason="total"}');
+      const { text: metrics, refused, timeouts } = seen;
       const accepted = metric(metrics, "http_connections_total");
-      const timeouts = metric(metrics, "http_head_timeouts_total");
       const accept = metric(metrics, 'http_accept_errors_total{reason="fd_exhausted"}');
       // deno-lint-ignore no-console
       console.log(`FIGURE fd flood ${
@@ -142,7 +156,12 @@ Deno.test({
         })
       }`);
       assertEquals(exited, false, log);
-      assert(refused >= FLOOD - caps.perIp, `${refused} refused\n${log}`);
+      // Every flood connection beyond the cap was refused, or closed by the head timeout. Natively
+      // the gateway accepts the whole backlog before the first head timeouts free the cap's
+      // slots; under emulation it is still accepting when they do, and admits a second wave.
+      assert(refused + timeouts >= FLOOD - 2, `${refused} refused, ${timeouts} timed out\n${log}`);
+      const minRefused = TIME_SCALE > 1 ? FLOOD / 2 : FLOOD - caps.perIp;
+      assert(refused >= minRefused, `${refused} refused\n${log}`);
       assert(timeouts >= caps.perIp - 2, `${timeouts} head timeouts`);
       assertEquals(gwPhase(metrics), 1);
       assert(confirms >= Math.floor(s * 2) - 3, `${confirms} CALLCONFIRMs in ${s} s`);

@@ -10,6 +10,7 @@ import { assert, assertEquals } from "./helpers/assert.ts";
 import { denoCommand, PERMS, spawnGateway } from "./helpers/process.ts";
 import { inNetns } from "./helpers/netns.ts";
 import { runBounded } from "./helpers/run_bounded.ts";
+import { TIME_SCALE } from "./helpers/scale.ts";
 import { openUdpPort } from "../src/net/udp.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
@@ -46,7 +47,7 @@ Deno.test({
           String(doorPort),
           "--media-port",
           String(mediaPort),
-        ], 10_000);
+        ], 10_000 * TIME_SCALE);
       const sameDoor = await second(door, 18464, 18465);
       const sameMedia = await second(18466, media, 18467);
       for (
