@@ -264,7 +264,9 @@ export class CallRouter implements RemotePhones {
     const nc = this.#o.link.nc;
     if (!nc) return;
     this.counters.down++;
-    nc.publish(`media.${callId}.down`, bytes);
+    // A copy: `bytes` is the door socket's pooled receive buffer, reused once this returns, and
+    // the NATS client keeps a published payload until its next flush (or a reconnection).
+    nc.publish(`media.${callId}.down`, bytes.slice());
   }
 
   #onUp(m: Msg): void {
