@@ -15,6 +15,7 @@ const ROOM = "00010108090";
 
 /** A NATS connection that records what is published. */
 function fakeNc() {
+  const subs = new Map<string, FakeSub>();
   const published: { subject: string; data: Uint8Array | string }[] = [];
   return {
     published,
@@ -24,10 +25,37 @@ function fakeNc() {
     request() {
       return Promise.resolve({ json: () => ({ ok: true }) });
     },
-    subscribe() {
-      return { unsubscribe() {}, async *[Symbol.asyncIterator]() {} };
+    subs,
+    subscribe(subject: string) {
+      const sub = new FakeSub();
+      subs.set(subject, sub);
+      return sub;
     },
   };
+}
+
+/** A subscription whose messages the test delivers. */
+class FakeSub {
+  #queue: unknown[] = [];
+  #wake: (() => void) | undefined;
+  #done = false;
+  deliver(value: unknown): Promise<unknown> {
+    return new Promise((resolve) => {
+      this.#queue.push({ json: () => value, respond: (r: string) => resolve(JSON.parse(r)) });
+      this.#wake?.();
+    });
+  }
+  unsubscribe() {
+    this.#done = true;
+    this.#wake?.();
+  }
+  async *[Symbol.asyncIterator]() {
+    while (!this.#done) {
+      const m = this.#queue.shift();
+      if (m !== undefined) yield m;
+      else await new Promise<void>((r) => (this.#wake = r));
+    }
+  }
 }
 
 function fakeLink(nc: ReturnType<typeof fakeNc>) {
@@ -40,7 +68,7 @@ function fakeLink(nc: ReturnType<typeof fakeNc>) {
   } as unknown as ClusterLink;
 }
 
-function router(nc: ReturnType<typeof fakeNc>) {
+function router(nc: ReturnType<typeof fakeNc>, sent: [string, CallNotice][] = []) {
   const presence = {
     gatewayOf: () => "gw2",
     online: () => ["remote-uid"],
@@ -51,8 +79,13 @@ function router(nc: ReturnType<typeof fakeNc>) {
     link: fakeLink(nc),
     presence,
     logger: { info: noop, warn: noop, debug: noop, error: noop } as never,
-    phones: { send: () => true } as never,
-    calls: () => ({}) as never,
+    phones: {
+      send: (uid: string, _room: string, n: CallNotice) => {
+        sent.push([uid, n]);
+        return true;
+      },
+    } as never,
+    calls: () => ({ byRoom: () => undefined }) as never,
     relay: { open: noop, route: noop, close: noop, onDoorMedia: noop },
     sendToDoor: noop,
   });
@@ -87,4 +120,62 @@ Deno.test("router: door media published for a remote viewer is the router's own 
   assertEquals(down.length, 1);
   assert(down[0]!.data instanceof Uint8Array);
   assertEquals([...down[0]!.data], [1, 2, 3, 4]);
+});
+
+/** A `call` notice from gateway `origin` for phone `uid` of ROOM. */
+function notice(origin: string, callId: string, uid: string) {
+  return {
+    origin,
+    uid,
+    roomKey: ROOM,
+    notice: { order: "call", doorAddress: "M00010100", callId },
+    call: { callId, roomKey: ROOM, doorAddress: "M00010100", door: DOOR, parties: {} },
+  };
+}
+
+Deno.test("router: a hosted call whose origin fell silent is over for its phones", async () => {
+  const nc = fakeNc();
+  const sent: [string, CallNotice][] = [];
+  const r = router(nc, sent);
+  r.start();
+  try {
+    assertEquals(await nc.subs.get("call.gw1.notice")!.deliver(notice("gw2", "c1", "p1")), {
+      ok: true,
+    });
+    assertEquals(r.control.byRoom(ROOM)?.callId, "c1");
+    r.originGone("gw3"); // another gateway: nothing changes
+    assertEquals(r.control.byRoom(ROOM)?.callId, "c1");
+    r.originGone("gw2");
+    assertEquals(r.control.byRoom(ROOM), undefined);
+    assertEquals(sent.map(([uid, n]) => [uid, n.order, n.callId]), [
+      ["p1", "call", "c1"],
+      ["p1", "over", "c1"],
+    ]);
+  } finally {
+    await r.stop();
+  }
+});
+
+Deno.test("router: a new call from the same origin and room replaces a hosted one left over", async () => {
+  const nc = fakeNc();
+  const sent: [string, CallNotice][] = [];
+  const r = router(nc, sent);
+  r.start();
+  try {
+    const notices = nc.subs.get("call.gw1.notice")!;
+    await notices.deliver(notice("gw2", "c1", "p1")); // its close never came (origin restarted)
+    await notices.deliver(notice("gw2", "c2", "p1"));
+    assertEquals(r.control.byRoom(ROOM)?.callId, "c2");
+    assertEquals(r.control.phoneRequest("p1", ROOM, "call ok", "M00010100", "c2"), {
+      ok: true,
+      callId: "c2",
+    });
+    assertEquals(sent.map(([uid, n]) => [uid, n.order, n.callId]), [
+      ["p1", "call", "c1"],
+      ["p1", "over", "c1"],
+      ["p1", "call", "c2"],
+    ]);
+  } finally {
+    await r.stop();
+  }
 });
