@@ -375,6 +375,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       logger: logger.child({ part: "cluster" }),
       onJoined: (uid, room) => manager.phoneJoined(uid, room),
       onLeft: (uid, rooms) => manager.phoneLeft(uid, rooms),
+      onGone: (gateway) => router?.originGone(gateway),
     })
     : undefined;
   const router = link && presence

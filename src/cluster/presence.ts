@@ -42,6 +42,8 @@ export interface PresenceOptions {
   readonly onJoined?: (uid: string, roomKey: string) => void;
   /** Remote phones are gone from these rooms (they leave calls). */
   readonly onLeft?: (uid: string, roomKeys: string[]) => void;
+  /** A gateway fell silent for {@linkcode EXPIRE_MS} (the calls it originated are over). */
+  readonly onGone?: (gateway: string) => void;
 }
 
 /** The community's presence, as seen by this gateway. */
@@ -134,6 +136,11 @@ export class Presence {
         if (now - g.at > EXPIRE_MS) {
           this.#remote.delete(gw);
           this.#diff(g.rooms, new Map());
+          try {
+            this.#o.onGone?.(gw);
+          } catch (e) {
+            this.#o.logger.error("cluster: presence listener failed", { error: e });
+          }
         }
       }
       this.#tick();

@@ -98,6 +98,7 @@ export class ClusterRecords {
   #retry: TimerId | undefined;
   #refusedMinute = -1;
   #refusedCount = 0;
+  #stopped = false;
   /** Records published (acknowledged by the leaf). */
   published = 0;
   /** Records dropped (too many waiting). */
@@ -140,7 +141,19 @@ export class ClusterRecords {
       }
     } catch (e) {
       this.#o.logger.warn(`cluster: cannot set up the ${part}'s record stream`, { error: e });
+      // The leaf answers but its JetStream does not yet (starting, recovering its streams):
+      // without a retry, records would wait for the next reconnection, which may never come.
+      if (part === "leaf") this.#retryLater();
     }
+  }
+
+  /** Sets the leaf's stream up again in {@linkcode RETRY_MS} (once; not after `stop`). */
+  #retryLater(): void {
+    if (this.#stopped) return;
+    this.#retry ??= this.#o.clock.setTimeout(() => {
+      this.#retry = undefined;
+      if (this.#o.link.leafUp) void this.#setup("leaf");
+    }, RETRY_MS);
   }
 
   /** The event subscriber (queued: it waits for the local record). Never throws. */
@@ -233,10 +246,7 @@ export class ClusterRecords {
           // The leaf is down or restarting: keep it, retry (the same Nats-Msg-Id: never twice).
           this.#o.logger.warn("cluster: record not yet published, will retry", { error: e });
           this.#localReady = false;
-          this.#retry ??= this.#o.clock.setTimeout(() => {
-            this.#retry = undefined;
-            if (this.#o.link.leafUp) void this.#setup("leaf");
-          }, RETRY_MS);
+          this.#retryLater();
           break;
         }
       }
@@ -252,6 +262,7 @@ export class ClusterRecords {
 
   /** Stops (what is still waiting stays unpublished: the local KV has it). */
   async stop(): Promise<void> {
+    this.#stopped = true;
     this.#off?.();
     if (this.#retry !== undefined) this.#o.clock.clearTimeout(this.#retry);
     await this.flushed();

@@ -7,9 +7,10 @@
 import { assertEquals } from "../../tests/helpers/assert.ts";
 import { inNetns } from "../../tests/helpers/netns.ts";
 import { systemClock } from "../clock.ts";
+import { FakeClock } from "../testing/fake_clock.ts";
 import { nullLogger } from "../log.ts";
 import type { CallRecord } from "../store/records.ts";
-import { ClusterLink } from "./link.ts";
+import { ClusterLink, type LinkChange } from "./link.ts";
 import { ClusterRecords, MAX_REFUSED_PER_MINUTE } from "./records.ts";
 import { localRecordStream } from "./subjects.ts";
 
@@ -105,4 +106,49 @@ Deno.test({
       await Deno.remove(dir, { recursive: true }).catch(() => {});
     }
   },
+});
+
+Deno.test("cluster records: a leaf whose JetStream is not ready yet is set up again", async () => {
+  const clock = new FakeClock();
+  let refusals = 1;
+  const published: string[] = [];
+  const link = {
+    gatewayId: "gw1",
+    leafUp: true,
+    hubUp: false,
+    onChange: (_fn: (c: LinkChange) => void) => () => {},
+    manager: () =>
+      refusals-- > 0
+        ? Promise.reject(new Error("jetstream not enabled"))
+        : Promise.resolve({ streams: { info: () => Promise.resolve({}) } }),
+    localJs: () => ({
+      publish: (subject: string) => {
+        published.push(subject);
+        return Promise.resolve({});
+      },
+    }),
+  } as unknown as ClusterLink;
+  const recs = new ClusterRecords({
+    link,
+    recordOf: (id) => Promise.resolve(record(id)),
+    logger: nullLogger,
+    clock,
+  });
+  const settle = () => new Promise((r) => setTimeout(r, 0));
+  recs.start();
+  await settle();
+  await recs.onEvent({
+    type: "call_ended",
+    at: 0,
+    callId: "c-1",
+    roomKey: "00010108090",
+    reason: "door_hung_up",
+  });
+  assertEquals(published, [], "the leaf's stream is not set up yet");
+  clock.advance(2000);
+  await settle();
+  await recs.flushed();
+  assertEquals(published, ["rec.gw1.call.c-1"]);
+  await recs.stop();
+  assertEquals(clock.pending, 0);
 });

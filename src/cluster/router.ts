@@ -264,7 +264,9 @@ export class CallRouter implements RemotePhones {
     const nc = this.#o.link.nc;
     if (!nc) return;
     this.counters.down++;
-    nc.publish(`media.${callId}.down`, bytes);
+    // A copy: `bytes` is the door socket's pooled receive buffer, reused once this returns, and
+    // the NATS client keeps a published payload until its next flush (or a reconnection).
+    nc.publish(`media.${callId}.down`, bytes.slice());
   }
 
   #onUp(m: Msg): void {
@@ -284,7 +286,13 @@ export class CallRouter implements RemotePhones {
   #onNotice(m: NoticeMsg): boolean {
     let h = this.#hosted.get(m.call.callId);
     if (!h) {
-      if (m.notice.order !== "call" || this.#hosted.size >= MAX_HOSTED) return false;
+      if (m.notice.order !== "call") return false;
+      // The origin runs one call per room: one still hosted for the room is over there (its
+      // close was lost, or the origin restarted), and would shadow this one in `control`.
+      for (const [callId, old] of [...this.#hosted]) {
+        if (old.origin === m.origin && old.call.roomKey === m.call.roomKey) this.#endHosted(callId);
+      }
+      if (this.#hosted.size >= MAX_HOSTED) return false;
       h = this.#host(m);
     }
     if (m.mediaKey) h.mediaKeys.set(m.uid, m.mediaKey);
@@ -352,17 +360,30 @@ export class CallRouter implements RemotePhones {
   }
 
   #dropHosted(): void {
-    for (const [callId, h] of [...this.#hosted]) {
-      for (const uid of h.uids) {
-        this.#o.phones.send(uid, h.call.roomKey, {
-          order: "over",
-          reason: "door hung up",
-          doorAddress: h.call.doorAddress,
-          callId,
-        } as CallNotice);
-      }
-      this.#closeHosted(callId);
+    for (const callId of [...this.#hosted.keys()]) this.#endHosted(callId);
+  }
+
+  /** Tells a hosted call's phones it is over, and closes it. */
+  #endHosted(callId: string): void {
+    const h = this.#hosted.get(callId);
+    if (!h) return;
+    for (const uid of h.uids) {
+      this.#o.phones.send(uid, h.call.roomKey, {
+        order: "over",
+        reason: "door hung up",
+        doorAddress: h.call.doorAddress,
+        callId,
+      } as CallNotice);
     }
+    this.#closeHosted(callId);
+  }
+
+  /**
+   * A gateway of the community fell silent (its presence expired: crashed, powered off, cut
+   * from the hub): the calls it originated here are over, as no close will come for them.
+   */
+  originGone(gateway: string): void {
+    for (const [callId, h] of [...this.#hosted]) if (h.origin === gateway) this.#endHosted(callId);
   }
 
   /** What the relay sends to a hosted call's stand-in door goes to the origin. */

@@ -385,12 +385,18 @@ export class BindingStore {
         throw unavailable("add", e);
       }
       if (!ok) continue;
-      // At once here too (the sync from the hub brings the same value a moment later).
-      await this.#kv.atomic()
-        .set([BINDING, roomKey, uid], stored)
-        .set([BY_UID, uid, roomKey], true)
-        .set(BINDING_VERSION_KEY, crypto.randomUUID())
-        .commit();
+      // At once here too (the sync from the hub brings the same value a moment later, finds it
+      // applied, and so would not drop the old token's push subscriptions: done here).
+      const kept = stored;
+      await this.#commitLocal(
+        roomKey,
+        uid,
+        (op) =>
+          op.set([BINDING, roomKey, uid], kept)
+            .set([BY_UID, uid, roomKey], true)
+            .set(BINDING_VERSION_KEY, crypto.randomUUID()),
+        (local) => local !== null && local.tokenHash !== tokenHash,
+      );
       return { binding: publicBinding(stored), rotated: existing.value !== null };
     }
     throw new Error(`Cannot bind ${show(uid)} to ${show(roomAddress)}: store busy, try again`);
@@ -407,14 +413,42 @@ export class BindingStore {
         throw unavailable("remove", e);
       }
       if (!ok) continue;
-      await this.#kv.atomic()
-        .delete([BINDING, roomKey, uid])
-        .delete([BY_UID, uid, roomKey])
-        .set(BINDING_VERSION_KEY, crypto.randomUUID())
-        .commit();
+      await this.#commitLocal(
+        roomKey,
+        uid,
+        (op) =>
+          op.delete([BINDING, roomKey, uid])
+            .delete([BY_UID, uid, roomKey])
+            .set(BINDING_VERSION_KEY, crypto.randomUUID()),
+        () => true,
+      );
       return true;
     }
     return false;
+  }
+
+  /**
+   * Applies a change the shared store accepted to the local copy, deleting the binding's push
+   * subscriptions in the same commit when `dropSubs` says so for the local binding as it was
+   * (retried when a subscription is added meanwhile; at worst the change goes in without).
+   */
+  async #commitLocal(
+    roomKey: string,
+    uid: string,
+    change: (op: Deno.AtomicOperation) => void,
+    dropSubs: (local: StoredBinding | null) => boolean,
+  ): Promise<void> {
+    for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
+      const local = await this.#kv.get<StoredBinding>([BINDING, roomKey, uid]);
+      const subs = dropSubs(local.value) ? await this.#pushSubs(roomKey, uid) : undefined;
+      const op = this.#kv.atomic();
+      change(op);
+      if (subs) this.#dropPushSubs(op, subs);
+      if ((await op.commit()).ok) return;
+    }
+    const op = this.#kv.atomic();
+    change(op);
+    await op.commit();
   }
 
   /**

@@ -11,6 +11,7 @@ import {
   type SharedBindings,
   type StoredBinding,
 } from "./bindings.ts";
+import { PushSubscriptionStore } from "./push_subscriptions.ts";
 
 const ROOM = "Y00010108090";
 
@@ -56,12 +57,17 @@ class MemoryShared implements SharedBindings {
 }
 
 async function withStores(
-  fn: (store: BindingStore, shared: MemoryShared, local: BindingStore) => Promise<void>,
+  fn: (
+    store: BindingStore,
+    shared: MemoryShared,
+    local: BindingStore,
+    kv: Deno.Kv,
+  ) => Promise<void>,
 ) {
   const kv = await Deno.openKv(":memory:");
   const shared = new MemoryShared();
   try {
-    await fn(new BindingStore(kv, undefined, shared), shared, new BindingStore(kv));
+    await fn(new BindingStore(kv, undefined, shared), shared, new BindingStore(kv), kv);
   } finally {
     kv.close();
   }
@@ -107,5 +113,30 @@ Deno.test("shared bindings: an unreachable hub refuses the change and keeps the 
     }
     assert(await local.verify("u1", ROOM, token), "last-seen binding still logs in");
     assertEquals((await local.list()).map((b) => b.uid), ["u1"]);
+  });
+});
+
+Deno.test("shared bindings: a rotation or removal drops the binding's push subscriptions", async () => {
+  await withStores(async (store, _shared, _local, kv) => {
+    const subs = new PushSubscriptionStore(kv);
+    const sub = (n: number) => ({
+      endpoint: `https://push.example.net/send/${n}`,
+      p256dh:
+        "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4",
+      auth: "BTBZMqHH6r4Tts7J_aSIgg",
+    });
+    await store.add({ uid: "u1", roomAddress: ROOM });
+    await store.add({ uid: "u2", roomAddress: ROOM });
+    assert((await subs.add("u1", "00010108090", sub(1))).ok);
+    assert((await subs.add("u2", "00010108090", sub(2))).ok);
+    const v0 = await subs.version();
+    await store.add({ uid: "u1", roomAddress: ROOM }); // rotated: a new token
+    assertEquals((await subs.list()).map((s) => s.uid), ["u2"], "the old token's are gone");
+    assert((await subs.version()) !== v0, "the push directory sees the change");
+    assertEquals(await store.remove("u2", ROOM), 1);
+    assertEquals(await subs.list(), []);
+    // The sync brings the same removal back from the hub: nothing left to do, nothing fails.
+    const local = new BindingStore(kv);
+    assertEquals(await local.remove("u2", ROOM), 0);
   });
 });
