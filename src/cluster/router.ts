@@ -123,8 +123,13 @@ export class CallRouter implements RemotePhones {
   /** Door host → originated call id, for the door media tap. */
   readonly #byDoor = new Map<string, string>();
   #subs: Subscription[] = [];
-  #loops: Promise<void>[] = [];
+  /** The subscriptions' loops still running (each leaves the set when it ends). */
+  readonly #loops = new Set<Promise<void>>();
   #off: (() => void) | undefined;
+  /** Subscription loops running (tests: ended ones do not accumulate). */
+  get loops(): number {
+    return this.#loops.size;
+  }
   /** Door datagrams published for remote phones, and hosted ones received. */
   readonly counters = { down: 0, up: 0, hostedIn: 0 };
 
@@ -142,6 +147,17 @@ export class CallRouter implements RemotePhones {
     if (this.#o.link.leafUp) this.#subscribe();
   }
 
+  /**
+   * Runs a subscription's loop, kept until it ends: a loop that fails is logged, never an
+   * unhandled rejection, and one ended (unsubscribed, reconnected) leaves no trace.
+   */
+  #track(subject: string, loop: () => Promise<void>): void {
+    const p: Promise<void> = loop()
+      .catch((e) => this.#o.logger.warn("cluster: a subscription failed", { subject, error: e }))
+      .finally(() => this.#loops.delete(p));
+    this.#loops.add(p);
+  }
+
   #subscribe(): void {
     const nc = this.#o.link.nc;
     if (!nc) return;
@@ -150,7 +166,7 @@ export class CallRouter implements RemotePhones {
     const on = (subject: string, fn: (m: Msg) => void) => {
       const sub = nc.subscribe(subject);
       this.#subs.push(sub);
-      this.#loops.push((async () => {
+      this.#track(subject, async () => {
         for await (const m of sub) {
           try {
             fn(m);
@@ -158,7 +174,7 @@ export class CallRouter implements RemotePhones {
             this.#o.logger.warn("cluster: bad message", { subject: m.subject, error: e });
           }
         }
-      })());
+      });
     };
     this.#subs = [];
     on(callSubject(me, "notice"), (m) => m.respond(enc({ ok: this.#onNotice(m.json()) })));
@@ -336,12 +352,12 @@ export class CallRouter implements RemotePhones {
     if (nc) {
       const sub = nc.subscribe(`media.${m.call.callId}.down`);
       h.media = sub;
-      this.#loops.push((async () => {
+      this.#track(`media.${m.call.callId}.down`, async () => {
         for await (const d of sub) {
           this.counters.hostedIn++;
           this.#o.relay.onDoorMedia(d.data, door);
         }
-      })());
+      });
     }
     return h;
   }
@@ -459,6 +475,6 @@ export class CallRouter implements RemotePhones {
     this.#off?.();
     for (const h of this.#hosted.values()) h.media?.unsubscribe();
     for (const s of this.#subs) s.unsubscribe();
-    await Promise.allSettled(this.#loops);
+    await Promise.allSettled([...this.#loops]);
   }
 }

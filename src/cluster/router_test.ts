@@ -179,3 +179,22 @@ Deno.test("router: a new call from the same origin and room replaces a hosted on
     await r.stop();
   }
 });
+
+Deno.test("router: the loops of ended subscriptions do not pile up", async () => {
+  const nc = fakeNc();
+  const r = router(nc);
+  r.start();
+  try {
+    const base = r.loops;
+    assert(base > 0, "the router's own subscriptions run");
+    for (let i = 0; i < 5; i++) {
+      await nc.subs.get("call.gw1.notice")!.deliver(notice("gw2", `c${i}`, "p1"));
+      assertEquals(r.loops, base + 1, "a hosted call's media loop");
+      void nc.subs.get("call.gw1.close")!.deliver({ callId: `c${i}` });
+      for (let t = 0; t < 20 && r.loops !== base; t++) await new Promise((x) => setTimeout(x, 1));
+      assertEquals(r.loops, base, "gone with its call");
+    }
+  } finally {
+    await r.stop();
+  }
+});

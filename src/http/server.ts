@@ -228,7 +228,11 @@ export class HttpServer {
       this.#c.accepted.value++;
       // No Nagle: a phone's `call` must not wait for the ACK of its previous message (the
       // peer's delayed ACK: 40 ms on Linux, measured by `deno task bench` with one phone).
-      (conn as Partial<Deno.TcpConn>).setNoDelay?.(true);
+      try {
+        (conn as Partial<Deno.TcpConn>).setNoDelay?.(true);
+      } catch {
+        // A connection already reset: the first read fails and closes it.
+      }
       const ip = (conn.remoteAddr as Deno.NetAddr).hostname ?? "unknown";
       const verdict = this.#counter.open(ip);
       if (verdict !== "ok") {
