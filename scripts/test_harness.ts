@@ -122,6 +122,17 @@ for (const file of files) {
   await import(new URL(file, `file://${Deno.cwd()}/`).href);
 }
 
+/** One test's bound (`INTERCOM_TEST_TIMEOUT_S`, default 300 s): the slowest emulated one takes ~40 s. */
+const TEST_TIMEOUT_MS = (Number(envOr("INTERCOM_TEST_TIMEOUT_S")) || 300) * 1000;
+
+function envOr(name: string): string | undefined {
+  try {
+    return Deno.env.get(name);
+  } catch {
+    return undefined; // run without --allow-env
+  }
+}
+
 let passed = 0;
 let failed = 0;
 let ignored = 0;
@@ -144,10 +155,25 @@ for (const file of files) {
     const failures: string[] = [];
     uncaught = [];
     const t0 = performance.now();
+    let timer: ReturnType<typeof setTimeout> | undefined;
     try {
-      await t.fn(context(t.name, file, failures));
+      // A test that hangs fails after TEST_TIMEOUT_MS instead of holding the run (and CI) up.
+      await Promise.race([
+        t.fn(context(t.name, file, failures)),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () =>
+              reject(
+                new Error(`Cannot finish the test: still running after ${TEST_TIMEOUT_MS} ms`),
+              ),
+            TEST_TIMEOUT_MS,
+          );
+        }),
+      ]);
     } catch (e) {
       failures.push(e instanceof Error ? e.stack ?? String(e) : String(e));
+    } finally {
+      clearTimeout(timer);
     }
     // Let a rejection from the test's last turn surface before judging it.
     await new Promise((r) => setTimeout(r, 0));

@@ -13,7 +13,16 @@ const SAMPLE = "./tests/fixtures/harness/sample.ts";
 async function harness(...args: string[]): Promise<{ code: number; out: string }> {
   const [cmd, ...pre] = denoCommand();
   const r = await new Deno.Command(cmd!, {
-    args: [...pre, "run", "--no-check", "--allow-read", HARNESS, ...args],
+    args: [
+      ...pre,
+      "run",
+      "--no-check",
+      "--allow-read",
+      "--allow-env=INTERCOM_TEST_TIMEOUT_S",
+      HARNESS,
+      ...args,
+    ],
+    env: { INTERCOM_TEST_TIMEOUT_S: "1" },
     stdout: "piped",
     stderr: "piped",
   }).output();
@@ -37,4 +46,13 @@ Deno.test("test harness: --filter runs the matching tests only", async () => {
   const { code, out } = await harness("--filter", "pass", SAMPLE);
   assertEquals(code, 0);
   assert(/\nok \| 1 passed \| 0 failed \| 4 filtered out \(\d+m?s\)\n$/.test(out), out);
+});
+
+Deno.test("test harness: a test that never ends fails after its bound; the next one runs", async () => {
+  const { code, out } = await harness("./tests/fixtures/harness/hang.ts");
+  assertEquals(code, 1);
+  assert(/^hangs \.\.\. FAILED \(/m.test(out), out);
+  assert(out.includes("Cannot finish the test: still running after 1000 ms"), out);
+  assert(/^after the hang \.\.\. ok/m.test(out), out);
+  assert(/\nFAILED \| 1 passed \| 1 failed \(\d+m?s\)\n$/.test(out), out);
 });

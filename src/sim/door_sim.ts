@@ -496,7 +496,11 @@ export class DoorSim {
   #phase: DoorSimPhase = "idle";
   #timers = new Map<TimerName, TimerId>();
   #events: DoorSimEvent[] = [];
-  #waiters: { type: DoorSimEventType; resolve: (e: DoorSimEvent) => void }[] = [];
+  #waiters: {
+    type: DoorSimEventType;
+    resolve: (e: DoorSimEvent) => void;
+    reject: (e: Error) => void;
+  }[] = [];
   #c: DoorSimCounters = zeroCounters();
   #loop: Promise<void> | undefined;
   #closed = false;
@@ -619,12 +623,16 @@ export class DoorSim {
     };
   }
 
-  /** Resolves with the first event of `type` (at once when one already happened). */
+  /**
+   * Resolves with the first event of `type` (at once when one already happened); rejects once
+   * the simulator is done without it ("Cannot see the door's …: its call ended (reason)").
+   */
   when<T extends DoorSimEventType>(type: T): Promise<Extract<DoorSimEvent, { type: T }>> {
     const seen = this.#events.find((e) => e.type === type);
     if (seen) return Promise.resolve(seen as Extract<DoorSimEvent, { type: T }>);
-    return new Promise((resolve) => {
-      this.#waiters.push({ type, resolve: resolve as (e: DoorSimEvent) => void });
+    if (this.#phase === "done") return Promise.reject(this.#missed(type));
+    return new Promise((resolve, reject) => {
+      this.#waiters.push({ type, resolve: resolve as (e: DoorSimEvent) => void, reject });
     });
   }
 
@@ -1182,6 +1190,10 @@ export class DoorSim {
     this.#socket.close();
     await this.#loop;
     const reason = this.#endReason ?? "power_off";
+    // What can no longer happen is not waited for forever.
+    const waiting = this.#waiters;
+    this.#waiters = [];
+    for (const w of waiting) w.reject(this.#missed(w.type));
     this.#resolveDone({
       reason,
       completed: this.#completed(reason),
@@ -1221,6 +1233,12 @@ export class DoorSim {
     if (id === undefined) return;
     this.#clock.clearTimeout(id);
     this.#timers.delete(name);
+  }
+
+  #missed(type: DoorSimEventType): Error {
+    return new Error(
+      `Cannot see the door's "${type}": its call ended (${this.#endReason ?? "power_off"})`,
+    );
   }
 
   #emit(e: DoorSimEvent): void {

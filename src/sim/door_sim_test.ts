@@ -146,6 +146,8 @@ class Harness {
 Deno.test("door sim: the NS ask goes to the group every 100 ms, 6 sends, then the sim gives up", async () => {
   const h = new Harness();
   const done = h.sim.start();
+  // Waiting for what can no longer happen fails with the reason instead of hanging.
+  const answered = h.sim.when("answered").then(() => "", (e: Error) => e.message);
   await h.run(1000, 10);
   const asks = h.door.sent.filter((s) => s.data[6] === 154);
   assertEquals(asks.length, 6);
@@ -162,6 +164,12 @@ Deno.test("door sim: the NS ask goes to the group every 100 ms, 6 sends, then th
   assertEquals(summary.completed, false);
   assertEquals(h.sentCalls().length, 0, "no CALL without a resolution");
   assertEquals(h.rel(h.events("ended")[0]!.t), 600);
+  assertEquals(await answered, `Cannot see the door's "answered": its call ended (ns_unanswered)`);
+  // Asked after the end: at once.
+  assertEquals(
+    await h.sim.when("talk").then(() => "", (e: Error) => e.message),
+    `Cannot see the door's "talk": its call ended (ns_unanswered)`,
+  );
   await h.close();
 });
 
