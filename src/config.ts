@@ -110,8 +110,11 @@ export const DEFAULT_DATA = "./data";
 export const TOOL_VARIABLES: readonly string[] = [
   "INTERCOM_DENO",
   "INTERCOM_IN_NETNS",
+  "INTERCOM_TEST_FIGURES",
+  "INTERCOM_TEST_KEEP",
   "INTERCOM_TEST_LOG",
   "INTERCOM_TEST_SCALE",
+  "INTERCOM_TEST_TIMEOUT_S",
 ];
 
 /** How an option's text is checked and converted. */
