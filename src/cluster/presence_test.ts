@@ -4,28 +4,7 @@ import { assertEquals } from "../../tests/helpers/assert.ts";
 import { FakeClock } from "../testing/fake_clock.ts";
 import type { ClusterLink } from "./link.ts";
 import { ANNOUNCE_MS, EXPIRE_MS, Presence } from "./presence.ts";
-
-/** A subscription whose messages the test delivers. */
-class FakeSub {
-  #queue: unknown[] = [];
-  #wake: (() => void) | undefined;
-  #done = false;
-  deliver(value: unknown): void {
-    this.#queue.push({ json: () => value });
-    this.#wake?.();
-  }
-  unsubscribe() {
-    this.#done = true;
-    this.#wake?.();
-  }
-  async *[Symbol.asyncIterator]() {
-    while (!this.#done) {
-      const m = this.#queue.shift();
-      if (m !== undefined) yield m;
-      else await new Promise<void>((r) => (this.#wake = r));
-    }
-  }
-}
+import { FakeSub } from "./fake_sub.ts";
 
 Deno.test("presence: a gateway silent for EXPIRE_MS is gone (its calls end), once", async () => {
   const sub = new FakeSub();
@@ -50,12 +29,12 @@ Deno.test("presence: a gateway silent for EXPIRE_MS is gone (its calls end), onc
   });
   p.start();
   try {
-    sub.deliver({ gateway: "gw2", rooms: { "00010108090": ["p1"] } });
-    sub.deliver({ gateway: "gw3", rooms: {} });
+    void sub.deliver({ gateway: "gw2", rooms: { "00010108090": ["p1"] } });
+    void sub.deliver({ gateway: "gw3", rooms: {} });
     await new Promise((r) => setTimeout(r, 0));
     assertEquals(p.online("00010108090"), ["p1"]);
     clock.advance(ANNOUNCE_MS);
-    sub.deliver({ gateway: "gw3", rooms: {} }); // gw3 keeps announcing
+    void sub.deliver({ gateway: "gw3", rooms: {} }); // gw3 keeps announcing
     await new Promise((r) => setTimeout(r, 0));
     clock.advance(EXPIRE_MS);
     assertEquals(gone, ["gw2"]);

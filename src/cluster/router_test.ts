@@ -9,6 +9,7 @@ import type { CallParties } from "../protocol/types.ts";
 import type { ClusterLink } from "./link.ts";
 import type { Presence } from "./presence.ts";
 import { CallRouter } from "./router.ts";
+import { FakeSub } from "./fake_sub.ts";
 
 const DOOR: Peer = { hostname: "10.0.0.7", port: 8300 };
 const ROOM = "00010108090";
@@ -32,30 +33,6 @@ function fakeNc() {
       return sub;
     },
   };
-}
-
-/** A subscription whose messages the test delivers. */
-class FakeSub {
-  #queue: unknown[] = [];
-  #wake: (() => void) | undefined;
-  #done = false;
-  deliver(value: unknown): Promise<unknown> {
-    return new Promise((resolve) => {
-      this.#queue.push({ json: () => value, respond: (r: string) => resolve(JSON.parse(r)) });
-      this.#wake?.();
-    });
-  }
-  unsubscribe() {
-    this.#done = true;
-    this.#wake?.();
-  }
-  async *[Symbol.asyncIterator]() {
-    while (!this.#done) {
-      const m = this.#queue.shift();
-      if (m !== undefined) yield m;
-      else await new Promise<void>((r) => (this.#wake = r));
-    }
-  }
 }
 
 function fakeLink(nc: ReturnType<typeof fakeNc>) {
