@@ -28,6 +28,7 @@ export const TEST_PERMS: readonly string[] = [
   "--allow-env",
   "--allow-run",
   "--allow-sys",
+  "--allow-ffi",
 ];
 
 /**

@@ -51,6 +51,16 @@ const testArgs = [
     : extra),
 ];
 
+// The native media engine's libraries (dist/native/), for each architecture whose C compiler is
+// here: its tests load the one of the Deno under test and fail, saying so, when it is missing.
+const build = await new Deno.Command("bash", {
+  args: [new URL("./build_native.sh", import.meta.url).pathname],
+  stdout: "inherit",
+  stderr: "inherit",
+}).output();
+// deno-lint-ignore no-console
+if (!build.success) console.error("Cannot build the native media engine: its tests will fail");
+
 const cmd = netnsCommand([...denoCmd, ...testArgs]);
 
 const child = new Deno.Command(cmd[0]!, {

@@ -19,7 +19,9 @@ import { type Clock, systemClock } from "./clock.ts";
 import type { Config } from "./config.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { Metrics } from "./metrics.ts";
-import { openUdpPort } from "./net/udp.ts";
+import { openUdpPort, probeFree, type UdpPort } from "./net/udp.ts";
+import type { DatagramPort } from "./net/port.ts";
+import { engineLibraryPath, openNativeEngine, STAT } from "./media/native/engine.ts";
 import { describeJoins, multicastJoins } from "./net/interfaces.ts";
 import { readLinkFlags } from "./net/link_flags.ts";
 import { DoorTransport } from "./door/transport.ts";
@@ -237,8 +239,64 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     readLinkFlags,
   );
   const multicast = { group: config.multicastGroup, interface: joins.map((j) => j.address) };
+  // The optional native media engine owns both UDP sockets (media/native/engine.ts).
+  const engine = config.mediaEngine === "native"
+    ? await opening(
+      {
+        kind: "file",
+        flag: "media-engine-lib",
+        path: engineLibraryPath(config.mediaEngineLib),
+      },
+      () => {
+        probeFree("0.0.0.0", config.doorPort);
+        return openNativeEngine({
+          library: engineLibraryPath(config.mediaEngineLib),
+          doorPort: config.doorPort,
+          mediaPort: config.mediaPort,
+          doorReuse: true,
+          multicast,
+          magic: config.magic,
+        });
+      },
+    )
+    : undefined;
+  if (engine) {
+    stack.defer(() => engine.stop());
+    const st = (k: number) => () => engine.stats()[k]!;
+    metrics.gauge(
+      "media_engine_received_total",
+      () => engine.stats()[STAT.receivedDoor]! + engine.stats()[STAT.receivedMedia]!,
+      "Datagrams the native engine received on the door and media ports",
+    );
+    metrics.gauge(
+      "media_engine_passed_up_total",
+      () => engine.stats()[STAT.upDoor]! + engine.stats()[STAT.upMedia]!,
+      "Datagrams the native engine handed to the gateway (all but routed media)",
+    );
+    metrics.gauge(
+      "media_engine_ring_full_total",
+      st(STAT.ringFullDoor),
+      "Door datagrams the native engine dropped: JS queue full",
+    );
+    metrics.gauge(
+      "media_engine_ring_full_media_total",
+      st(STAT.ringFullMedia),
+      "Phone datagrams the native engine dropped: JS queue full",
+    );
+    metrics.gauge(
+      "media_engine_truncated_total",
+      st(STAT.truncated),
+      "Datagrams over 2048 bytes the native engine dropped",
+    );
+    metrics.gauge(
+      "media_engine_send_errors_total",
+      st(STAT.sendErrors),
+      "Media sends of the native engine that failed",
+    );
+    logger.info("native media engine", { library: engineLibraryPath(config.mediaEngineLib) });
+  }
   // One gateway per port: door simulators may bind their own addresses beside it, nobody else.
-  const doorPort = await opening(
+  const doorPort: UdpPort = engine ? engine.door : await opening(
     {
       kind: "udp",
       flag: "door-port",
@@ -257,7 +315,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     });
   }
   const joined = joins.filter((j) => doorPort.multicast?.joined.includes(j.address));
-  const mediaPort = await opening(
+  const mediaPort: DatagramPort = engine ? engine.media : await opening(
     { kind: "udp", flag: "media-port", port: config.mediaPort },
     () => openUdpPort({ port: config.mediaPort, pooled: true, share: "none" }),
   );
@@ -327,6 +385,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     snapshotWrites.add(p);
   };
   const relay = new MediaRelay({
+    offload: engine,
     onFirstFrame: keepSnapshot,
     logger: logger.child({ part: "media" }),
     metrics,

@@ -67,6 +67,13 @@ export interface Config {
    */
   readonly transcode: "auto" | "off";
   /**
+   * Who forwards the hot media: `deno` (the gateway's own sockets) or `native` (the optional
+   * engine, `native/media_engine.c`, loaded from `mediaEngineLib`; needs `--allow-ffi`).
+   */
+  readonly mediaEngine: "deno" | "native";
+  /** The directory holding `libintercom_media.<arch>.so` for `--media-engine native`. */
+  readonly mediaEngineLib: string;
+  /**
    * An `http(s)://` URL the gateway POSTs signed JSON to for every call offered to a room (`ring`)
    * and its end (`ring ended`), so native apps can wake sleeping phones; `undefined`: none.
    */
@@ -135,6 +142,7 @@ type Kind =
   | "token"
   | "url"
   | "transcode"
+  | "engine"
   | "contact"
   | "onoff"
   | "nats_url"
@@ -343,6 +351,23 @@ export const OPTIONS: readonly OptionSpec[] = [
     default: "auto",
     help:
       "auto or off: convert door video a web phone cannot decode (MPEG-4) to JPEG with ffmpeg; needs --allow-run=ffmpeg",
+  },
+  {
+    flag: "media-engine",
+    env: "INTERCOM_MEDIA_ENGINE",
+    key: "mediaEngine",
+    kind: "engine",
+    default: "deno",
+    help:
+      "deno or native: who forwards door and phone media; native loads libintercom_media.<arch>.so from --media-engine-lib (needs --allow-ffi for it; not with --cluster)",
+  },
+  {
+    flag: "media-engine-lib",
+    env: "INTERCOM_MEDIA_ENGINE_LIB",
+    key: "mediaEngineLib",
+    kind: "string",
+    default: "dist/native",
+    help: "directory of the native media engine's libraries (scripts/build_native.sh builds them)",
   },
   {
     flag: "push-webhook",
@@ -571,6 +596,9 @@ function convert(spec: OptionSpec, raw: string, source: string): unknown {
     case "transcode":
       if (raw !== "auto" && raw !== "off") throw bad("not auto or off");
       return raw;
+    case "engine":
+      if (raw !== "deno" && raw !== "native") throw bad("not deno or native");
+      return raw;
     case "onoff":
       if (raw !== "on" && raw !== "off") throw bad("not on or off");
       return raw === "on";
@@ -671,6 +699,11 @@ export function resolveConfig(
   if (out.cluster !== undefined && out.gatewayId === undefined) {
     throw new ConfigError(
       "Cannot use --cluster without --gateway-id (this gateway's name in the community)",
+    );
+  }
+  if (out.cluster !== undefined && out.mediaEngine === "native") {
+    throw new ConfigError(
+      "Cannot use --media-engine native with --cluster: media between gateways goes through the deno engine",
     );
   }
   if (out.cluster === undefined && out.gatewayId !== undefined) {

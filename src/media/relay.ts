@@ -47,6 +47,7 @@ import type { LiveCallInfo, MediaPort } from "../call/ports.ts";
 import type { PhoneMedia } from "../phone/ports.ts";
 import type { EventSink } from "../events/bus.ts";
 import { FirstFrame } from "./first_frame.ts";
+import { COLLECT_LENGTH, COUNTER, type MediaOffload } from "./offload.ts";
 
 /** Why media was dropped (counter label). */
 export const DROP = {
@@ -131,6 +132,10 @@ interface RelayCall {
   c: MediaCounters;
   /** The snapshot tap, until the call's first complete video frame is taken. */
   first: FirstFrame | undefined;
+  /** Its slot in the native engine (`offload`), if any. */
+  slot: number | undefined;
+  /** The talker address the engine forwards audio from, if any. */
+  talkerKey: string | undefined;
 }
 
 /** Options of {@linkcode MediaRelay}. */
@@ -160,6 +165,12 @@ export interface MediaRelayOptions {
    * the frame is taken, or after 100 frames without one.
    */
   onFirstFrame?: (callId: string, frame: Uint8Array, dataType: number) => void;
+  /**
+   * The native media engine: door media of a call whose phones all take UDP (once the snapshot
+   * is taken and the door's form known) and the UDP talker's audio are forwarded there; this
+   * relay keeps latching, routing and every other case, and merges the engine's counters.
+   */
+  offload?: MediaOffload;
 }
 
 const STANDARD_MAGIC = magicBytes("XXXCID");
@@ -180,6 +191,8 @@ export class MediaRelay implements MediaPort, PhoneMedia {
   #scratchAt = 0;
   #now: () => number;
   #relatchAfter: number;
+  #collected = new Float64Array(COLLECT_LENGTH);
+  #talkerState = new Float64Array(4);
 
   /** Creates the relay; register its totals in the metrics. */
   constructor(options: MediaRelayOptions) {
@@ -194,12 +207,103 @@ export class MediaRelay implements MediaPort, PhoneMedia {
 
   /** Totals since start. */
   get totals(): Readonly<MediaCounters> {
+    this.#collectAll();
     return this.#total;
   }
 
   /** Counters of a live call. */
   countersOf(callId: string): Readonly<MediaCounters> | undefined {
-    return this.#calls.get(callId)?.c;
+    const call = this.#calls.get(callId);
+    if (call) this.#collect(call);
+    return call?.c;
+  }
+
+  #collectAll(): void {
+    if (this.#o.offload) { for (const call of this.#calls.values()) this.#collect(call); }
+  }
+
+  /** Merges the engine's counters of the call (read and reset there) and takes back its state. */
+  #collect(call: RelayCall): void {
+    const o = this.#o.offload;
+    if (!o || call.slot === undefined) return;
+    const b = this.#collected;
+    o.collect(call.slot, b);
+    for (const c of [call.c, this.#total]) {
+      c.doorIn += b[COUNTER.doorIn]!;
+      c.doorInBytes += b[COUNTER.doorInBytes]!;
+      c.toPhones += b[COUNTER.toPhones]!;
+      c.toPhonesBytes += b[COUNTER.toPhonesBytes]!;
+      c.phoneIn += b[COUNTER.phoneIn]!;
+      c.phoneInBytes += b[COUNTER.phoneInBytes]!;
+      c.toDoor += b[COUNTER.toDoor]!;
+      c.toDoorBytes += b[COUNTER.toDoorBytes]!;
+      c.dropped.door_audio_before_talk += b[COUNTER.dropDoorAudio]!;
+      c.dropped.paced += b[COUNTER.dropPaced]!;
+      c.dropped.not_media += b[COUNTER.dropNotMedia]!;
+    }
+    const form = b[COUNTER.form];
+    if (form === LENGTH.MEDIA_SHORT || form === LENGTH.MEDIA_LONG) call.form = form;
+    if (call.talkerKey === undefined) return;
+    const now = this.#now();
+    call.outTs = b[COUNTER.outTs]!;
+    call.outFrame = b[COUNTER.outFrame]!;
+    const age = b[COUNTER.originAge]!;
+    call.tsOrigin = age === age ? now - age : NaN;
+    call.paceTokens = b[COUNTER.paceTokens]!;
+    call.paceAt = now;
+    const heard = b[COUNTER.heardAgo]!;
+    const sink = call.audioFrom === undefined ? undefined : call.sinks.get(call.audioFrom);
+    if (heard >= 0 && sink?.kind === "udp" && sink.key === call.talkerKey) {
+      sink.lastHeard = now - heard;
+    }
+  }
+
+  /**
+   * Gives the engine the call's routes: door media when every phone of the video set takes UDP,
+   * the snapshot is taken and the door's form known; the talker's audio when it takes UDP.
+   */
+  #sync(call: RelayCall): void {
+    const o = this.#o.offload;
+    if (!o || call.slot === undefined) return;
+    try {
+      const phones: Endpoint[] = [];
+      let udpOnly = true;
+      for (const s of call.fanout) {
+        if (s.kind === "udp") phones.push(s.to);
+        else udpOnly = false;
+      }
+      const native = udpOnly && call.first === undefined && call.formReported;
+      o.routeDoor(
+        call.slot,
+        call.info.door,
+        native,
+        call.audioFrom !== undefined,
+        call.form,
+        phones,
+      );
+      const sink = call.audioFrom === undefined ? undefined : call.sinks.get(call.audioFrom);
+      const key = sink?.kind === "udp" ? sink.key : undefined;
+      if (key === call.talkerKey) return;
+      this.#collect(call); // the old talker route's state comes back first
+      call.talkerKey = key;
+      const now = this.#now();
+      const st = this.#talkerState;
+      st[0] = call.outTs;
+      st[1] = call.outFrame;
+      st[2] = call.tsOrigin === call.tsOrigin ? now - call.tsOrigin : NaN;
+      const tokens = call.paceTokens + (now - call.paceAt) / AUDIO_FRAME_MS;
+      st[3] = tokens > PACE_BURST ? PACE_BURST : tokens;
+      o.talker(call.slot, sink?.kind === "udp" ? sink.to : undefined, call.parties48, st);
+    } catch (e) {
+      // An address the engine cannot take (not IPv4): this call's media stays here.
+      this.#o.logger.warn("cannot route this call's media natively", {
+        callId: call.info.callId,
+        error: e,
+      });
+      o.release(call.slot);
+      call.slot = undefined;
+      call.talkerKey = undefined;
+    }
   }
 
   /**
@@ -207,6 +311,7 @@ export class MediaRelay implements MediaPort, PhoneMedia {
    * would grow without bound and name calls to whoever scrapes): they are in the live state.
    */
   #render(): string {
+    this.#collectAll();
     const lines: string[] = [];
     const block = (name: string, help: string, value: (c: MediaCounters) => number) => {
       lines.push(
@@ -260,9 +365,12 @@ export class MediaRelay implements MediaPort, PhoneMedia {
       relatchArmed: new Set(),
       c: newCounters(),
       first: this.#o.onFirstFrame ? new FirstFrame() : undefined,
+      slot: this.#o.offload?.allocate(),
+      talkerKey: undefined,
     };
     this.#calls.set(info.callId, call);
     this.#byDoorIp.set(info.door.hostname, call);
+    this.#sync(call);
   }
 
   /** Who gets door media; whose audio goes to the door. */
@@ -279,6 +387,11 @@ export class MediaRelay implements MediaPort, PhoneMedia {
     const call = this.#calls.get(callId);
     if (!call) return;
     this.#calls.delete(callId);
+    if (call.slot !== undefined) {
+      this.#collect(call);
+      this.#o.offload!.release(call.slot);
+      call.slot = undefined;
+    }
     if (this.#byDoorIp.get(call.info.door.hostname) === call) {
       this.#byDoorIp.delete(call.info.door.hostname);
     }
@@ -308,6 +421,7 @@ export class MediaRelay implements MediaPort, PhoneMedia {
       if (s) out.push(s);
     }
     call.fanout = out;
+    this.#sync(call);
   }
 
   #drop(call: RelayCall | undefined, reason: DropReason): void {
@@ -324,6 +438,7 @@ export class MediaRelay implements MediaPort, PhoneMedia {
     if (sink.kind === "udp") this.#byPhoneAddr.set(sink.key, { call, uid });
     else this.#byWsUid.set(uid, call);
     this.#refan(call);
+    this.#collect(call);
     if (!call.forcedFor.has(uid) && call.c.doorIn > 0) {
       // A phone starts watching a stream already running: ask the door for an I-frame so that
       // the picture appears at once. (A stream that has not started yet begins with one.)
@@ -383,9 +498,11 @@ export class MediaRelay implements MediaPort, PhoneMedia {
     this.#total.doorInBytes += n;
     const at = mediaPayloadOffset(bytes, n);
     if (at !== 0) {
+      const changed = at !== call.form;
       call.form = at;
       if (!call.formReported) this.#reportForm(call, at);
       if (call.first !== undefined) this.#tap(call, bytes, at);
+      if (changed && call.slot !== undefined) this.#sync(call);
     }
     if (
       call.audioFrom === undefined && bytes[OFFSET.DATA_TYPE] === DATA_TYPE.AUDIO &&
@@ -410,6 +527,7 @@ export class MediaRelay implements MediaPort, PhoneMedia {
     const r = call.first!.push(bytes, at);
     if (r === "more") return;
     call.first = undefined;
+    this.#sync(call); // the engine may take the door's media from now on
     if (r === "give_up") return;
     try {
       this.#o.onFirstFrame!(call.info.callId, r.bytes, r.dataType);
@@ -421,6 +539,7 @@ export class MediaRelay implements MediaPort, PhoneMedia {
   /** Once per call: the door's header form, for the door inventory. */
   #reportForm(call: RelayCall, form: PayloadOffset): void {
     call.formReported = true;
+    this.#sync(call);
     this.#o.events?.emit({
       type: "door_media",
       at: this.#o.wallNow?.() ?? Date.now(),
@@ -457,6 +576,7 @@ export class MediaRelay implements MediaPort, PhoneMedia {
       return this.#drop(call, "not_talker");
     }
     const key = endpointKey(from);
+    this.#collect(call); // the engine knows when the talker was last heard
     const now = this.#now();
     const current = call.sinks.get(m.uid);
     if (current?.kind === "udp" && current.key === key) {

@@ -5,6 +5,7 @@ import type { Endpoint } from "../net/port.ts";
 import { decodePacket, encodeMedia, OP, PacketDecodeError } from "../protocol/mod.ts";
 import type { LiveCallInfo } from "../call/ports.ts";
 import { MediaRelay } from "./relay.ts";
+import { COLLECT_LENGTH, COUNTER, type MediaOffload } from "./offload.ts";
 
 const DOOR: Endpoint = { hostname: "10.0.0.5", port: 8302 };
 /** Each phone's own media key in the call. */
@@ -347,4 +348,92 @@ Deno.test("relay: phone audio is paced to the real-time rate; timestamps follow 
   t += 2000;
   relay.onPhoneDatagram(phoneAudio(1, 1), PHONE_A);
   assertEquals(ts().at(-1)! - stamps[0]!, t - 1000);
+});
+
+/** A recording stand-in for the native engine: the routes it was given, counters it hands back. */
+class FakeOffload implements MediaOffload {
+  doors: { native: boolean; talking: boolean; form: number; phones: number[] }[] = [];
+  talkers: { from: Endpoint | undefined; state: number[] }[] = [];
+  pending = new Float64Array(COLLECT_LENGTH);
+  released: number[] = [];
+  allocate() {
+    return 7;
+  }
+  release(slot: number) {
+    this.released.push(slot);
+  }
+  routeDoor(
+    _slot: number,
+    _door: Endpoint,
+    native: boolean,
+    talking: boolean,
+    form: number,
+    phones: readonly Endpoint[],
+  ) {
+    this.doors.push({ native, talking, form, phones: phones.map((p) => p.port) });
+  }
+  talker(_slot: number, from: Endpoint | undefined, _p: Uint8Array, state: Float64Array) {
+    this.talkers.push({ from, state: [...state] });
+  }
+  collect(_slot: number, out: Float64Array) {
+    out.set(this.pending);
+    this.pending.fill(0, 0, COUNTER.form); // counters are read and reset; the state stays
+  }
+}
+
+Deno.test("relay with a native engine: routes it once the snapshot is taken, never with a WebSocket sink, and merges its counters", () => {
+  const off = new FakeOffload();
+  off.pending[COUNTER.heardAgo] = -1;
+  let t = 0;
+  const frames: string[] = [];
+  const relay = new MediaRelay({
+    logger: nullLogger,
+    metrics: new Metrics(),
+    sendToPhone: () => {},
+    sendToDoor: () => {},
+    now: () => t,
+    offload: off,
+    onFirstFrame: (id) => frames.push(id),
+  });
+  relay.open(info);
+  relay.route("c1", ["a", "b"], undefined);
+  relay.onPhoneDatagram(control("a"), PHONE_A);
+  assertEquals(off.doors.at(-1), { native: false, talking: false, form: 77, phones: [40000] });
+  // The first complete frame goes to the snapshot tap in JS; then the engine takes the door media.
+  const iFrame = doorVideo(1);
+  iFrame[61] = 2; // data type: CIF I-frame, one chunk
+  relay.onDoorMedia(iFrame, DOOR);
+  assertEquals(frames, ["c1"]);
+  assertEquals(off.doors.at(-1)!.native, true);
+  // A WebSocket viewer: door media comes back to JS (the engine only sends UDP).
+  relay.enableWs("c1", "b", () => {});
+  assertEquals(off.doors.at(-1), { native: false, talking: false, form: 77, phones: [40000] });
+  // Talk with a UDP talker: its audio route carries the relay's timestamp state.
+  relay.route("c1", ["a"], "a");
+  assertEquals(off.doors.at(-1), { native: true, talking: true, form: 77, phones: [40000] });
+  assertEquals(off.talkers.length, 1);
+  assertEquals(off.talkers[0]!.from, PHONE_A);
+  assertEquals(off.talkers[0]!.state.slice(0, 2), [0, 0]);
+  // The engine's counters join the call's and the totals; its talker state comes back.
+  off.pending[COUNTER.doorIn] = 500;
+  off.pending[COUNTER.toPhones] = 480;
+  off.pending[COUNTER.toDoor] = 100;
+  off.pending[COUNTER.dropPaced] = 3;
+  off.pending[COUNTER.form] = 86;
+  off.pending[COUNTER.outTs] = 808;
+  off.pending[COUNTER.outFrame] = 101;
+  off.pending[COUNTER.originAge] = 800;
+  off.pending[COUNTER.paceTokens] = 16;
+  const c = relay.countersOf("c1")!;
+  assertEquals([c.doorIn, c.toPhones, c.toDoor, c.dropped.paced], [501, 481, 100, 3]);
+  assertEquals(relay.totals.doorIn, 501);
+  // The talker leaves: the route is cleared and the state the engine had is what JS continues.
+  t = 1000;
+  relay.route("c1", ["a"], undefined);
+  assertEquals(off.talkers.at(-1)!.from, undefined);
+  relay.route("c1", ["a"], "a");
+  assertEquals(off.talkers.at(-1)!.state.slice(0, 3), [808, 101, 800]);
+  assertEquals(off.doors.at(-1)!.form, 86);
+  relay.close("c1");
+  assertEquals(off.released, [7]);
 });

@@ -171,7 +171,7 @@ function probeAddress(hostname: string): string {
  * Fails with `AddrInUse` when another socket holds `port` on every address or on the probe
  * address; any other failure (no loopback address) proves nothing and is ignored.
  */
-function probeFree(hostname: string, port: number): void {
+export function probeFree(hostname: string, port: number): void {
   if (port === 0) return;
   let probe: Deno.DatagramConn;
   try {
