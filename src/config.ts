@@ -366,8 +366,9 @@ export const OPTIONS: readonly OptionSpec[] = [
     env: "INTERCOM_MEDIA_ENGINE_LIB",
     key: "mediaEngineLib",
     kind: "string",
-    default: "dist/native",
-    help: "directory of the native media engine's libraries (scripts/build_native.sh builds them)",
+    default: "/usr/local/lib/intercom-gateway",
+    help:
+      "directory of the native media engine's libraries (deno task build:native puts them in dist/native)",
   },
   {
     flag: "push-webhook",

@@ -329,3 +329,15 @@ Deno.test("start, cli and the compiled binaries run with exactly the product's p
   }
   assert(tasks.start!.endsWith("main.ts serve") && tasks.cli!.endsWith("main.ts"));
 });
+
+Deno.test("the native-engine binaries add only --allow-ffi, for their own architecture's library", () => {
+  const tasks = denoJson.tasks as Record<string, string>;
+  for (const arch of ["x86_64", "aarch64"]) {
+    const t = tasks[`compile:${arch}:native`]!;
+    const lib = `--allow-ffi=/usr/local/lib/intercom-gateway/libintercom_media.${arch}.so`;
+    assertEquals(permissionFlags(t), [...PERMS, lib].sort(), arch);
+    assert(t.includes(`--target ${arch}-unknown-linux-gnu`) && t.trim().endsWith("main.ts"), t);
+    assert(t.includes(`--output dist/intercom-gateway-native-${arch}`), t);
+  }
+  assert(tasks["build:native"]!.includes("--require x86_64,aarch64"));
+});

@@ -73,6 +73,13 @@ const RELAYS: Relay[] = [
     core: true,
     doorIpBase: "127.0.1.1",
   },
+  // The gateway with `--media-engine native`: the same relay, its routes applied by the C thread
+  {
+    name: "deno-product-native",
+    cmd: ["env", "RELAY_ENGINE=native", ...productRelay(["--allow-ffi", "--allow-read"])],
+    core: true,
+    doorIpBase: "127.0.1.1",
+  },
   // BENCH_BASE=<a tree of an earlier commit> (e.g. `git archive <commit> src bench | tar -x -C
   // DIR`): that commit's product relay beside this one, in the same run ("before/after")
   ...(Deno.env.get("BENCH_BASE")
@@ -399,7 +406,7 @@ if (!flag("--no-search")) {
 // ---- the product against Node and C, and against the target
 const TARGET_CALLS = 50;
 const verdict: string[] = [];
-for (const PRODUCT of ["deno-product", "deno-product-stgc"]) {
+for (const PRODUCT of ["deno-product", "deno-product-stgc", "deno-product-native"]) {
   if (!relays.some((r) => r.name === PRODUCT)) continue;
   console.log(`\n# ${PRODUCT} (the gateway's DoorTransport + MediaRelay) against node and c`);
   const r = (a: number, b?: number) => (b && b > 0 && a > 0 ? (a / b).toFixed(2) : "-");

@@ -23,6 +23,10 @@
  * video set, fed over the gateway's own ServerWebSocket with the WebSocket transport's sink
  * (a copy per frame, skipped and counted above WS_MEDIA_SKIP_BYTES unsent): ws_viewers.ts.
  *
+ * With `RELAY_ENGINE=native` (and `--allow-ffi --allow-read`) the two ports are the native media
+ * engine's (`--media-engine native`, src/media/native/engine.ts, library from dist/native) and
+ * the relay hands it its routes, as src/app.ts wires it.
+ *
  * On SIGTERM/SIGINT it prints the relay's counters to stderr (the bench kills with SIGKILL).
  *
  * @module
@@ -58,10 +62,22 @@ function ipPlus(base: string, i: number): string {
 
 const logger = createLogger({ level: "warn", sink: (line) => console.error(line) });
 const metrics = new Metrics();
-const doorPort = await openUdpPort({ hostname: HOST, port: pa, pooled: true });
-const mediaPort = await openUdpPort({ hostname: HOST, port: pb, pooled: true });
+const engine = Deno.env.get("RELAY_ENGINE") === "native"
+  ? (await import("../../src/media/native/engine.ts")).openNativeEngine({
+    library: `${
+      new URL("../../dist/native/", import.meta.url).pathname
+    }libintercom_media.${Deno.build.arch}.so`,
+    doorPort: pa,
+    mediaPort: pb,
+    doorReuse: true,
+    magic: "XXXCID",
+  })
+  : undefined;
+const doorPort = engine?.door ?? await openUdpPort({ hostname: HOST, port: pa, pooled: true });
+const mediaPort = engine?.media ?? await openUdpPort({ hostname: HOST, port: pb, pooled: true });
 
 const relay = new MediaRelay({
+  offload: engine,
   logger,
   metrics,
   sendToPhone: (bytes, to) => mediaPort.send(bytes, to),

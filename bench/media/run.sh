@@ -8,4 +8,6 @@ set -euo pipefail
 cd "$(dirname "$0")"
 command -v cc >/dev/null || { echo "needs a C compiler (cc)" >&2; exit 1; }
 command -v node >/dev/null || { echo "needs node" >&2; exit 1; }
+# The native media engine's library (deno-product-native).
+bash ../../scripts/build_native.sh >/dev/null
 exec deno run -A bench.ts "$@"
