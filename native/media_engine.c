@@ -279,13 +279,14 @@ static int phone_datagram(uint8_t *b, int n, const struct sockaddr_in *from, int
   s->out_frame = s->out_frame >= 65535 ? 1 : s->out_frame + 1;
   uint8_t *out = b;
   int len = n;
-  if (at != s->form) {
+  int form = s->form == MEDIA_LONG || s->form == MEDIA_SHORT ? s->form : at;
+  if (at != form) {
     int data_len = n - at;
     out = scratch[k];
-    len = s->form + data_len;
+    len = form + data_len;
     memcpy(out, b, MEDIA_SHORT);
-    memset(out + MEDIA_SHORT, 0, (size_t)(s->form - MEDIA_SHORT));
-    memmove(out + s->form, b + at, (size_t)data_len);
+    memset(out + MEDIA_SHORT, 0, (size_t)(form - MEDIA_SHORT));
+    memcpy(out + form, b + at, (size_t)data_len);
   }
   memcpy(out, magic, 6);
   memcpy(out + OFF_CALLER, s->parties48, 48);
