@@ -21,10 +21,16 @@
  * phone audio) is one periodic sequence with interval period/N that walks the
  * calls in order, so the aggregate is smooth at any N.
  *
+ * Web-phone talkers (ws_viewers.ts, kind 3) send their audio over the relay's WebSocket; the
+ * relay forwards it to the door sockets here, where it is counted apart (talk_ws_*), as the
+ * UDP talker's audio is (talk_udp_*, also in the totals).  --no-phone-audio: this generator
+ * sends no phone audio (the web phones talk, or nobody does); --start-at NS: the schedule
+ * starts at that CLOCK_MONOTONIC time (shared with the WebSocket talkers' window).
+ *
  * Usage:
  *   load --a PORT --b PORT --door-base P --phone-base Q --calls N
  *        [--warmup S] [--duration S] [--pid RELAY_PID] [--rate-scale X]
- *        [--door-ip-base 127.0.1.1]
+ *        [--door-ip-base 127.0.1.1] [--no-phone-audio 1] [--start-at NS]
  * Prints one JSON line on stdout.
  *
  * Build: cc -O2 -o load load.c -lpthread
@@ -50,7 +56,7 @@
  *          69 total packets 1, 71 packet index 1, 73 Datalen = length - 77, 75 chunk 1200
  *   then the bench fields, at B = 77:
  *   B+0..1  call index (u16)
- *   B+2     kind: 0 door video, 1 door audio, 2 phone audio
+ *   B+2     kind: 0 door video, 1 door audio, 2 phone audio, 3 web-phone audio (ws_viewers.ts)
  *   B+3     flags: bit0 = counted (sent inside the measurement window)
  *   B+4..7  per-stream sequence number (u32)
  *   B+8..15 send timestamp, CLOCK_MONOTONIC ns (u64)
@@ -70,6 +76,13 @@ static volatile int stop_rx = 0;
 static uint64_t sent_counted = 0, sent_total = 0;
 static uint64_t recv_counted = 0, recv_total = 0, recv_bad = 0, reordered = 0;
 static uint32_t *last_seq; /* per (call, kind): highest seq + 1 seen */
+enum { KINDS = 4 };
+static int no_phone_audio = 0;
+static uint64_t start_at = 0;
+/* the talkers' audio at the doors, per path: 0 UDP (kind 2), 1 WebSocket (kind 3) */
+static uint64_t talk_sent[2], talk_recv[2];
+static uint32_t *talk_lat[2];
+static size_t talk_lat_n[2], talk_lat_cap;
 static uint64_t late_max_ns = 0;
 static uint32_t *lat; /* ns latency of counted packets */
 static size_t lat_n = 0, lat_cap = 0;
@@ -171,21 +184,29 @@ static void *rx_thread(void *arg) {
         for (int k = 0; k < n; k++) {
           unsigned char *b = bufs[k];
           if (msgs[k].msg_len < HDR || memcmp(b, "XXXCID", 6) != 0) { recv_bad++; continue; }
-          recv_total++;
+          int kind = b[B + 2];
+          if (kind != 3) recv_total++;
           if (b[B + 3] & 1) {
             uint64_t ts;
             memcpy(&ts, b + B + 8, 8);
-            recv_counted++;
+            uint32_t l = (uint32_t)((t - ts) > 0xffffffffull ? 0xffffffffu : (t - ts));
             uint16_t ci;
             uint32_t sq;
             memcpy(&ci, b + B, 2);
             memcpy(&sq, b + B + 4, 4);
-            if (ci < calls && b[B + 2] < 3) {
-              uint32_t *ls = &last_seq[(size_t)ci * 3 + b[B + 2]];
+            if (ci < calls && kind < KINDS) {
+              uint32_t *ls = &last_seq[(size_t)ci * KINDS + kind];
               if (sq + 1 < *ls) reordered++;
               else *ls = sq + 1;
             }
-            if (lat_n < lat_cap) lat[lat_n++] = (uint32_t)((t - ts) > 0xffffffffull ? 0xffffffffu : (t - ts));
+            if (kind >= 2 && kind <= 3) {
+              int w = kind - 2;
+              talk_recv[w]++;
+              if (talk_lat_n[w] < talk_lat_cap) talk_lat[w][talk_lat_n[w]++] = l;
+            }
+            if (kind == 3) continue; /* not sent by this generator: apart from the totals */
+            recv_counted++;
+            if (lat_n < lat_cap) lat[lat_n++] = l;
           }
         }
         if (n < VLEN) break;
@@ -215,6 +236,8 @@ int main(int argc, char **argv) {
     else if (!strcmp(k, "--pid")) relay_pid = atoi(v);
     else if (!strcmp(k, "--rate-scale")) rate_scale = atof(v);
     else if (!strcmp(k, "--core")) relay_core = atoi(v);
+    else if (!strcmp(k, "--no-phone-audio")) no_phone_audio = atoi(v);
+    else if (!strcmp(k, "--start-at")) start_at = strtoull(v, NULL, 10);
     else if (!strcmp(k, "--door-ip-base")) {
       struct in_addr ia;
       if (inet_pton(AF_INET, v, &ia) != 1 || (ntohl(ia.s_addr) >> 24) != 127) {
@@ -238,7 +261,10 @@ int main(int argc, char **argv) {
   double pps = calls * (200.0 + 125.0 + 125.0) * rate_scale;
   lat_cap = (size_t)(pps * duration_s * 1.1) + 1024;
   lat = malloc(lat_cap * sizeof(uint32_t));
-  last_seq = calloc((size_t)calls * 3, sizeof(uint32_t));
+  last_seq = calloc((size_t)calls * KINDS, sizeof(uint32_t));
+  talk_lat_cap = (size_t)(calls * 125.0 * rate_scale * duration_s * 1.1) + 1024;
+  talk_lat[0] = malloc(talk_lat_cap * sizeof(uint32_t));
+  talk_lat[1] = malloc(talk_lat_cap * sizeof(uint32_t));
 
   struct sockaddr_in dst_a = {.sin_family = AF_INET, .sin_port = htons(port_a)};
   dst_a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -255,13 +281,17 @@ int main(int argc, char **argv) {
   int idx[3] = {0, 0, 0};
   uint32_t *seq = calloc((size_t)calls * 3, sizeof(uint32_t));
   uint64_t t0 = now_ns() + 20000000ull; /* start in 20 ms */
+  if (start_at) {
+    if (start_at < t0) fprintf(stderr, "load: --start-at is %.1f ms too early\n", (t0 - start_at) / 1e6);
+    else t0 = start_at;
+  }
   for (int g = 0; g < 3; g++) {
     step[g] = (uint64_t)(period_ns[g] / calls);
     if (step[g] == 0) step[g] = 1;
   }
   next[0] = t0;
   next[1] = t0 + step[1] / 3;
-  next[2] = t0 + 2 * step[2] / 3;
+  next[2] = no_phone_audio ? UINT64_MAX : t0 + 2 * step[2] / 3;
   uint64_t meas_start = t0 + (uint64_t)(warmup_s * 1e9);
   uint64_t meas_end = meas_start + (uint64_t)(duration_s * 1e9);
   /* one template per stream group: a valid media header, then the bench fields */
@@ -337,6 +367,7 @@ int main(int argc, char **argv) {
     if (sendto(fd, pkt, sizes[g], 0, (struct sockaddr *)dst, sizeof *dst) == sizes[g]) {
       sent_total++;
       if (counted) sent_counted++;
+      if (counted && g == 2) talk_sent[0]++;
     }
     next[g] += step[g];
     if (++idx[g] == calls) idx[g] = 0;
@@ -357,6 +388,15 @@ int main(int argc, char **argv) {
     p999 = lat[(size_t)(lat_n * 0.999)] / 1000.0;
     mx = lat[lat_n - 1] / 1000.0;
   }
+  double tq[2][3] = {{0}};
+  for (int w = 0; w < 2; w++) {
+    size_t n = talk_lat_n[w];
+    if (!n) continue;
+    qsort(talk_lat[w], n, sizeof(uint32_t), cmp_u32);
+    tq[w][0] = talk_lat[w][(size_t)(n * 0.50)] / 1000.0;
+    tq[w][1] = talk_lat[w][(size_t)(n * 0.99)] / 1000.0;
+    tq[w][2] = talk_lat[w][(size_t)(n * 0.999)] / 1000.0;
+  }
   double loss = sent_counted ? 100.0 * (double)(sent_counted - (recv_counted > sent_counted ? sent_counted : recv_counted)) / (double)sent_counted : 0;
   long hz = sysconf(_SC_CLK_TCK);
   double cpu_ms = -1, cpu_pct = -1, cpu_us_pkt = -1;
@@ -376,10 +416,14 @@ int main(int argc, char **argv) {
   printf("{\"calls\":%d,\"pps\":%.0f,\"sent\":%llu,\"recv\":%llu,\"loss_pct\":%.4f,"
          "\"p50_us\":%.1f,\"p99_us\":%.1f,\"p999_us\":%.1f,\"max_us\":%.1f,"
          "\"cpu_ms\":%.0f,\"cpu_pct\":%.1f,\"other_pct\":%.1f,\"cpu_us_per_pkt\":%.2f,\"gen_late_max_us\":%.1f,"
-         "\"reordered\":%llu,\"recv_total\":%llu,\"recv_bad\":%llu}\n",
+         "\"reordered\":%llu,\"recv_total\":%llu,\"recv_bad\":%llu,"
+         "\"talk_udp_sent\":%llu,\"talk_udp_recv\":%llu,\"talk_udp_p50_us\":%.1f,\"talk_udp_p99_us\":%.1f,"
+         "\"talk_udp_p999_us\":%.1f,\"talk_ws_recv\":%llu,\"talk_ws_p50_us\":%.1f,\"talk_ws_p99_us\":%.1f,"
+         "\"talk_ws_p999_us\":%.1f}\n",
          calls, pps, (unsigned long long)sent_counted, (unsigned long long)recv_counted, loss, p50, p99, p999, mx,
          cpu_ms, cpu_pct, other_pct, cpu_us_pkt, late_max_ns / 1000.0, (unsigned long long)reordered,
          (unsigned long long)recv_total,
-         (unsigned long long)recv_bad);
+         (unsigned long long)recv_bad, (unsigned long long)talk_sent[0], (unsigned long long)talk_recv[0],
+         tq[0][0], tq[0][1], tq[0][2], (unsigned long long)talk_recv[1], tq[1][0], tq[1][1], tq[1][2]);
   return 0;
 }

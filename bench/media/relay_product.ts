@@ -22,6 +22,10 @@
  * With `WS_VIEWERS=V` (and `WS_PORT`, default 47099) each call also has V web-phone viewers in its
  * video set, fed over the gateway's own ServerWebSocket with the WebSocket transport's sink
  * (a copy per frame, skipped and counted above WS_MEDIA_SKIP_BYTES unsent): ws_viewers.ts.
+ * With `WS_TALK=1` as well, each call's talker is its first viewer (`ws-i-0`) instead of the UDP
+ * phone: its binary frames go to `MediaRelay.wsAudio`, as `PhoneService.onBinary` hands them on
+ * (the bench has no hub, so no `heard`), and are forwarded to the door by the product's talker
+ * path (pacing, CALLDOWN rewrite, door socket). The UDP phone still gets the door's media.
  *
  * With `RELAY_ENGINE=native` (and `--allow-ffi --allow-read`) the two ports are the native media
  * engine's (`--media-engine native`, src/media/native/engine.ts, library from dist/native) and
@@ -50,6 +54,8 @@ const doorIpBase = Deno.args[5] ?? "127.0.1.1";
 /** Web-phone viewers per call (WebSocket transport), served on WS_PORT. */
 const wsViewers = Number(Deno.env.get("WS_VIEWERS") ?? 0);
 const wsPort = Number(Deno.env.get("WS_PORT") ?? 47099);
+/** The first viewer of each call is its talker (phone audio over the WebSocket). */
+const wsTalk = wsViewers > 0 && Deno.env.get("WS_TALK") === "1";
 const HOST = "127.0.0.1";
 
 /** `base + i` as a dotted IPv4 address, kept inside 127.0.0.0/8. */
@@ -120,7 +126,11 @@ for (let i = 0; i < calls; i++) {
   };
   relay.open(info);
   // talking: video to this phone (and the call's web-phone viewers), its audio to the door
-  relay.route(callId, [uid, ...Array.from({ length: wsViewers }, (_, k) => `ws-${i}-${k}`)], uid);
+  relay.route(
+    callId,
+    [uid, ...Array.from({ length: wsViewers }, (_, k) => `ws-${i}-${k}`)],
+    wsTalk ? `ws-${i}-0` : uid,
+  );
   const control = enc.encode(
     JSON.stringify({ order: "enable_video", uid, callId, mediaKey }),
   );
@@ -184,8 +194,13 @@ async function serveViewer(conn: Deno.Conn): Promise<void> {
   ));
   const socket = new ServerWebSocket({ ...WS_DEFAULTS, clock: systemClock });
   let open = true;
+  const uid = `ws-${call}-${viewer}`;
+  // As the phone handler and PhoneService.onBinary: binary frames are the phone's audio.
+  socket.onmessage = (data) => {
+    if (typeof data !== "string") relay.wsAudio(uid, data);
+  };
   // As PhoneService's `enable_video` with transport "ws" (src/phone/service.ts).
-  relay.enableWs(`bench-call-${call}`, `ws-${call}-${viewer}`, (bytes) => {
+  relay.enableWs(`bench-call-${call}`, uid, (bytes) => {
     if (!open) return;
     if (socket.bufferedAmount > WS_MEDIA_SKIP_BYTES) {
       wsSkipped++;
