@@ -173,6 +173,9 @@ if (wsViewers > 0) {
 /** A minimal upgrade (the bench's viewers only), then the gateway's own ServerWebSocket. */
 async function serveViewer(conn: Deno.Conn): Promise<void> {
   const { acceptKey, ServerWebSocket, WS_DEFAULTS, WS_MEDIA_SKIP_BYTES } = ws!;
+  // No Nagle, as the product's server sets on every accepted connection (src/http/server.ts):
+  // else each frame waits for the viewer's delayed ACK of the previous one (up to 40 ms).
+  (conn as Deno.TcpConn).setNoDelay(true);
   let got = new Uint8Array(0);
   const chunk = new Uint8Array(4096);
   let end = -1;
