@@ -123,10 +123,26 @@ static pthread_mutex_t ring_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t ring_cv = PTHREAD_COND_INITIALIZER;
 static int stopping;
 
+/*
+ * Hooks for the fuzz harness (native/fuzz_media_engine.c), which defines them before it includes
+ * this file, to feed drain() and see what flush() sends without sockets or the real clock. The
+ * library build leaves them undefined and uses the system calls.
+ */
+#ifndef ME_RECVMMSG
+#define ME_RECVMMSG recvmmsg
+#endif
+#ifndef ME_SENDMMSG
+#define ME_SENDMMSG sendmmsg
+#endif
+
 static double now_ms(void) {
+#ifdef ME_NOW_MS
+  return ME_NOW_MS();
+#else
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
   return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+#endif
 }
 
 static unsigned hash32(uint32_t x) {
@@ -197,7 +213,7 @@ static void flush(int sock) {
   struct out *o = &outs[sock];
   int sent = 0;
   while (sent < o->n) {
-    int r = sendmmsg(fds[sock], o->m + sent, (unsigned)(o->n - sent), MSG_DONTWAIT);
+    int r = ME_SENDMMSG(fds[sock], o->m + sent, (unsigned)(o->n - sent), MSG_DONTWAIT);
     if (r <= 0) {
       if (r < 0 && errno == EINTR) continue;
       /* One failed datagram (unreachable, buffer full): count it and go on with the rest. */
@@ -340,7 +356,7 @@ static void drain(int sock) {
       m[k].msg_hdr.msg_iov = &iov[k];
       m[k].msg_hdr.msg_iovlen = 1;
     }
-    int n = recvmmsg(fds[sock], m, BATCH, MSG_DONTWAIT, NULL);
+    int n = ME_RECVMMSG(fds[sock], m, BATCH, MSG_DONTWAIT, NULL);
     if (n <= 0) return;
     stats[S_RECEIVED0 + sock] += (uint64_t)n;
     pthread_mutex_lock(&mu);
