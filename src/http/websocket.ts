@@ -95,6 +95,12 @@ export class ServerWebSocket {
   #queue: Uint8Array[] = [];
   #queued = 0;
   #writing = false;
+  /** The chunk being written and how much of it is written. */
+  #chunk: Uint8Array | undefined;
+  #off = 0;
+  /** The last short text sent and its frame, reused when the same string is sent again. */
+  #lastText: string | undefined;
+  #lastFrame: Uint8Array | undefined;
   /** Close the connection once the queue is written (our close frame is in it). */
   #endAfterFlush = false;
   #sentClose = false;
@@ -129,8 +135,22 @@ export class ServerWebSocket {
   /** Sends a text (string) or binary message; ignored unless open. */
   send(data: string | Uint8Array): void {
     if (this.#state !== "open") return;
-    const text = typeof data === "string";
-    this.#enqueue(encodeFrame(text ? OPCODE.text : OPCODE.binary, text ? enc.encode(data) : data));
+    if (typeof data !== "string") {
+      this.#enqueue(encodeFrame(OPCODE.binary, data));
+      return;
+    }
+    // A short text sent again (a heartbeat's answer, the same string) reuses its frame: queued
+    // frames are only read, never changed.
+    if (data === this.#lastText) {
+      this.#enqueue(this.#lastFrame!);
+      return;
+    }
+    const frame = encodeFrame(OPCODE.text, enc.encode(data));
+    if (data.length <= 256) {
+      this.#lastText = data;
+      this.#lastFrame = frame;
+    }
+    this.#enqueue(frame);
   }
 
   /** Sends a ping. */
@@ -174,39 +194,73 @@ export class ServerWebSocket {
     if (!this.#writing) void this.#flush();
   }
 
-  async #flush(): Promise<void> {
+  /** Writes the queue out, one write at a time, without an async function per flush. */
+  #flush(): void {
     this.#writing = true;
-    try {
-      while (this.#queue.length && this.#conn && this.#state !== "closed") {
-        let chunk = this.#queue.shift()!;
-        if (chunk.length < WRITE_COALESCE && this.#queue.length) {
-          const parts = [chunk];
-          let size = chunk.length;
-          while (this.#queue.length && size + this.#queue[0]!.length <= WRITE_COALESCE) {
-            const next = this.#queue.shift()!;
-            parts.push(next);
-            size += next.length;
-          }
-          if (parts.length > 1) {
-            chunk = new Uint8Array(size);
-            let o = 0;
-            for (const p of parts) {
-              chunk.set(p, o);
-              o += p.length;
-            }
-          }
-        }
-        let off = 0;
-        while (off < chunk.length) off += await this.#conn.write(chunk.subarray(off));
-        this.#queued -= chunk.length;
-      }
-    } catch {
-      this.#terminate();
-    } finally {
-      this.#writing = false;
-    }
-    if (this.#endAfterFlush && this.#queue.length === 0) this.#terminate();
+    this.#writeNext();
   }
+
+  #writeNext(): void {
+    if (!this.#queue.length || !this.#conn || this.#state === "closed") {
+      this.#writing = false;
+      if (this.#endAfterFlush && this.#queue.length === 0) this.#terminate();
+      return;
+    }
+    let chunk = this.#queue.shift()!;
+    if (chunk.length < WRITE_COALESCE && this.#queue.length) {
+      // Small frames waiting behind it go out in the same write.
+      const q = this.#queue;
+      let size = chunk.length;
+      let k = 0;
+      while (k < q.length && size + q[k]!.length <= WRITE_COALESCE) size += q[k++]!.length;
+      if (k > 0) {
+        const joined = new Uint8Array(size);
+        joined.set(chunk, 0);
+        let o = chunk.length;
+        for (let i = 0; i < k; i++) {
+          const next = q.shift()!;
+          joined.set(next, o);
+          o += next.length;
+        }
+        chunk = joined;
+      }
+    }
+    this.#chunk = chunk;
+    this.#off = 0;
+    this.#writeSome();
+  }
+
+  #writeSome(): void {
+    const c = this.#chunk!;
+    try {
+      this.#conn!.write(this.#off === 0 ? c : c.subarray(this.#off)).then(
+        this.#wrote,
+        this.#writeFailed,
+      );
+    } catch {
+      this.#writeFailed();
+    }
+  }
+
+  readonly #wrote = (n: number): void => {
+    const c = this.#chunk;
+    if (c === undefined || this.#state === "closed") {
+      this.#chunk = undefined;
+      this.#writing = false;
+      return;
+    }
+    this.#off += n;
+    if (this.#off < c.length) return this.#writeSome();
+    this.#queued -= c.length;
+    this.#chunk = undefined;
+    this.#writeNext();
+  };
+
+  readonly #writeFailed = (): void => {
+    this.#chunk = undefined;
+    this.#writing = false;
+    this.#terminate();
+  };
 
   /** Closes the connection at once. */
   #terminate(): void {
@@ -301,7 +355,7 @@ export class ServerWebSocket {
         const n = await conn.read(buf);
         if (n === null) break;
         // After a violation the decoder discards what follows: nothing is buffered.
-        decoder.push(buf.subarray(0, n));
+        decoder.push(buf, n);
       }
     } catch {
       // reset by the peer, or closed by us
@@ -322,11 +376,12 @@ export class ServerWebSocket {
     }
     if (r instanceof Promise) {
       this.#inFlight++;
-      const done = () => {
-        this.#inFlight--;
-        if (this.#inFlight < this.#o.maxInFlight) this.#wake?.();
-      };
-      r.then(done, done);
+      r.then(this.#settled, this.#settled);
     }
   }
+
+  readonly #settled = (): void => {
+    this.#inFlight--;
+    if (this.#inFlight < this.#o.maxInFlight) this.#wake?.();
+  };
 }

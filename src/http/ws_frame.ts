@@ -83,30 +83,35 @@ export class FrameDecoder {
   }
 
   /**
-   * Appends bytes read from the connection (copied). After a violation only frame headers are
+   * Appends the first `length` bytes of `chunk` (copied). After a violation only frame headers are
    * kept (to find the peer's close frame); payloads are skipped, never buffered.
    */
-  push(chunk: Uint8Array): void {
+  push(chunk: Uint8Array, length: number = chunk.length): void {
+    let from = 0;
     if (this.#skip > 0) {
-      const n = Math.min(this.#skip, chunk.length);
-      this.#skip -= n;
-      chunk = chunk.subarray(n);
+      from = Math.min(this.#skip, length);
+      this.#skip -= from;
     }
-    if (chunk.length === 0) return;
-    if (this.#end + chunk.length > this.#buf.length) {
+    const n = length - from;
+    if (n <= 0) return;
+    if (this.#end + n > this.#buf.length) {
       const live = this.#end - this.#start;
-      if (live + chunk.length <= this.#buf.length && this.#start > 0) {
+      if (live + n <= this.#buf.length && this.#start > 0) {
         this.#buf.copyWithin(0, this.#start, this.#end);
       } else {
-        const grown = new Uint8Array(Math.max(this.#buf.length * 2, live + chunk.length));
+        const grown = new Uint8Array(Math.max(this.#buf.length * 2, live + n));
         grown.set(this.#buf.subarray(this.#start, this.#end));
         this.#buf = grown;
       }
       this.#start = 0;
       this.#end = live;
     }
-    this.#buf.set(chunk, this.#end);
-    this.#end += chunk.length;
+    const b = this.#buf;
+    const e = this.#end;
+    // A short read (a phone's message) is copied byte by byte: no view object per read.
+    if (n <= 256) { for (let i = 0; i < n; i++) b[e + i] = chunk[from + i]!; }
+    else b.set(chunk.subarray(from, length), e);
+    this.#end += n;
     // After a violation, skip at once: what is held stays a frame header's worth.
     if (this.#dead && this.#closeSeen === undefined) this.#closeSeen = this.#skipFrames();
   }
@@ -231,6 +236,20 @@ export class FrameDecoder {
           this.#buf = grown;
         }
         return undefined;
+      }
+      if (op === OPCODE.text && fin) {
+        // A whole text message (a phone's usual): unmasked in place and decoded from the buffer,
+        // no copy of the payload.
+        for (let i = 0; i < len; i++) b[at + i]! ^= b[maskAt + (i & 3)]!;
+        let text: string;
+        try {
+          text = utf8.decode(b.subarray(at, at + len));
+        } catch {
+          return this.#violation(1007, "text not UTF-8");
+        }
+        this.#start = at + len;
+        if (this.#start === this.#end) this.#start = this.#end = 0;
+        return { type: "message", data: text };
       }
       const payload = b.slice(at, at + len);
       for (let i = 0; i < len; i++) payload[i]! ^= b[maskAt + (i & 3)]!;

@@ -93,3 +93,20 @@ Deno.test("ws frames: the encoder writes 7-, 16- and 64-bit lengths, unmasked", 
     "827f0000000000011170",
   );
 });
+
+Deno.test("ws frames: push takes only the first `length` bytes of a reused read buffer", () => {
+  const d = new FrameDecoder(64 * 1024);
+  const buf = new Uint8Array(4096).fill(0xee);
+  const a = clientFrame(OPCODE.text, '{"order":"heartbeat"}');
+  buf.set(a);
+  d.push(buf, a.length);
+  assertEquals(all(d).map((e) => e.type === "message" && e.data), ['{"order":"heartbeat"}']);
+  // The next read overwrites the start of the buffer; what was decoded before is unaffected.
+  const b = clientFrame(OPCODE.text, "x".repeat(300));
+  buf.fill(0xee);
+  buf.set(b);
+  d.push(buf, 3);
+  assertEquals(all(d), []);
+  d.push(buf.subarray(3), b.length - 3);
+  assertEquals(all(d).map((e) => e.type === "message" && e.data), ["x".repeat(300)]);
+});

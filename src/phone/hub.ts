@@ -51,6 +51,11 @@ export class PhoneSession {
   closed = false;
   /** Serializes message handling so that replies keep the order of requests. */
   chain: Promise<void> = Promise.resolve();
+  /** Messages handled later than at once (waiting in or on {@linkcode chain}). */
+  pending = 0;
+  /** The `heartbeat ok` text for {@linkcode heartbeatOkUid}, kept: a heartbeat builds no JSON. */
+  heartbeatOk = "";
+  heartbeatOkUid: string | undefined;
 
   /** Use {@linkcode PhoneHub.attach}. */
   constructor(id: number, socket: PhoneSocket, ip: string, now: number) {
@@ -270,7 +275,8 @@ export class PhoneHub implements PhoneNotifier {
   /** Disconnects phones not heard within the timeout. */
   sweep(): void {
     const now = this.#o.clock.now();
-    for (const s of [...this.#sessions]) {
+    // Deleting from a Set while iterating it is safe: no copy of every session each second.
+    for (const s of this.#sessions) {
       if (now - s.lastHeard >= this.#o.heartbeatTimeoutMs) {
         this.#o.metrics.inc("phones_timed_out_total");
         if (s.uid !== undefined && this.#throttle.allow(s.uid)) {
@@ -385,11 +391,11 @@ export class PhoneHub implements PhoneNotifier {
     });
   }
 
-  /** Sends one JSON message to a session. */
-  sendTo(s: PhoneSession, message: Record<string, unknown>): boolean {
+  /** Sends one JSON message to a session (`text`: its JSON when already known). */
+  sendTo(s: PhoneSession, message: Record<string, unknown>, known?: string): boolean {
     if (s.closed) return false;
     try {
-      const text = JSON.stringify(message);
+      const text = known ?? JSON.stringify(message);
       s.socket.send(text);
       if (this.#o.events?.wants("phone_trace")) {
         this.#o.events.emit({

@@ -592,7 +592,9 @@ function pick(
   what: string,
 ): Record<string, unknown> | Failure {
   const out: Record<string, unknown> = { order };
-  for (const [name, check] of Object.entries(spec.required)) {
+  // for-in over the spec's own literal: no entries array per message.
+  for (const name in spec.required) {
+    const check = spec.required[name]!;
     if (!Object.hasOwn(obj, name) || obj[name] === undefined) {
       return fail(`${what} "${order}": missing field "${name}"`, order);
     }
@@ -600,7 +602,8 @@ function pick(
     if (problem) return fail(`${what} "${order}": field "${name}" ${problem}`, order);
     out[name] = obj[name];
   }
-  for (const [name, check] of Object.entries(spec.optional)) {
+  for (const name in spec.optional) {
+    const check = spec.optional[name]!;
     if (!Object.hasOwn(obj, name) || obj[name] === undefined || obj[name] === null) continue;
     const problem = check(obj[name]);
     if (problem) return fail(`${what} "${order}": field "${name}" ${problem}`, order);

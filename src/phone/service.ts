@@ -117,8 +117,11 @@ export class PhoneService {
     return ok;
   }
 
-  /** Handles one text frame; replies keep the order of requests. */
-  onText(s: PhoneSession, text: string): Promise<void> {
+  /**
+   * Handles one text frame; replies keep the order of requests. The promise (none when the
+   * message was handled at once) settles when it was.
+   */
+  onText(s: PhoneSession, text: string): Promise<void> | undefined {
     const events = this.#o.events;
     if (events?.wants("phone_trace")) {
       events.emit({
@@ -131,10 +134,30 @@ export class PhoneService {
         length: text.length,
       });
     }
-    s.chain = s.chain.then(() => this.#handle(s, text)).catch((e) => {
-      this.#o.logger.error("phone message handler failed", { session: s.id, error: e });
-    });
+    if (s.pending === 0) {
+      // Nothing before it is still being handled: handled now, and a message answered at once
+      // (a heartbeat) costs no promise.
+      let r: Promise<void> | void;
+      try {
+        r = this.#handle(s, text);
+      } catch (e) {
+        this.#failed(s, e);
+        return undefined;
+      }
+      return r ? this.#track(s, r) : undefined;
+    }
+    return this.#track(s, s.chain.then(() => this.#handle(s, text)));
+  }
+
+  /** `handling` keeps the session's next messages behind it, so replies keep their order. */
+  #track(s: PhoneSession, handling: Promise<void>): Promise<void> {
+    s.pending++;
+    s.chain = handling.catch((e) => this.#failed(s, e)).finally(() => void s.pending--);
     return s.chain;
+  }
+
+  #failed(s: PhoneSession, e: unknown): void {
+    this.#o.logger.error("phone message handler failed", { session: s.id, error: e });
   }
 
   /** Handles one binary frame (media over the WebSocket). */
@@ -147,7 +170,8 @@ export class PhoneService {
     this.#o.media?.wsAudio(s.uid, bytes);
   }
 
-  async #handle(s: PhoneSession, text: string): Promise<void> {
+  /** A promise only for the orders that wait (login, push, the call's orders). */
+  #handle(s: PhoneSession, text: string): Promise<void> | void {
     if (s.closed) return;
     const m = parsePhoneMessage(text);
     if ("error" in m) {
@@ -164,11 +188,16 @@ export class PhoneService {
         `Cannot read the message: ${m.error.message}`,
       );
     }
-    if (m.order === "login") return await this.#login(s, m);
+    if (m.order === "login") return this.#login(s, m);
     if (s.uid === undefined) return this.error(s, "login_required", m.order);
     this.#o.hub.heard(s);
     if (m.order === "heartbeat") {
-      this.#o.hub.sendTo(s, { order: "heartbeat ok", uid: s.uid });
+      if (s.heartbeatOkUid !== s.uid) {
+        s.heartbeatOkUid = s.uid;
+        s.heartbeatOk = JSON.stringify({ order: "heartbeat ok", uid: s.uid });
+      }
+      // The same string each time: the socket reuses its frame too.
+      this.#o.hub.sendTo(s, { order: "heartbeat ok", uid: s.uid }, s.heartbeatOk);
       return;
     }
     if (m.uid !== s.uid) {
@@ -176,9 +205,9 @@ export class PhoneService {
     }
     if (m.order === "dnd") return this.#dnd(s, m);
     if (m.order === "push subscribe" || m.order === "push unsubscribe") {
-      return await this.#push(s, m);
+      return this.#push(s, m);
     }
-    return await this.#callOrder(s, m);
+    return this.#callOrder(s, m);
   }
 
   /** `dnd`: do not disturb this phone for one of its rooms until a time (0: off). */

@@ -195,8 +195,9 @@ Deno.test("phone service: wrong tokens from other sources never lock a uid out; 
   try {
     const login = (ip: string, token: string, uid = ID.uid) => {
       const { socket, session } = t.connect(ip);
-      return t.service.onText(session, JSON.stringify({ order: "login", ...ID, uid, token }))
-        .then(() => socket.last().code ?? socket.last().order);
+      return Promise.resolve(
+        t.service.onText(session, JSON.stringify({ order: "login", ...ID, uid, token })),
+      ).then(() => socket.last().code ?? socket.last().order);
     };
     const guesses: unknown[] = [];
     for (const ip of ["10.6.6.1", "10.6.6.2"]) {
@@ -295,5 +296,33 @@ Deno.test("phone service: WebSocket media is skipped (counted) while 256 KiB wai
   } finally {
     hub.close();
     kv.close();
+  }
+});
+
+Deno.test("phone service: a heartbeat is answered at once (no promise), and waits behind a login still being checked", async () => {
+  const t = await setup();
+  try {
+    const { socket, session } = t.connect();
+    // The login waits on the binding store; a heartbeat sent right behind it is answered after it.
+    const login = t.service.onText(
+      session,
+      JSON.stringify({ order: "login", ...ID, token: t.token }),
+    );
+    assert(login instanceof Promise, "a login is checked asynchronously");
+    const behind = t.service.onText(session, JSON.stringify({ order: "heartbeat", ...ID }));
+    assert(behind instanceof Promise, "a message behind a pending one waits for it");
+    assertEquals(socket.out.length, 0);
+    await behind;
+    assertEquals(socket.out.map((m) => m.order), ["login ok", "heartbeat ok"]);
+    // Nothing pending: handled in the call itself, the answer already sent.
+    const r = t.service.onText(session, JSON.stringify({ order: "heartbeat", ...ID }));
+    assertEquals(r, undefined);
+    assertEquals(socket.out.map((m) => m.order), ["login ok", "heartbeat ok", "heartbeat ok"]);
+    assertEquals(socket.last(), { order: "heartbeat ok", uid: ID.uid });
+    // A bad message is answered at once too, and still counted.
+    assertEquals(t.service.onText(session, "{not json"), undefined);
+    assertEquals(socket.last().code, "bad_request");
+  } finally {
+    t.close();
   }
 });
