@@ -249,7 +249,7 @@ export class HttpServer {
       }
       const t: Tracked = { conn, ip, ws: undefined, cancel: undefined };
       this.#conns.add(t);
-      const task = this.#serve(t).finally(() => {
+      const task = this.#serve(t).then((up) => up?.socket.run(t.conn, up.rest)).finally(() => {
         this.#conns.delete(t);
         this.#counter.close(ip);
         closeQuietly(conn);
@@ -280,6 +280,9 @@ export class HttpServer {
     await Promise.allSettled([...this.#tasks]);
   }
 
+  readonly #wsDropped = (reason: WsDropReason): void =>
+    this.#o.metrics.inc("ws_closed_by_server_total", { reason });
+
   /** A deadline that closes the connection when it passes. */
   #deadline(t: Tracked, ms: number, onExpire?: () => void): { clear(): void; expired(): boolean } {
     let fired = false;
@@ -291,7 +294,8 @@ export class HttpServer {
     return { clear: () => this.#clock.clearTimeout(id), expired: () => fired };
   }
 
-  async #serve(t: Tracked): Promise<void> {
+  /** Serves requests until the connection ends or is upgraded (then: the socket to run). */
+  async #serve(t: Tracked): Promise<{ socket: ServerWebSocket; rest: Uint8Array } | undefined> {
     let buffered: Uint8Array = new Uint8Array(0);
     for (let n = 0; n < this.#limits.maxRequestsPerConnection && !this.#closing; n++) {
       // ---- the head ----
@@ -299,27 +303,27 @@ export class HttpServer {
       let head: RequestHead | HeadError;
       try {
         const got = await readHead(t.conn, buffered);
-        if (got === undefined) return; // closed by the peer between requests
+        if (got === undefined) return undefined; // closed by the peer between requests
         if ("status" in got) head = got;
         else {
           head = parseHead(got.head);
           buffered = got.rest;
         }
       } catch {
-        return; // deadline or reset
+        return undefined; // deadline or reset
       } finally {
         dl.clear();
       }
       if ("status" in head) {
         this.#o.metrics.inc("http_bad_requests_total", { status: String(head.status) });
         await this.#writeError(t, head.status, head.reason);
-        return;
+        return undefined;
       }
       // ---- the body ----
       if (head.contentLength > this.#limits.maxBodyBytes) {
         this.#o.metrics.inc("http_bad_requests_total", { status: "413" });
         await this.#writeError(t, 413, `body over ${this.#limits.maxBodyBytes} bytes`);
-        return;
+        return undefined;
       }
       let body: Uint8Array;
       {
@@ -329,7 +333,7 @@ export class HttpServer {
           body = got.body;
           buffered = got.rest;
         } catch {
-          return;
+          return undefined;
         } finally {
           bdl.clear();
         }
@@ -339,7 +343,7 @@ export class HttpServer {
       if (req === undefined) {
         this.#o.metrics.inc("http_bad_requests_total", { status: "400" });
         await this.#writeError(t, 400, "bad Host or header value");
-        return;
+        return undefined;
       }
       let res: Response;
       const made: { socket?: ServerWebSocket } = {};
@@ -364,17 +368,19 @@ export class HttpServer {
           );
         } catch {
           upgrade.socket.close();
-          return;
+          return undefined;
         }
         t.ws = upgrade.socket;
-        await upgrade.socket.run(t.conn, buffered);
-        return;
+        // Run by the caller: this frame (the request, its head and headers, the deadlines) is
+        // not kept alive for as long as the socket is open (~6 KiB per connected phone).
+        return { socket: upgrade.socket, rest: buffered };
       }
       const keepAlive = head.keepAlive && !this.#closing &&
         n + 1 < this.#limits.maxRequestsPerConnection;
       const kept = await this.#respond(t, head, res, keepAlive);
-      if (!kept) return;
+      if (!kept) return undefined;
     }
+    return undefined;
   }
 
   #request(head: RequestHead, body: Uint8Array): Request | undefined {
@@ -420,8 +426,8 @@ export class HttpServer {
           maxInFlight: ws.maxInFlight,
           closeTimeoutMs: ws.closeTimeoutMs,
           clock: this.#clock,
-          onDrop: (reason: WsDropReason) =>
-            this.#o.metrics.inc("ws_closed_by_server_total", { reason }),
+          // Not a closure made here: it would keep this request alive with the socket.
+          onDrop: this.#wsDropped,
         });
         const response = new Response(null, { status: 200 });
         this.#upgrades.set(response, { socket, key });
