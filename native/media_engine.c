@@ -512,7 +512,7 @@ int me_wait(int timeout_ms) {
  * `from[0]` (IPv4, network order) and `from[1]` (port). Returns its length, or -1 when none.
  */
 int me_take(int sock, uint8_t *buf, int cap, uint32_t *from) {
-  if (sock < 0 || sock >= NSOCK) return -1;
+  if (sock < 0 || sock >= NSOCK || cap < 0) return -1;
   pthread_mutex_lock(&ring_mu);
   struct ring *r = &rings[sock];
   int n = -1;
@@ -531,6 +531,7 @@ int me_take(int sock, uint8_t *buf, int cap, uint32_t *from) {
 /** Sends from socket `sock` to ip (network order):port. Returns 0 or -errno. */
 int me_send(int sock, const uint8_t *buf, int len, uint32_t ip, uint16_t port) {
   if (sock < 0 || sock >= NSOCK || fds[sock] < 0) return -EBADF;
+  if (len < 0) return -EINVAL;
   struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(port)};
   to.sin_addr.s_addr = ip;
   ssize_t r = sendto(fds[sock], buf, (size_t)len, MSG_DONTWAIT, (struct sockaddr *)&to, sizeof to);
