@@ -22,6 +22,12 @@
  *   (pooled, so that a change of the machine's load during the run shows). Ratios are printed
  *   against it.
  *
+ * Environment (bench only, the product's launch is unchanged): `BENCH_GATEWAY_V8_FLAGS` (V8 flags
+ * for the gateway), `BENCH_GATEWAY_STDOUT=1` (the gateway's output shown, e.g. with `--trace-gc`),
+ * `BENCH_GATEWAY_HEAP_PROFILE=1` (the gateway under `--inspect`: live JS heap and VmRSS per phone
+ * after a full GC, and what it allocates per heartbeat while the phones idle, by function),
+ * `BENCH_GATEWAY_HEAP_SNAPSHOT=1` (with the former: the live heap per phone by kind of object).
+ *
  * Runs itself inside a private network namespace (`unshare -rn`) unless `INTERCOM_IN_NETNS=1`.
  * Exit code 1 when more than 1 % of rounds failed (no `call`, or the room was busy).
  *
@@ -30,6 +36,7 @@
 
 import { fileURLToPath } from "node:url";
 import { PRODUCT_PERMS } from "../scripts/deno_flags.ts";
+import { HeapSampler } from "./lib/heap_profile.ts";
 import { ensureNetns, phoneIp } from "../scripts/netns.ts";
 import { vmRssKiB } from "../tests/helpers/proc.ts";
 import { sleep, within } from "../tests/helpers/wait.ts";
@@ -48,6 +55,8 @@ const DOOR_IP = "127.0.0.2";
 const DOORS = 8;
 const DOOR_PORT = 8302;
 const HTTP_PORT = 8080;
+const INSPECT = "127.0.0.1:9229";
+const heapProfile = Boolean(Deno.env.get("BENCH_GATEWAY_HEAP_PROFILE"));
 const MEDIA_PORT = 8303;
 const COMMUNITY = "花苑";
 /** Distinct door addresses the bench door cycles through (see `doorAddress`). */
@@ -529,6 +538,8 @@ export async function runBench(o: {
       ...(Deno.env.get("BENCH_GATEWAY_V8_FLAGS")
         ? [`--v8-flags=${Deno.env.get("BENCH_GATEWAY_V8_FLAGS")}`]
         : []),
+      // BENCH_GATEWAY_HEAP_PROFILE=1: where the gateway allocates while the phones idle.
+      ...(heapProfile ? [`--inspect=${INSPECT}`] : []),
       main,
       "serve",
       "--http-host",
@@ -544,7 +555,8 @@ export async function runBench(o: {
       "--log-level",
       "error",
     ],
-    stdout: "null",
+    // V8's --trace-gc prints to stdout: BENCH_GATEWAY_STDOUT=1 shows it.
+    stdout: Deno.env.get("BENCH_GATEWAY_STDOUT") ? "inherit" : "null",
     stderr: "inherit",
   }).spawn();
   const pid = child.pid;
@@ -574,6 +586,17 @@ export async function runBench(o: {
     const base = await rounds(door, soloPlan, o.gapMs);
     await sleep(500);
     const rss1 = vmRssKiB(pid);
+    // BENCH_GATEWAY_HEAP_PROFILE=1: what is live (after a full GC) with one phone and with all.
+    const sampler = heapProfile ? await HeapSampler.connect(INSPECT) : undefined;
+    const live = async () => {
+      await sampler!.collectGarbage();
+      await sleep(200);
+      return { heap: (await sampler!.heapUsage()).used / 1024, rss: vmRssKiB(pid) };
+    };
+    const live1 = sampler ? await live() : undefined;
+    const snap1 = sampler && Deno.env.get("BENCH_GATEWAY_HEAP_SNAPSHOT") === "1"
+      ? await sampler.snapshotSummary()
+      : undefined;
 
     // Everyone else.
     const t = performance.now();
@@ -599,11 +622,52 @@ export async function runBench(o: {
     const heartbeats = async () =>
       probes.reduce((a, p) => a + p.heartbeatsOk, 0) + (await backgroundStats()).heartbeatsOk;
     const hb0 = await heartbeats();
+    const live2 = sampler ? await live() : undefined;
+    if (live1 && live2) {
+      const n = Math.max(1, phones.length - 1);
+      println(
+        `after a full GC: JS heap ${mib(live1.heap)} with 1 phone, ${mib(live2.heap)} with ` +
+          `${phones.length} → ${
+            ((live2.heap - live1.heap) / n).toFixed(1)
+          } KiB live JS per phone; ` +
+          `VmRSS ${mib(live1.rss)} → ${mib(live2.rss)} → ${
+            ((live2.rss - live1.rss) / n).toFixed(1)
+          } KiB per phone`,
+      );
+    }
+    if (snap1) {
+      // What one more phone keeps alive, by kind of object (BENCH_GATEWAY_HEAP_SNAPSHOT=1).
+      const snap2 = await sampler!.snapshotSummary();
+      const n = Math.max(1, phones.length - 1);
+      const rows = [...snap2].map(([k, v]) => {
+        const was = snap1.get(k) ?? { count: 0, bytes: 0 };
+        return { k, count: (v.count - was.count) / n, bytes: (v.bytes - was.bytes) / n };
+      }).sort((a, b) => b.bytes - a.bytes);
+      println("live JS heap per phone by kind (snapshot with all phones − with one, ÷ phones):");
+      for (const r of rows.slice(0, 30)) {
+        println(
+          `  ${r.bytes.toFixed(0).padStart(6)} B  ${r.count.toFixed(2).padStart(6)} ×  ${r.k}`,
+        );
+      }
+    }
+    await sampler?.start();
     const idleT0 = performance.now();
     await sleep(4000);
     const idleS = (performance.now() - idleT0) / 1000;
+    const profile = await sampler?.stop();
+    sampler?.close();
     const idleCpu = (cpuMs(pid) - cpu0) / 10 / idleS;
     const hbRate = ((await heartbeats()) - hb0) / idleS;
+    if (profile) {
+      println(
+        `gateway allocations while idle (sampled, garbage included): ${
+          (profile.total / idleS / 1024).toFixed(0)
+        } KiB/s, ${(profile.total / idleS / hbRate).toFixed(0)} B per heartbeat; by function:`,
+      );
+      for (const s of profile.sites.slice(0, 30)) {
+        println(`  ${(s.bytes / idleS / hbRate).toFixed(0).padStart(6)} B/heartbeat  ${s.site}`);
+      }
+    }
 
     // The measured rounds: the probe rooms shuffled, each called at most once per pass.
     const order = probeRooms.map((_, i) => i);
