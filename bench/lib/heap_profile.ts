@@ -1,4 +1,3 @@
-// deno-lint-ignore-file no-console
 /**
  * Where a process allocates: V8's sampling heap profiler over the inspector protocol, garbage
  * included (objects a scavenge or a mark-compact collected before the profile ended are counted
