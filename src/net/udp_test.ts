@@ -1,5 +1,6 @@
 import { assert, assertEquals } from "../../tests/helpers/assert.ts";
 import { inNetns } from "../../tests/helpers/netns.ts";
+import { TIME_SCALE } from "../../tests/helpers/scale.ts";
 import { openUdpPort } from "./udp.ts";
 import { receivePool } from "./buffer_pool.ts";
 
@@ -35,11 +36,15 @@ Deno.test("pooled ports: forwarded bytes stay intact while buffers are reused; e
       const d = new Uint8Array(1200).fill(i & 0xff);
       new DataView(d.buffer).setUint32(0, i);
       c.send(d, a.local);
-      if (i % 10 === 9) await new Promise((r) => setTimeout(r, 2));
+      // Paced for the forwarder: an emulated one (qemu-user, TIME_SCALE 4) reads a quarter as fast.
+      if (i % 10 === 9) await new Promise((r) => setTimeout(r, 2 * TIME_SCALE));
     }
-    // The forwarder runs until its port closes: wait for the receiver only (at most 5 s).
+    // The forwarder runs until its port closes: wait for the receiver only (at most 5 s, scaled).
     let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([receiver, new Promise((r) => (timer = setTimeout(r, 5000)))]);
+    await Promise.race([
+      receiver,
+      new Promise((r) => (timer = setTimeout(r, 5000 * TIME_SCALE))),
+    ]);
     clearTimeout(timer);
     assert(got.length >= n * 0.95, `received ${got.length} of ${n}`);
     await new Promise((r) => setTimeout(r, 50));
