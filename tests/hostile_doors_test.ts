@@ -37,11 +37,12 @@ const SLOW = TIME_SCALE > 1 ? 4 : 1;
 const GOT = TIME_SCALE > 1 ? 0.7 : 0.95;
 /**
  * The same for NS asks from new addresses, each a new source for the gateway's admission: an
- * emulated gateway (qemu-user) took 513 of 1,342 in CI's aarch64 run, the rest overflowed its
- * socket buffer before it read them. What this test proves there is the accounting (every ask
+ * emulated gateway (qemu-user) took 513 of 1,342 in one aarch64 run and 256 of 1,235 in another
+ * (21 %), the rest overflowed its socket buffer before it read them; 15 % is still far more than
+ * the admission lets through, so the dropping is exercised. What this test proves there is the accounting (every ask
  * received is answered or dropped and counted) and that logins and a call go through.
  */
-const GOT_NS = TIME_SCALE > 1 ? 0.3 : 0.95;
+const GOT_NS = TIME_SCALE > 1 ? 0.15 : 0.95;
 
 const mb = () => Math.round(Deno.memoryUsage().rss / 1048576);
 
