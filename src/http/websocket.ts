@@ -94,8 +94,7 @@ export class ServerWebSocket {
   #state: "pending" | "open" | "closing" | "closed" = "pending";
   #queue: Uint8Array[] = [];
   #queued = 0;
-  #writing = false;
-  /** The chunk being written and how much of it is written. */
+  /** The chunk being written (none: no write in progress) and how much of it is written. */
   #chunk: Uint8Array | undefined;
   #off = 0;
   /** The last short text sent and its frame, reused when the same string is sent again. */
@@ -191,18 +190,15 @@ export class ServerWebSocket {
     }
     this.#queue.push(frame);
     this.#queued += frame.length;
-    if (!this.#writing) void this.#flush();
+    if (this.#chunk === undefined) this.#writeNext();
   }
 
-  /** Writes the queue out, one write at a time, without an async function per flush. */
-  #flush(): void {
-    this.#writing = true;
-    this.#writeNext();
-  }
-
+  /**
+   * Writes the queue out, one write at a time, with callbacks: no async function per flush. Ends
+   * with `#chunk` unset when nothing is left to write.
+   */
   #writeNext(): void {
     if (!this.#queue.length || !this.#conn || this.#state === "closed") {
-      this.#writing = false;
       if (this.#endAfterFlush && this.#queue.length === 0) this.#terminate();
       return;
     }
@@ -243,10 +239,9 @@ export class ServerWebSocket {
   }
 
   readonly #wrote = (n: number): void => {
-    const c = this.#chunk;
-    if (c === undefined || this.#state === "closed") {
+    const c = this.#chunk!;
+    if (this.#state === "closed") {
       this.#chunk = undefined;
-      this.#writing = false;
       return;
     }
     this.#off += n;
@@ -258,7 +253,6 @@ export class ServerWebSocket {
 
   readonly #writeFailed = (): void => {
     this.#chunk = undefined;
-    this.#writing = false;
     this.#terminate();
   };
 

@@ -237,24 +237,19 @@ export class FrameDecoder {
         }
         return undefined;
       }
+      // Unmasked in place; the bytes stay in the buffer until the next push.
+      for (let i = 0; i < len; i++) b[at + i]! ^= b[maskAt + (i & 3)]!;
+      this.#start = at + len;
+      if (this.#start === this.#end) this.#start = this.#end = 0;
       if (op === OPCODE.text && fin) {
-        // A whole text message (a phone's usual): unmasked in place and decoded from the buffer,
-        // no copy of the payload.
-        for (let i = 0; i < len; i++) b[at + i]! ^= b[maskAt + (i & 3)]!;
-        let text: string;
+        // A whole text message (a phone's usual): decoded from the buffer, no copy.
         try {
-          text = utf8.decode(b.subarray(at, at + len));
+          return { type: "message", data: utf8.decode(b.subarray(at, at + len)) };
         } catch {
           return this.#violation(1007, "text not UTF-8");
         }
-        this.#start = at + len;
-        if (this.#start === this.#end) this.#start = this.#end = 0;
-        return { type: "message", data: text };
       }
       const payload = b.slice(at, at + len);
-      for (let i = 0; i < len; i++) payload[i]! ^= b[maskAt + (i & 3)]!;
-      this.#start = at + len;
-      if (this.#start === this.#end) this.#start = this.#end = 0;
       if (control) {
         if (op === OPCODE.ping) return { type: "ping", payload };
         if (op === OPCODE.pong) return { type: "pong" };
