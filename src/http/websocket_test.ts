@@ -6,6 +6,8 @@ import { type ByteConn, ServerWebSocket, WS_DEFAULTS } from "./websocket.ts";
 /** A connection whose reads are fed by the test and whose writes take `perWrite` bytes at most. */
 class FakeConn implements ByteConn {
   written: number[] = [];
+  /** The arrays passed to `write`, in order. */
+  writes: Uint8Array[] = [];
   closed = false;
   fail = false;
   #reads: (Uint8Array | null)[] = [];
@@ -26,6 +28,7 @@ class FakeConn implements ByteConn {
   }
   write(p: Uint8Array): Promise<number> {
     if (this.fail) return Promise.reject(new Error("reset"));
+    this.writes.push(p);
     const n = Math.min(p.length, this.perWrite);
     for (let i = 0; i < n; i++) this.written.push(p[i]!);
     return Promise.resolve(n);
@@ -84,9 +87,24 @@ Deno.test("websocket: sends keep their order through partial writes and coalesci
     { op: OPCODE.binary, text: "\x01\x02\x03" },
   ]);
   assertEquals(ws.bufferedAmount, 0);
+  // Sent again with nothing queued before it, the same text goes out as the very same frame.
+  const whole = new FakeConn(1 << 20);
+  const ws2 = new ServerWebSocket({ ...WS_DEFAULTS, clock });
+  const running2 = ws2.run(whole, new Uint8Array(0));
+  ws2.send(ok);
+  await settle();
+  ws2.send(ok);
+  await settle();
+  assertEquals(whole.writes.length, 2);
+  assert(whole.writes[0] === whole.writes[1], "the frame of a short text sent again is reused");
+  assertEquals(frames(whole.written), [{ op: OPCODE.text, text: ok }, {
+    op: OPCODE.text,
+    text: ok,
+  }]);
+  whole.feed(null);
   conn.feed(null);
-  await running;
-  assert(conn.closed);
+  await Promise.all([running, running2]);
+  assert(conn.closed && whole.closed);
 });
 
 Deno.test("websocket: a failing write ends the connection once; later sends are ignored", async () => {
