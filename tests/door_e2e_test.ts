@@ -29,6 +29,7 @@ import {
 } from "../src/protocol/mod.ts";
 import { DoorSim, type DoorSimOptions } from "../src/sim/door_sim.ts";
 import { doorSimCommand } from "../src/sim/door_cli.ts";
+import { NS_ROUNDS } from "./helpers/sims.ts";
 
 const GW_IP = "127.0.0.1";
 const DOOR_IP = "127.0.0.2";
@@ -166,7 +167,7 @@ class TestGateway {
 
 async function openDoorSim(options: Partial<DoorSimOptions> = {}): Promise<DoorSim> {
   const socket = await openUdpPort({ hostname: DOOR_IP, port: 8302 });
-  return new DoorSim({ socket, ip: DOOR_IP, ...options });
+  return new DoorSim({ socket, ip: DOOR_IP, nsRounds: NS_ROUNDS, ...options });
 }
 
 Deno.test({
@@ -179,8 +180,12 @@ Deno.test({
     try {
       offline = await openDoorSim({ room: "0810" });
       const s = await offline.start();
-      assertEquals([s.reason, s.counters.nsSent, s.counters.callSent], ["ns_unanswered", 6, 0]);
-      assertEquals(gw.metrics.get("door_ns_ignored_total"), 6);
+      assertEquals([s.reason, s.counters.nsSent, s.counters.callSent], [
+        "ns_unanswered",
+        6 * NS_ROUNDS,
+        0,
+      ]);
+      assertEquals(gw.metrics.get("door_ns_ignored_total"), 6 * NS_ROUNDS);
       assertEquals(gw.calls, 0);
 
       online = await openDoorSim({ room: "0809" });

@@ -81,6 +81,7 @@ export const DOOR_SIM_DEFAULTS = {
   lingerMs: 700,
   duplicateWindowMs: 1000,
   lockGuardMs: 5000,
+  nsRounds: 1,
 } as const;
 
 /** The keep-alive window of the strict, widely deployed build (door-protocol.md §4). */
@@ -336,6 +337,11 @@ export interface DoorSimOptions {
   duplicateWindowMs?: number;
   /** Lock re-trigger guard. @default {5000} */
   lockGuardMs?: number;
+  /**
+   * Name resolutions (each 6 asks 100 ms apart) before the door gives up: more than one is a
+   * visitor pressing the room again after "no answer". @default {1}
+   */
+  nsRounds?: number;
   /** Video frames. @default a {@linkcode TestCard} */
   video?: VideoSource;
   /** Send silence instead of the tone until {@linkcode DoorSim.setTone} turns it on. */
@@ -424,6 +430,7 @@ function resolveOptions(o: DoorSimOptions): Resolved {
     lingerMs: o.lingerMs ?? d.lingerMs,
     duplicateWindowMs: o.duplicateWindowMs ?? d.duplicateWindowMs,
     lockGuardMs: o.lockGuardMs ?? d.lockGuardMs,
+    nsRounds: o.nsRounds ?? d.nsRounds,
   };
   checkRange("port", r.port, 1, 65535);
   checkRange("keep-alive window (ms)", r.keepaliveWindowMs, 100, 600_000);
@@ -431,6 +438,7 @@ function resolveOptions(o: DoorSimOptions): Resolved {
   checkRange("talk timeout (s)", r.talkTimeoutS, 1, 36_000);
   checkRange("GOP (frames)", r.gopFrames, 1, 1000);
   checkRange("confirm interval (ms)", r.confirmIntervalMs, 0, 60_000);
+  checkRange("NS rounds", r.nsRounds, 1, 10);
   if (o.hangupAfterS !== undefined) checkRange("hang-up-after (s)", o.hangupAfterS, 0, 36_000);
   return r;
 }
@@ -682,11 +690,14 @@ export class DoorSim {
       { asker: o.address, askerIp: this.ip, target: o.room, targetIp: "0.0.0.0" },
       o.magic,
     );
-    const resolved = await this.#asks.ask(ns, { hostname: o.group, port: o.port }, {
-      key: "ns",
-      ...DOOR_ASK_TIMING.ns,
-    });
-    if (this.#phase !== "resolving") return;
+    let resolved = false;
+    for (let round = 0; round < o.nsRounds && !resolved; round++) {
+      resolved = await this.#asks.ask(ns, { hostname: o.group, port: o.port }, {
+        key: "ns",
+        ...DOOR_ASK_TIMING.ns,
+      });
+      if (this.#phase !== "resolving") return;
+    }
     if (!resolved || this.#gatewayIp === undefined) {
       this.#emit({ type: "ns_failed", t: this.#now(), sends: this.#c.nsSent });
       this.#finish("ns_unanswered");

@@ -173,6 +173,44 @@ Deno.test("door sim: the NS ask goes to the group every 100 ms, 6 sends, then th
   await h.close();
 });
 
+Deno.test("door sim: nsRounds 2 resolves again after an unanswered round, a late reply is taken", async () => {
+  const h = new Harness({ nsRounds: 2 });
+  void h.sim.start();
+  await h.run(950, 10);
+  const asks = h.door.sent.filter((s) => s.data[6] === 154);
+  assertEquals(h.events("ns_sent").map((e) => h.rel(e.t)), [
+    0,
+    100,
+    200,
+    300,
+    400,
+    500,
+    600,
+    700,
+    800,
+    900,
+  ]);
+  assertEquals(h.events("ns_failed").length, 0, "the second round is still asking");
+  // The reply to a first-round ask, arriving during the second round, resolves the door.
+  await h.sendRaw(nsReplyFor(asks[0]!.data, { address: ROOM, ip: GW }), h.gw, DOOR_EP);
+  assertEquals(h.sim.gatewayIp, GW);
+  assertEquals(h.sentCalls(OP.CALL).length, 1);
+  await h.run(200, 10);
+  assertEquals(h.door.sent.filter((s) => s.data[6] === 154).length, 10, "NS stops on the reply");
+  await h.close();
+});
+
+Deno.test("door sim: nsRounds 2 gives up after 12 asks in 1.2 s", async () => {
+  const h = new Harness({ nsRounds: 2 });
+  const done = h.sim.start();
+  await h.run(1500, 10);
+  assertEquals(h.events("ns_sent").length, 12);
+  assertEquals((await done).reason, "ns_unanswered");
+  assertEquals(h.rel(h.events("ended")[0]!.t), 1200);
+  assertEquals(h.events("ns_failed")[0]?.sends, 12);
+  await h.close();
+});
+
 Deno.test("door sim: the first NS reply wins; CALL (62 B) goes to its IP every 600 ms, 6 sends, then gives up", async () => {
   const h = new Harness();
   const other = h.net.bind("10.0.0.9", 8302);
