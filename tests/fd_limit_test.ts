@@ -160,9 +160,15 @@ Deno.test({
       // the gateway accepts the whole backlog before the first head timeouts free the cap's
       // slots; under emulation it is still accepting when they do, and admits a second wave.
       assert(refused + timeouts >= FLOOD - 2, `${refused} refused, ${timeouts} timed out\n${log}`);
-      const minRefused = TIME_SCALE > 1 ? FLOOD / 2 : FLOOD - caps.perIp;
-      assert(refused >= minRefused, `${refused} refused\n${log}`);
       assert(timeouts >= caps.perIp - 2, `${timeouts} head timeouts`);
+      if (TIME_SCALE > 1) {
+        // Each admitted connection holds a slot for the 5-s head timeout, so over the flood's
+        // span the cap admits at most one wave per 5 s (measured in CI under qemu: 395 admitted
+        // in four waves, 205 refused).
+        const waves = Math.ceil(s / 5) + 1;
+        assert(timeouts <= caps.perIp * waves, `${timeouts} admitted in ${s} s (${waves} waves)`);
+        assert(refused > 0, `${refused} refused\n${log}`);
+      } else assert(refused >= FLOOD - caps.perIp, `${refused} refused\n${log}`);
       assertEquals(gwPhase(metrics), 1);
       assert(confirms >= Math.floor(s * 2) - 3, `${confirms} CALLCONFIRMs in ${s} s`);
       assertEquals(door.phase, "talking");
