@@ -11,8 +11,10 @@
  * Supported: `Deno.test(name, fn)`, `(name, options, fn)`, `(options)`, `(options, fn)`, `(fn)`;
  * `ignore`; `t.step`. Sanitizer and `permissions` options are ignored (the x86_64 run has them).
  *
- * Usage: `deno run <permissions> scripts/test_harness.ts [--filter TEXT] [FILE|DIR…]`
- * (default `src tests`). Exits 1 when a test failed.
+ * Usage: `deno run <permissions> scripts/test_harness.ts [--filter TEXT]… [FILE|DIR…]`
+ * (default `src tests`). With several `--filter`s a test runs when its name contains any of them
+ * (CI runs the tests that failed under emulation once more by their names). Exits 1 when a test
+ * failed.
  *
  * @module
  */
@@ -36,7 +38,7 @@ interface Context {
 
 const { values, positionals } = parseArgs({
   args: Deno.args,
-  options: { filter: { type: "string" } },
+  options: { filter: { type: "string", multiple: true } },
   allowPositionals: true,
 });
 
@@ -137,11 +139,12 @@ let passed = 0;
 let failed = 0;
 let ignored = 0;
 let filtered = 0;
+const filters = values.filter ?? [];
 const errors: string[] = [];
 const print = (s: string) => Deno.stdout.writeSync(new TextEncoder().encode(s));
 for (const file of files) {
   const tests = registered.filter((t) => t.origin === file);
-  const run = tests.filter((t) => !values.filter || t.name.includes(values.filter));
+  const run = tests.filter((t) => !filters.length || filters.some((f) => t.name.includes(f)));
   filtered += tests.length - run.length;
   if (!run.length) continue;
   print(`running ${run.length} test${run.length === 1 ? "" : "s"} from ${file}\n`);

@@ -170,7 +170,10 @@ Deno.test({
         assert(refused > 0, `${refused} refused\n${log}`);
       } else assert(refused >= FLOOD - caps.perIp, `${refused} refused\n${log}`);
       assertEquals(gwPhase(metrics), 1);
-      assert(confirms >= Math.floor(s * 2) - 3, `${confirms} CALLCONFIRMs in ${s} s`);
+      // The gateway's keep-alive (a CALLCONFIRM every 500 ms) went on: natively at its rate, under
+      // emulation at least half of it (its timers lag the loaded emulated loop: 1.8 a second in CI).
+      const rate = TIME_SCALE > 1 ? 1 : 2;
+      assert(confirms >= Math.floor(s * rate) - 3, `${confirms} CALLCONFIRMs in ${s} s`);
       assertEquals(door.phase, "talking");
       assertEquals(phone.messagesIn("over").length, 0);
       assert(!/too many open files/i.test(log) || accept > 0, log);

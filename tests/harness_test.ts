@@ -48,6 +48,13 @@ Deno.test("test harness: --filter runs the matching tests only", async () => {
   assert(/\nok \| 1 passed \| 0 failed \| 4 filtered out \(\d+m?s\)\n$/.test(out), out);
 });
 
+Deno.test("test harness: several --filter run the tests matching any of them", async () => {
+  const { code, out } = await harness("--filter", "passes", "--filter", "with options", SAMPLE);
+  assertEquals(code, 0);
+  assert(/^passes \.\.\. ok/m.test(out) && /^with options \.\.\. /m.test(out), out);
+  assert(/\nok \| 2 passed \| 0 failed \| 3 filtered out \(\d+m?s\)\n$/.test(out), out);
+});
+
 Deno.test("test harness: a test that never ends fails after its bound; the next one runs", async () => {
   const { code, out } = await harness("./tests/fixtures/harness/hang.ts");
   assertEquals(code, 1);
