@@ -39,8 +39,12 @@ function harnessArgs(args: string[]): { deno: string[]; harness: string[] } {
 }
 
 const split = harnessArgs(extra);
+// `--cached-only`: the namespace has no registry. `deno task` installed the locked packages before
+// this script ran, but Deno 2.9 would still ask the registry for npm metadata it did not cache
+// (printing "Download …") and then go on without it.
 const testArgs = [
   harness ? "run" : "test",
+  "--cached-only",
   ...TEST_PERMS,
   ...(harness
     ? [

@@ -5,7 +5,7 @@
  */
 
 import { assert, assertEquals } from "./helpers/assert.ts";
-import { denoCommand, PERMS } from "./helpers/process.ts";
+import { denoCommand, PERMS, RUN_FLAGS } from "./helpers/process.ts";
 import { inNetns } from "./helpers/netns.ts";
 import { TIME_SCALE } from "./helpers/scale.ts";
 import { runDeno, startDeno } from "./helpers/serve_process.ts";
@@ -16,7 +16,7 @@ const MAIN = new URL("../main.ts", import.meta.url).pathname;
 async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
   const [cmd, ...pre] = denoCommand();
   const r = await new Deno.Command(cmd!, {
-    args: [...pre, "run", ...PERMS, MAIN, ...args],
+    args: [...pre, "run", ...RUN_FLAGS, MAIN, ...args],
     stdout: "piped",
     stderr: "piped",
   })
@@ -99,7 +99,7 @@ Deno.test(
     const data = await Deno.makeTempDir({ prefix: "gw-inuse-" });
     const base = [
       "run",
-      ...PERMS,
+      ...RUN_FLAGS,
       MAIN,
       "serve",
       "--http-host",
@@ -196,7 +196,7 @@ Deno.test(
           cmd!,
           ...pre,
           "run",
-          ...PERMS,
+          ...RUN_FLAGS,
           MAIN,
           "serve",
           "--data",

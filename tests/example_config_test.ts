@@ -7,7 +7,7 @@
 
 import { assert, assertEquals } from "./helpers/assert.ts";
 import { inNetns } from "./helpers/netns.ts";
-import { PERMS } from "./helpers/process.ts";
+import { RUN_FLAGS } from "./helpers/process.ts";
 import { startDeno } from "./helpers/serve_process.ts";
 import { OPTIONS, resolveConfig } from "../src/config.ts";
 
@@ -90,7 +90,7 @@ Deno.test({
     const port = example.examples.INTERCOM_HTTP_PORT;
     try {
       const gw = await startDeno(
-        ["run", ...PERMS, MAIN, "serve"],
+        ["run", ...RUN_FLAGS, MAIN, "serve"],
         `https://localhost:${port}/healthz`,
         { env, cleanIntercomEnv: true, client },
       );

@@ -9,7 +9,7 @@
 import { assert, assertEquals } from "./helpers/assert.ts";
 import { inNetns } from "./helpers/netns.ts";
 import { openDoor, sleep } from "./helpers/sims.ts";
-import { denoCommand, PERMS } from "./helpers/process.ts";
+import { denoCommand, RUN_FLAGS } from "./helpers/process.ts";
 import { TIME_SCALE } from "./helpers/scale.ts";
 import { openStore } from "../src/store/kv.ts";
 import { BindingStore } from "../src/store/bindings.ts";
@@ -47,7 +47,7 @@ Deno.test({
         deno!,
         ...pre,
         "run",
-        ...PERMS,
+        ...RUN_FLAGS,
         new URL("../main.ts", import.meta.url).pathname,
         "serve",
         "--http-host",

@@ -12,7 +12,7 @@ import { assert, assertEquals } from "./helpers/assert.ts";
 import { TIME_SCALE } from "./helpers/gateway.ts";
 import { inNetns } from "./helpers/netns.ts";
 import { openDoor, sleep } from "./helpers/sims.ts";
-import { denoCommand, PERMS } from "./helpers/process.ts";
+import { denoCommand, RUN_FLAGS } from "./helpers/process.ts";
 import { PhoneSim } from "../src/sim/phone_sim.ts";
 import { api, login } from "./helpers/admin_console.ts";
 
@@ -78,7 +78,7 @@ Deno.test(
         cmd!,
         ...pre,
         "run",
-        ...PERMS,
+        ...RUN_FLAGS,
         MAIN,
         "serve",
         "--http-host",
@@ -102,7 +102,7 @@ Deno.test(
     })();
     const data = `${mnt}/data`;
     const cli = (...args: string[]) =>
-      inMountNs(child.pid, [cmd!, ...pre, "run", ...PERMS, MAIN, ...args, "--data", data]);
+      inMountNs(child.pid, [cmd!, ...pre, "run", ...RUN_FLAGS, MAIN, ...args, "--data", data]);
     let phone: PhoneSim | undefined;
     let door: Awaited<ReturnType<typeof openDoor>> | undefined;
     try {

@@ -12,7 +12,7 @@ import { startTestGateway, TIME_SCALE } from "./helpers/gateway.ts";
 import { inNetns } from "./helpers/netns.ts";
 import { openDoor, openPhone, sleep } from "./helpers/sims.ts";
 import { openRawPhone } from "./helpers/raw_phone.ts";
-import { denoCommand, PERMS } from "./helpers/process.ts";
+import { denoCommand, RUN_FLAGS } from "./helpers/process.ts";
 import { openUdpPort } from "../src/net/udp.ts";
 import type { DatagramPort } from "../src/net/port.ts";
 import { DoorSim } from "../src/sim/door_sim.ts";
@@ -147,7 +147,7 @@ Deno.test(
       closed = true;
       const [cmd, ...pre] = denoCommand();
       const out = await new Deno.Command(cmd!, {
-        args: [...pre, "run", ...PERMS, MAIN, "calls", "--unlocks", "--limit", "10000"],
+        args: [...pre, "run", ...RUN_FLAGS, MAIN, "calls", "--unlocks", "--limit", "10000"],
         env: { INTERCOM_DATA: gw.data },
         stdout: "piped",
         stderr: "piped",

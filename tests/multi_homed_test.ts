@@ -19,7 +19,7 @@
  */
 
 import { assert, assertEquals } from "./helpers/assert.ts";
-import { denoCommand, PERMS } from "./helpers/process.ts";
+import { denoCommand, RUN_FLAGS } from "./helpers/process.ts";
 import { inNetns } from "./helpers/netns.ts";
 import { runBounded } from "./helpers/run_bounded.ts";
 import { TIME_SCALE } from "./helpers/scale.ts";
@@ -73,7 +73,7 @@ class Netns {
 
 /** `deno run <product permissions> main.ts ARGS…`, as a command line. */
 function product(args: readonly string[]): string[] {
-  return [...denoCommand(), "run", ...PERMS, MAIN, ...args];
+  return [...denoCommand(), "run", ...RUN_FLAGS, MAIN, ...args];
 }
 
 /** A long-running process inside a namespace whose output is collected. */

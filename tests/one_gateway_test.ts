@@ -7,7 +7,7 @@
  */
 
 import { assert, assertEquals } from "./helpers/assert.ts";
-import { denoCommand, PERMS, spawnGateway } from "./helpers/process.ts";
+import { denoCommand, RUN_FLAGS, spawnGateway } from "./helpers/process.ts";
 import { inNetns } from "./helpers/netns.ts";
 import { runBounded } from "./helpers/run_bounded.ts";
 import { TIME_SCALE } from "./helpers/scale.ts";
@@ -34,7 +34,7 @@ Deno.test({
         runBounded(deno!, [
           ...pre,
           "run",
-          ...PERMS,
+          ...RUN_FLAGS,
           MAIN,
           "serve",
           "--data",

@@ -5,7 +5,7 @@
  */
 
 import { assert, assertEquals } from "./helpers/assert.ts";
-import { denoCommand, PERMS } from "./helpers/process.ts";
+import { denoCommand, RUN_FLAGS } from "./helpers/process.ts";
 import { inNetns } from "./helpers/netns.ts";
 import { runBounded } from "./helpers/run_bounded.ts";
 import { TIME_SCALE } from "./helpers/scale.ts";
@@ -19,7 +19,7 @@ const ROOM = "Y00010108090";
 
 async function main(...args: string[]) {
   const [cmd, ...pre] = denoCommand();
-  return await runBounded(cmd!, [...pre, "run", ...PERMS, MAIN, ...args], 20_000 * TIME_SCALE);
+  return await runBounded(cmd!, [...pre, "run", ...RUN_FLAGS, MAIN, ...args], 20_000 * TIME_SCALE);
 }
 
 Deno.test("sim --help, and sim alone, list the simulators; an unknown one exits 2", async () => {

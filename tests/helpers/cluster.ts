@@ -155,7 +155,7 @@ async function startNode(dir: string, id: string): Promise<GatewayNode> {
     () => Deno.connect({ transport: "unix", path: `${dir}/${id}.http.sock` }),
   );
   const script = new URL("./cluster_node.ts", import.meta.url).pathname;
-  const argv = [...denoCommand(), "run", ...TEST_PERMS, script, id, dir];
+  const argv = [...denoCommand(), "run", "--cached-only", ...TEST_PERMS, script, id, dir];
   const inner = `${NETNS_SETUP} && exec ${argv.map(shellQuote).join(" ")} 2>>${
     shellQuote(`${dir}/${id}.log`)
   } >/dev/null`;

@@ -17,6 +17,14 @@ export interface GatewayProcess {
 
 export { denoCommand, PRODUCT_PERMS as PERMS } from "../../scripts/deno_flags.ts";
 
+/**
+ * How the tests run the product: its permissions, and `--cached-only`. The suite runs in a
+ * namespace with no registry, and Deno 2.9 asks the registry for npm metadata (packuments) it has
+ * not cached even when the lock file and the packages are there (a cache filled by a lock-file
+ * install has none): it would print "Download …" on the gateway's stderr, and fail to fetch it.
+ */
+export const RUN_FLAGS: readonly string[] = ["--cached-only", ...PRODUCT_PERMS];
+
 /** Starts `main.ts serve` with `args` and waits until `/healthz` answers. */
 export async function spawnGateway(
   args: string[],
@@ -29,7 +37,7 @@ export async function spawnGateway(
     args: [
       ...pre,
       "run",
-      ...PRODUCT_PERMS,
+      ...RUN_FLAGS,
       main,
       "serve",
       "--http-host",

@@ -9,7 +9,8 @@
 
 import { join } from "node:path";
 import { type Clock, systemClock } from "../../src/clock.ts";
-import { denoCommand, PRODUCT_PERMS } from "../../scripts/deno_flags.ts";
+import { denoCommand } from "../../scripts/deno_flags.ts";
+import { RUN_FLAGS } from "./process.ts";
 
 /** The fixture directory. */
 export const FIXTURE_DIR: string = new URL("../fixtures/store-0.1.0/", import.meta.url).pathname;
@@ -118,7 +119,7 @@ export async function run010(
 ): Promise<{ code: number; out: string; err: string }> {
   const [cmd, ...pre] = denoCommand();
   const r = await new Deno.Command(cmd!, {
-    args: [...pre, "run", ...PRODUCT_PERMS, "main.ts", ...args],
+    args: [...pre, "run", ...RUN_FLAGS, "main.ts", ...args],
     cwd: tree,
     stdin: "null",
     stdout: "piped",
