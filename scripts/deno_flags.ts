@@ -19,6 +19,14 @@ export const PRODUCT_PERMS: readonly string[] = [
   "--allow-sys=networkInterfaces,statfs",
 ];
 
+/**
+ * For every Deno the suite starts inside its network namespace, which has no registry: use what is
+ * cached. `deno task` installed the locked packages before, but Deno 2.9 still asks the registry
+ * for npm metadata (packuments) a lock-file install did not cache, prints "Download …" on stderr
+ * and then goes on without it.
+ */
+export const CACHED_ONLY_FLAGS: readonly string[] = ["--cached-only"];
+
 /** The test suite's flags: the product's, plus starting processes and all system information. */
 export const TEST_PERMS: readonly string[] = [
   ...UNSTABLE_FLAGS,

@@ -18,7 +18,7 @@
  * @module
  */
 
-import { denoCommand, TEST_PERMS } from "./deno_flags.ts";
+import { CACHED_ONLY_FLAGS, denoCommand, TEST_PERMS } from "./deno_flags.ts";
 import { NETNS_ENV, netnsCommand } from "./netns.ts";
 
 const denoCmd = denoCommand();
@@ -39,12 +39,9 @@ function harnessArgs(args: string[]): { deno: string[]; harness: string[] } {
 }
 
 const split = harnessArgs(extra);
-// `--cached-only`: the namespace has no registry. `deno task` installed the locked packages before
-// this script ran, but Deno 2.9 would still ask the registry for npm metadata it did not cache
-// (printing "Download …") and then go on without it.
 const testArgs = [
   harness ? "run" : "test",
-  "--cached-only",
+  ...CACHED_ONLY_FLAGS,
   ...TEST_PERMS,
   ...(harness
     ? [

@@ -13,7 +13,7 @@
  * @module
  */
 
-import { denoCommand, TEST_PERMS } from "../../scripts/deno_flags.ts";
+import { CACHED_ONLY_FLAGS, denoCommand, TEST_PERMS } from "../../scripts/deno_flags.ts";
 import { NETNS_SETUP, shellQuote } from "../../scripts/netns.ts";
 import { type PhoneScript, PhoneSim } from "../../src/sim/phone_sim.ts";
 import { type Bridge, startBridge } from "./bridge.ts";
@@ -155,7 +155,7 @@ async function startNode(dir: string, id: string): Promise<GatewayNode> {
     () => Deno.connect({ transport: "unix", path: `${dir}/${id}.http.sock` }),
   );
   const script = new URL("./cluster_node.ts", import.meta.url).pathname;
-  const argv = [...denoCommand(), "run", "--cached-only", ...TEST_PERMS, script, id, dir];
+  const argv = [...denoCommand(), "run", ...CACHED_ONLY_FLAGS, ...TEST_PERMS, script, id, dir];
   const inner = `${NETNS_SETUP} && exec ${argv.map(shellQuote).join(" ")} 2>>${
     shellQuote(`${dir}/${id}.log`)
   } >/dev/null`;

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { denoCommand, PRODUCT_PERMS } from "../../scripts/deno_flags.ts";
+import { CACHED_ONLY_FLAGS, denoCommand, PRODUCT_PERMS } from "../../scripts/deno_flags.ts";
 
 /** A gateway process. */
 export interface GatewayProcess {
@@ -17,13 +17,8 @@ export interface GatewayProcess {
 
 export { denoCommand, PRODUCT_PERMS as PERMS } from "../../scripts/deno_flags.ts";
 
-/**
- * How the tests run the product: its permissions, and `--cached-only`. The suite runs in a
- * namespace with no registry, and Deno 2.9 asks the registry for npm metadata (packuments) it has
- * not cached even when the lock file and the packages are there (a cache filled by a lock-file
- * install has none): it would print "Download …" on the gateway's stderr, and fail to fetch it.
- */
-export const RUN_FLAGS: readonly string[] = ["--cached-only", ...PRODUCT_PERMS];
+/** How the tests run the product: from the cache, with its own permissions. */
+export const RUN_FLAGS: readonly string[] = [...CACHED_ONLY_FLAGS, ...PRODUCT_PERMS];
 
 /** Starts `main.ts serve` with `args` and waits until `/healthz` answers. */
 export async function spawnGateway(
