@@ -184,6 +184,8 @@ export class NativeEngine implements MediaOffload {
   #stopped = false;
   #open = 2;
   #pumping = false;
+  /** The pump's loop: settled when no `me_wait` is outstanding. */
+  #pumped: Promise<void> = Promise.resolve();
   #free: number[] = Array.from({ length: ENGINE_SLOTS }, (_, i) => ENGINE_SLOTS - 1 - i);
   #endpoints = new Map<number, Endpoint>();
   #ips = new Map<string, number>();
@@ -315,9 +317,13 @@ export class NativeEngine implements MediaOffload {
   }
 
   /** Waits on a helper thread while a port has a receiver waiting. */
-  async pump(): Promise<void> {
+  pump(): void {
     if (this.#pumping || this.#stopped) return;
     this.#pumping = true;
+    this.#pumped = this.#pumpLoop();
+  }
+
+  async #pumpLoop(): Promise<void> {
     try {
       while (!this.#stopped && (this.door.waiting || this.media.waiting)) {
         const mask = await this.#lib.me_wait(500);
@@ -332,17 +338,22 @@ export class NativeEngine implements MediaOffload {
 
   portClosed(): void {
     if (--this.#open > 0) return;
-    this.stop();
+    void this.stop();
   }
 
-  /** Stops the thread and closes both sockets (both ports close). Idempotent. */
-  stop(): void {
-    if (this.#stopped) return;
-    this.#stopped = true;
-    this.#lib.me_stop();
-    this.door.close();
-    this.media.close();
-    running = undefined;
+  /**
+   * Stops the thread and closes both sockets (both ports close). Idempotent. Resolves once the
+   * helper thread's wait (`me_wait`, woken by the stop) has returned to JavaScript.
+   */
+  stop(): Promise<void> {
+    if (!this.#stopped) {
+      this.#stopped = true;
+      this.#lib.me_stop();
+      this.door.close();
+      this.media.close();
+      running = undefined;
+    }
+    return this.#pumped;
   }
 }
 

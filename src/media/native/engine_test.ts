@@ -12,8 +12,13 @@ import { encodeMedia, LENGTH, OFFSET } from "../../protocol/mod.ts";
 
 const LIB = engineLibraryPath(new URL("../../../dist/native/", import.meta.url).pathname);
 // Loaded once for the whole file (the library stays loaded for the process, as in the gateway).
-openNativeEngine({ library: LIB, doorPort: 0, mediaPort: 0, doorReuse: false, magic: "XXXCID" })
-  .stop();
+await openNativeEngine({
+  library: LIB,
+  doorPort: 0,
+  mediaPort: 0,
+  doorReuse: false,
+  magic: "XXXCID",
+}).stop();
 
 const PARTIES = {
   caller: "M0010100101",
@@ -62,7 +67,7 @@ async function withEngine(fn: (e: ReturnType<typeof openNativeEngine>) => Promis
   try {
     await fn(e);
   } finally {
-    e.stop();
+    await e.stop();
   }
 }
 
@@ -232,6 +237,8 @@ Deno.test("native engine: closing both ports stops it; receives reject; a second
   await assert.rejects(pending, /Cannot receive: the port is closed/);
   assert.equal(e.media.closed, false);
   e.media.close();
+  // Stopped by the last close; the helper thread's wait has returned once stop() resolves.
+  await e.stop();
   assert.equal(e.allocate(), undefined);
   const again = openNativeEngine({
     library: LIB,
@@ -240,7 +247,7 @@ Deno.test("native engine: closing both ports stops it; receives reject; a second
     doorReuse: false,
     magic: "XXXCID",
   });
-  again.stop();
+  await again.stop();
   assert.throws(
     () =>
       openNativeEngine({
